@@ -1,0 +1,12 @@
+// Public entry point (browser-safe: no Node-only imports). Node users also import createNodeContext
+// from 'unlearn-gpu/node' (or the package root, which resolves to src/node.ts under Node).
+
+export { GpuContext, EngineError, REQUESTED_LIMITS, OPTIONAL_FEATURES } from './gpu/context.js';
+export type { DispatchSpec, ContextStats } from './gpu/context.js';
+export { Tensor, DTYPE_BYTES } from './autograd/tensor.js';
+export type { DType, GradNode } from './autograd/tensor.js';
+export { backward, record, view, detach, requireGrad } from './autograd/graph.js';
+export * from './autograd/shape.js';
+export * from './wgsl/fill.js';
+export * from './wgsl/elementwise.js';
+export * from './wgsl/reduce.js';

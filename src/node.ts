@@ -1,0 +1,4 @@
+// Node entry point: everything in the browser-safe entry plus the Dawn-backed context factory.
+export * from './index.js';
+export { createNodeContext } from './gpu/node.js';
+export type { NodeContextOptions } from './gpu/node.js';
