@@ -175,7 +175,7 @@ function extremum(kind: 'max' | 'min', x: Tensor, axis: number | undefined, keep
   const out = view(raw, outShape);
   raw.dispose();
   if (flat) src.dispose();
-  return record(out, kind, [x], (g) =>
+  return record(out, kind, [x], (g) => [
     x.ctx.scope(() => {
       const yk = view(out, keptShp);
       const gk = view(g, keptShp);
@@ -183,7 +183,7 @@ function extremum(kind: 'max' | 'min', x: Tensor, axis: number | undefined, keep
       const count = sum(mask, flat ? undefined : a, true);
       return mapRawLazy('extremum.backward', 'a * b / c', [mask, gk, count]);
     }),
-  );
+  ]);
 }
 
 /** Index of the maximum along `axis` (first on ties), as i32; not differentiable. */
