@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     env: { XDG_RUNTIME_DIR: '/tmp' },
+    // the JSON file feeds scripts/test-summary.mjs, which prints the totals line CI reads
+    reporters: ['default', ['json', { outputFile: '.cache/vitest-results.json' }]],
   },
 });
