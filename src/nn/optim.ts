@@ -1,0 +1,332 @@
+// Optimizers over leaf tensors with PyTorch's semantics (torch.optim.SGD, Adam, AdamW), each step one
+// fused kernel per parameter, state kept on the GPU outside scopes; per-parameter strict update
+// masks; checkpointable state; clipGradNorm computed and applied on the GPU without a read-back.
+// No parameter groups, no nesterov/dampening/amsgrad, no sparse gradients.
+
+import { EngineError } from '../gpu/context.js';
+import { Tensor } from '../autograd/tensor.js';
+import { view } from '../autograd/graph.js';
+import { sameShape, shapeStr } from '../autograd/shape.js';
+import { optimizerUpdate, clipScale, type UpdateRule } from '../wgsl/optim.js';
+import { abs, add, maximum, powScalar, sqrt, square } from '../wgsl/elementwise.js';
+import { max, sum } from '../wgsl/reduce.js';
+import { zeros } from '../wgsl/fill.js';
+
+/** What stateDict() returns and loadStateDict() accepts. */
+export interface OptimizerStateDict {
+  /** Number of step() calls so far. */
+  step: number;
+  /** Learning rate at the time of saving (restored by loadStateDict when present). */
+  lr?: number;
+  /** Per-parameter step counts (torch's `state.<i>.step`); 0 = the parameter has no state yet. */
+  paramSteps: number[];
+  /**
+   * State tensors named `state.<i>.<name>` (`momentum_buffer`; `exp_avg`, `exp_avg_sq`). stateDict()
+   * returns the optimizer's live tensors: read or copy them, do not dispose them.
+   */
+  tensors: Map<string, Tensor> | Record<string, Tensor>;
+}
+
+/**
+ * Base of every optimizer: owns per-parameter state tensors, step counts and update masks.
+ * Subclasses give the state names and the update of one parameter.
+ */
+export abstract class Optimizer {
+  readonly params: readonly Tensor[];
+  /** Number of step() calls so far. */
+  stepCount = 0;
+  protected paramSteps: number[];
+  protected state: (Tensor[] | null)[];
+  protected masks: (Tensor | null)[];
+  private _lr: number;
+
+  constructor(
+    params: Tensor[],
+    lr: number,
+    /** Name used in error messages. */
+    readonly opName: string,
+  ) {
+    if (!Array.isArray(params) || params.length === 0) throw new EngineError(opName, 'needs a non-empty array of parameters');
+    const seen = new Set<Tensor>();
+    params.forEach((p, i) => {
+      if (!(p instanceof Tensor)) throw new EngineError(opName, `parameter ${i} is not a Tensor`);
+      if (!p.requiresGrad) throw new EngineError(opName, `parameter ${i} (${p.describe()}) does not require grad`);
+      if (p.node) throw new EngineError(opName, `parameter ${i} (${p.describe()}) is not a leaf (it was produced by ${p.node.op})`);
+      if (p.dtype !== 'f32') throw new EngineError(opName, `parameter ${i} is ${p.describe()}; optimizers update f32`);
+      if (p.ctx !== params[0]!.ctx) throw new EngineError(opName, `parameter ${i} lives on another GPU context`);
+      if (seen.has(p)) throw new EngineError(opName, `parameter ${i} (${p.describe()}) appears twice`);
+      seen.add(p);
+    });
+    this.params = [...params];
+    this._lr = checkLr(opName, lr);
+    this.paramSteps = params.map(() => 0);
+    this.state = params.map(() => null);
+    this.masks = params.map(() => null);
+  }
+
+  /** Names of the per-parameter state tensors, in kernel binding order. */
+  protected abstract readonly stateNames: readonly string[];
+  /** Record the update of parameter `i` (its step count already incremented to `t`). */
+  protected abstract update(i: number, grad: Tensor, first: boolean, t: number): void;
+
+  get lr(): number {
+    return this._lr;
+  }
+  set lr(v: number) {
+    this._lr = checkLr(this.opName, v);
+  }
+
+  /** Update every parameter that has a gradient (those with grad === null are skipped, as in torch). */
+  step(): void {
+    this.params.forEach((p, i) => {
+      if (p.disposed) throw new EngineError(this.opName, `parameter ${i} (${p.describe()}) was disposed`);
+      const g = p.grad;
+      if (!g) return;
+      if (!sameShape(g.shape, p.shape))
+        throw new EngineError(this.opName, `gradient ${g.describe()} of parameter ${i} does not match ${p.describe()}`);
+      const first = this.paramSteps[i] === 0;
+      if (first && this.stateNames.length) this.state[i] = this.stateNames.map(() => p.ctx.keep(new Tensor(p.ctx, p.shape, 'f32')));
+      this.paramSteps[i]!++;
+      this.update(i, g, first, this.paramSteps[i]!);
+    });
+    this.stepCount++;
+  }
+
+  /** Dispose every parameter's gradient and set it to null (torch's set_to_none). */
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /**
+   * Restrict the updates of `param` to where `mask` (f32, the parameter's shape) is nonzero; where
+   * it is 0 the parameter and its optimizer state stay bit-identical across steps. `null` removes
+   * the mask. The optimizer holds its own view of the mask's storage (disposing yours is fine).
+   */
+  setUpdateMask(param: Tensor, mask: Tensor | null): void {
+    const i = this.indexOf(param, 'setUpdateMask');
+    if (mask) {
+      if (mask.dtype !== 'f32') throw new EngineError('setUpdateMask', `mask is ${mask.describe()}; expected f32`);
+      if (!sameShape(mask.shape, param.shape))
+        throw new EngineError('setUpdateMask', `mask ${mask.describe()} does not match parameter ${i} ${param.describe()}`);
+    }
+    this.masks[i]?.dispose();
+    this.masks[i] = mask ? param.ctx.keep(view(mask)) : null;
+  }
+
+  protected maskOf(i: number): Tensor | null {
+    return this.masks[i] ?? null;
+  }
+
+  protected stateOf(i: number): Tensor[] {
+    return this.state[i] ?? [];
+  }
+
+  private indexOf(param: Tensor, op: string): number {
+    const i = this.params.indexOf(param);
+    if (i < 0) throw new EngineError(op, `${param.describe()} is not one of this optimizer's parameters`);
+    return i;
+  }
+
+  /** The optimizer's state (live tensors, see OptimizerStateDict.tensors). */
+  stateDict(): OptimizerStateDict {
+    const tensors = new Map<string, Tensor>();
+    this.state.forEach((s, i) => s?.forEach((t, k) => tensors.set(`state.${i}.${this.stateNames[k]}`, t)));
+    return { step: this.stepCount, lr: this._lr, paramSteps: [...this.paramSteps], tensors };
+  }
+
+  /**
+   * Replace the state with copies of `sd`'s tensors (recorded GPU copies, no read-back). Checks
+   * that every expected tensor is there with the parameter's shape and that none is unexpected;
+   * reports all problems by name in one error.
+   */
+  loadStateDict(sd: OptimizerStateDict): void {
+    const op = `${this.opName}.loadStateDict`;
+    const given = sd.tensors instanceof Map ? sd.tensors : new Map(Object.entries(sd.tensors));
+    if (!Array.isArray(sd.paramSteps) || sd.paramSteps.length !== this.params.length)
+      throw new EngineError(op, `paramSteps has ${sd.paramSteps?.length} entries for ${this.params.length} parameters`);
+    const problems: string[] = [];
+    const used = new Set<string>();
+    sd.paramSteps.forEach((t, i) => {
+      if (!Number.isInteger(t) || t < 0) problems.push(`paramSteps[${i}] = ${t} is not a step count`);
+      if (!(t > 0)) return;
+      for (const name of this.stateNames) {
+        const key = `state.${i}.${name}`;
+        const src = given.get(key);
+        used.add(key);
+        if (!src) problems.push(`missing ${key}`);
+        else if (src.dtype !== 'f32' || !sameShape(src.shape, this.params[i]!.shape))
+          problems.push(`${key} is ${src.describe()}, expected f32${shapeStr(this.params[i]!.shape)}`);
+      }
+    });
+    for (const key of given.keys()) if (!used.has(key)) problems.push(`unexpected ${key}`);
+    if (problems.length) throw new EngineError(op, problems.join('; '));
+    const ctx = this.params[0]!.ctx;
+    this.state.forEach((s, i) => {
+      s?.forEach((t) => t.dispose());
+      this.state[i] = null;
+    });
+    sd.paramSteps.forEach((t, i) => {
+      if (t === 0 || this.stateNames.length === 0) return;
+      const p = this.params[i]!;
+      this.state[i] = this.stateNames.map((name) => {
+        const src = given.get(`state.${i}.${name}`)!;
+        const dst = ctx.keep(new Tensor(ctx, p.shape, 'f32'));
+        ctx.copyBuffer(src.buffer(op), 0, dst.buffer(op), 0, dst.bytes);
+        return dst;
+      });
+    });
+    this.paramSteps = [...sd.paramSteps];
+    this.stepCount = sd.step;
+    if (sd.lr !== undefined) this.lr = sd.lr;
+  }
+
+  /** Free the state tensors and masks (not the parameters). */
+  dispose(): void {
+    for (const s of this.state) s?.forEach((t) => t.dispose());
+    for (const m of this.masks) m?.dispose();
+    this.state = this.params.map(() => null);
+    this.masks = this.params.map(() => null);
+  }
+}
+
+function checkLr(op: string, lr: number): number {
+  if (!(typeof lr === 'number' && Number.isFinite(lr) && lr >= 0)) throw new EngineError(op, `invalid learning rate ${lr}`);
+  return lr;
+}
+
+function checkRange(op: string, name: string, v: number, lo: number, hi: number, hiOpen = false): number {
+  if (!(typeof v === 'number' && v >= lo && (hiOpen ? v < hi : v <= hi)))
+    throw new EngineError(op, `invalid ${name} ${v} (expected ${lo} <= ${name} ${hiOpen ? '<' : '<='} ${hi})`);
+  return v;
+}
+
+export interface SGDOptions {
+  lr: number;
+  /** Momentum factor (default 0: plain SGD, no state). */
+  momentum?: number;
+  /** Coupled L2 penalty: g += weightDecay * p (default 0). */
+  weightDecay?: number;
+}
+
+/**
+ * torch.optim.SGD with dampening 0 and nesterov off:
+ * g = grad + wd p; buf = g on the first step, else momentum buf + g; p -= lr buf.
+ */
+export class SGD extends Optimizer {
+  readonly momentum: number;
+  readonly weightDecay: number;
+  protected readonly stateNames: readonly string[];
+
+  constructor(params: Tensor[], options: SGDOptions) {
+    super(params, options.lr, 'SGD');
+    this.momentum = checkRange('SGD', 'momentum', options.momentum ?? 0, 0, Infinity);
+    this.weightDecay = checkRange('SGD', 'weightDecay', options.weightDecay ?? 0, 0, Infinity);
+    this.stateNames = this.momentum !== 0 ? ['momentum_buffer'] : [];
+  }
+
+  protected update(i: number, grad: Tensor, first: boolean): void {
+    const rule: UpdateRule = this.momentum !== 0 ? 'sgd-momentum' : 'sgd';
+    optimizerUpdate(rule, this.params[i]!, this.stateOf(i), grad, this.maskOf(i), {
+      lr: this.lr,
+      weightDecay: this.weightDecay,
+      momentum: this.momentum,
+      first,
+    });
+  }
+}
+
+export interface AdamOptions {
+  /** Default 1e-3. */
+  lr?: number;
+  /** Default [0.9, 0.999]. */
+  betas?: [number, number];
+  /** Added outside the square root (default 1e-8). */
+  eps?: number;
+  /** Adam: coupled (g += wd p, default 0); AdamW: decoupled (p *= 1 - lr wd, default 1e-2). */
+  weightDecay?: number;
+}
+
+/** torch.optim.Adam (amsgrad off): bias-corrected moments, eps outside the sqrt, coupled weight decay. */
+export class Adam extends Optimizer {
+  readonly betas: [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+  protected readonly stateNames = ['exp_avg', 'exp_avg_sq'] as const;
+  protected readonly rule: UpdateRule = 'adam';
+
+  constructor(params: Tensor[], options: AdamOptions = {}, defaultWeightDecay = 0, name = 'Adam') {
+    super(params, options.lr ?? 1e-3, name);
+    const [b1, b2] = options.betas ?? [0.9, 0.999];
+    this.betas = [checkRange(name, 'beta1', b1, 0, 1, true), checkRange(name, 'beta2', b2, 0, 1, true)];
+    this.eps = checkRange(name, 'eps', options.eps ?? 1e-8, 0, Infinity);
+    this.weightDecay = checkRange(name, 'weightDecay', options.weightDecay ?? defaultWeightDecay, 0, Infinity);
+  }
+
+  protected update(i: number, grad: Tensor, first: boolean, t: number): void {
+    const [beta1, beta2] = this.betas;
+    // bias corrections in float64 on the CPU from the step count (no read-back)
+    const bc1 = 1 - Math.pow(beta1, t);
+    const bc2 = 1 - Math.pow(beta2, t);
+    optimizerUpdate(this.rule, this.params[i]!, this.stateOf(i), grad, this.maskOf(i), {
+      lr: this.lr,
+      weightDecay: this.weightDecay,
+      first,
+      stepSize: this.lr / bc1,
+      bc2Sqrt: Math.sqrt(bc2),
+      beta1,
+      beta2,
+      eps: this.eps,
+    });
+  }
+}
+
+/** torch.optim.AdamW: Adam with decoupled weight decay, p *= 1 - lr wd before the Adam step. */
+export class AdamW extends Adam {
+  protected override readonly rule: UpdateRule = 'adamw';
+  constructor(params: Tensor[], options: AdamOptions = {}) {
+    super(params, options, 1e-2, 'AdamW');
+  }
+}
+
+/**
+ * torch.nn.utils.clip_grad_norm_: the total `normType`-norm of all gradients (as if concatenated)
+ * is computed on the GPU, then every gradient is scaled in place by min(1, maxNorm / (norm + 1e-6))
+ * by a kernel that reads the norm from its buffer. Returns the total norm, a scalar tensor that the
+ * caller owns (read it only when needed: reading waits for the GPU). normType: a positive number or
+ * Infinity.
+ */
+export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): Tensor {
+  const op = 'clipGradNorm';
+  if (!(maxNorm >= 0)) throw new EngineError(op, `invalid maxNorm ${maxNorm}`);
+  if (!(normType > 0)) throw new EngineError(op, `invalid normType ${normType}`);
+  if (params.length === 0) throw new EngineError(op, 'no parameters given');
+  const ctx = params[0]!.ctx;
+  const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null && g.size > 0);
+  if (grads.length === 0) return zeros(ctx, []);
+  return ctx.noGrad(() => {
+    const total = ctx.scope(() => {
+      let acc: Tensor | null = null;
+      const combine = (x: Tensor) => (acc = acc ? (normType === Infinity ? maximum(acc, x) : add(acc, x)) : x);
+      for (const g of grads) {
+        if (normType === Infinity) combine(max(abs(g)));
+        else if (normType === 2) combine(sum(square(g)));
+        else if (normType === 1) combine(sum(abs(g)));
+        else combine(sum(powScalar(abs(g), normType)));
+      }
+      const a = acc!;
+      if (normType === Infinity || normType === 1) return a;
+      return normType === 2 ? sqrt(a) : powScalar(a, 1 / normType);
+    });
+    // gradients may share storage (autograd hands one buffer to two leaves): scale each buffer once
+    const done: Tensor[] = [];
+    for (const g of grads) {
+      if (done.some((d) => d.sharesStorage(g))) continue;
+      clipScale(g, total, maxNorm);
+      done.push(g);
+    }
+    return total;
+  });
+}
