@@ -10,3 +10,7 @@ export * from './autograd/shape.js';
 export * from './wgsl/fill.js';
 export * from './wgsl/elementwise.js';
 export * from './wgsl/reduce.js';
+export * from './wgsl/optim.js';
+export * from './nn/optim.js';
+export * from './nn/schedule.js';
+export * from './wgsl/matmul.js';
