@@ -14,3 +14,4 @@ export * from './wgsl/optim.js';
 export * from './nn/optim.js';
 export * from './nn/schedule.js';
 export * from './wgsl/matmul.js';
+export * from './wgsl/matmul.js';
