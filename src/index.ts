@@ -14,4 +14,3 @@ export * from './wgsl/optim.js';
 export * from './nn/optim.js';
 export * from './nn/schedule.js';
 export * from './wgsl/matmul.js';
-export * from './wgsl/matmul.js';
