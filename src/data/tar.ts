@@ -40,7 +40,9 @@ export function readTar(bytes: Uint8Array, archive = 'archive', opts: { director
   const out: TarEntry[] = [];
   let longName: string | null = null;
   let offset = 0;
-  while (offset + BLOCK <= bytes.length) {
+  while (offset < bytes.length) {
+    if (offset + BLOCK > bytes.length)
+      throw new EngineError('readTar', `${archive}: truncated: partial header at byte ${offset} (archive has ${bytes.length} bytes)`);
     const h = bytes.subarray(offset, offset + BLOCK);
     if (h.every((b) => b === 0)) break; // end-of-archive marker
     let sum = 0;

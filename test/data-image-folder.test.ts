@@ -1,0 +1,190 @@
+// ImageFolder from a directory and from .tar / .tar.gz archives (GNU, ustar-prefix and pax long names,
+// written by the system `tar`), with PNG (pngjs) and JPEG (jpeg-js) fixtures made here; error cases
+// naming the file; and the shared CIFAR-10 JPEG archive when present (skipped otherwise).
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import jpeg from 'jpeg-js';
+import pngjs from 'pngjs';
+import { imageFolderIndex } from '../src/data/image-folder.js';
+import { decodeImageNode, loadImageFolder, readArchive } from '../src/data/image-folder-node.js';
+import { readTar } from '../src/data/tar.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'data-imgfolder-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const H = 5;
+const W = 4;
+/** Pixel value of image `seed`, channel c at (y, x) */
+const pix = (seed: number, c: number, y: number, x: number) => (seed * 40 + c * 70 + y * 13 + x * 29) % 256;
+
+function png(seed: number, opts: { gray?: boolean; h?: number; w?: number } = {}): Buffer {
+  const h = opts.h ?? H;
+  const w = opts.w ?? W;
+  const p = new pngjs.PNG({ width: w, height: h });
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < 4; c++) p.data[(y * w + x) * 4 + c] = c === 3 ? 255 : pix(seed, opts.gray ? 0 : c, y, x);
+  return pngjs.PNG.sync.write(p, { colorType: opts.gray ? 0 : 2 });
+}
+/** A smooth JPEG (quality 100) whose pixels are within a few levels of 60 + 20 c + 10 y + 5 x */
+const smooth = (c: number, y: number, x: number) => 60 + 20 * c + 10 * y + 5 * x;
+function jpg(): Buffer {
+  const data = new Uint8Array(W * H * 4);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 4; c++) data[(y * W + x) * 4 + c] = c === 3 ? 255 : smooth(c, y, x);
+  return jpeg.encode({ width: W, height: H, data }, 100).data;
+}
+
+function write(file: string, data: Uint8Array | string) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, data);
+}
+
+// imgs/train: ant (2 JPEGs), cat (3 PNGs), dog (1 PNG + 1 nested PNG + a text file); a stray root file
+const imgs = path.join(tmp, 'imgs');
+const train = path.join(imgs, 'train');
+write(path.join(train, 'cat', 'c2.png'), png(2));
+write(path.join(train, 'cat', 'c0.png'), png(0));
+write(path.join(train, 'cat', 'c1.png'), png(1));
+write(path.join(train, 'ant', 'a1.jpg'), jpg());
+write(path.join(train, 'ant', 'a0.JPEG'), jpg());
+write(path.join(train, 'dog', 'sub', 'd1.png'), png(4));
+write(path.join(train, 'dog', 'd0.png'), png(3));
+write(path.join(train, 'dog', 'notes.txt'), 'not an image');
+write(path.join(train, 'readme.txt'), 'ignored');
+const tar = (args: string[]) => execFileSync('tar', args, { stdio: 'pipe' });
+
+function chw(seed: number): number[] {
+  const out: number[] = [];
+  for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out.push(pix(seed, c, y, x));
+  return out;
+}
+
+describe('ImageFolder', () => {
+  it('reads a directory: sorted classes and files, CHW pixels, other files ignored', async () => {
+    const ds = await loadImageFolder(train);
+    expect(ds.classes).toEqual(['ant', 'cat', 'dog']);
+    expect([ds.length, ds.shape, ds.numClasses]).toEqual([7, [3, H, W], 3]);
+    expect(Array.from(ds.labels)).toEqual([0, 0, 1, 1, 1, 2, 2]);
+    // cat/c0, c1, c2 then dog/d0.png, dog/sub/d1.png
+    for (const [i, seed] of [[2, 0], [3, 1], [4, 2], [5, 3], [6, 4]] as const) expect(Array.from(ds.get(i).image)).toEqual(chw(seed));
+    const a = ds.get(0).image;
+    let worst = 0;
+    for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) worst = Math.max(worst, Math.abs(a[(c * H + y) * W + x]! - smooth(c, y, x)));
+    expect(worst).toBeLessThanOrEqual(6);
+  });
+
+  it('reads .tar, .tar.gz (./ paths), ustar-prefix and pax long names the same as the directory', async () => {
+    const ref = await loadImageFolder(train);
+    tar(['-cf', path.join(tmp, 'a.tar'), '-C', imgs, 'train']);
+    tar(['-czf', path.join(tmp, 'a.tar.gz'), '-C', imgs, '.']);
+    // long names: a 120-character directory forces the ustar prefix field / GNU 'L' / pax records
+    const long = path.join(tmp, 'long');
+    const deep = `deep/${'x'.repeat(60)}/${'y'.repeat(60)}/train`;
+    tar(['-cf', path.join(tmp, 'tmp.tar'), '-C', imgs, 'train']);
+    mkdirSync(path.join(long, deep), { recursive: true });
+    tar(['-xf', path.join(tmp, 'tmp.tar'), '-C', path.join(long, path.dirname(deep))]);
+    tar(['--format=ustar', '-cf', path.join(tmp, 'ustar.tar'), '-C', long, 'deep']);
+    tar(['--format=gnu', '-cf', path.join(tmp, 'gnu.tar'), '-C', long, 'deep']);
+    tar(['--format=pax', '-cf', path.join(tmp, 'pax.tar'), '-C', long, 'deep']);
+    const cases: [string, string][] = [
+      ['a.tar', 'train'], ['a.tar.gz', './train/'], ['ustar.tar', deep], ['gnu.tar', deep], ['pax.tar', deep],
+    ];
+    for (const [file, prefix] of cases) {
+      const ds = await loadImageFolder(path.join(tmp, file), { prefix });
+      expect(ds.classes, file).toEqual(ref.classes);
+      expect(Array.from(ds.labels), file).toEqual(Array.from(ref.labels));
+      expect(Buffer.from(ds.images).equals(Buffer.from(ref.images)), file).toBe(true);
+    }
+    // the ustar archive really uses the prefix field for the long paths
+    const names = readTar(new Uint8Array(require_('ustar.tar'))).map((e) => e.name);
+    expect(names.some((n) => n.length > 100)).toBe(true);
+  });
+
+  it('reads 1-channel folders and honours a requested size', async () => {
+    const g = path.join(tmp, 'gray');
+    write(path.join(g, 'a', '0.png'), png(1, { gray: true }));
+    write(path.join(g, 'b', '0.png'), png(2, { gray: true }));
+    const ds = await loadImageFolder(g, { channels: 1, size: [H, W] });
+    expect(ds.shape).toEqual([1, H, W]);
+    expect(Array.from(ds.get(1).image)).toEqual(chw(2).slice(0, H * W));
+  });
+
+  it('names the file for wrong channels, wrong size, corrupt data; names empty class folders', async () => {
+    const mk = (name: string, files: Record<string, Uint8Array | string>) => {
+      const root = path.join(tmp, 'err', name);
+      for (const [f, d] of Object.entries(files)) write(path.join(root, f), d);
+      return root;
+    };
+    let r = mk('channels', { 'a/0.png': png(0), 'b/0.png': png(1, { gray: true }) });
+    await expect(loadImageFolder(r)).rejects.toThrow(`${r}/b/0.png: has 1 channel(s), expected 3`);
+    await expect(loadImageFolder(r, { channels: 1 })).rejects.toThrow(`${r}/a/0.png: has 3 channel(s), expected 1`);
+    r = mk('size', { 'a/0.png': png(0), 'a/1.png': png(1, { h: 6 }) });
+    await expect(loadImageFolder(r)).rejects.toThrow(`${r}/a/1.png: is 6x4 (HxW), expected 5x4`);
+    await expect(loadImageFolder(r, { size: [8, 8] })).rejects.toThrow(`${r}/a/0.png: is 5x4 (HxW), expected 8x8`);
+    const p = png(0);
+    r = mk('corrupt-png', { 'a/0.png': png(1), 'a/1.png': p.subarray(0, p.length - 20) });
+    await expect(loadImageFolder(r)).rejects.toThrow(new RegExp(`${r}/a/1.png: corrupt image`));
+    const j = jpg();
+    r = mk('corrupt-jpg', { 'a/0.jpg': j.subarray(0, 200) });
+    await expect(loadImageFolder(r)).rejects.toThrow(new RegExp(`${r}/a/0.jpg: corrupt image`));
+    r = mk('not-image', { 'a/0.png': 'hello world' });
+    await expect(loadImageFolder(r)).rejects.toThrow(`${r}/a/0.png: neither PNG nor JPEG (starts with 68 65 6c 6c)`);
+    r = mk('empty', { 'a/0.png': png(0), 'b/readme.txt': 'x' });
+    mkdirSync(path.join(r, 'c'));
+    await expect(loadImageFolder(r)).rejects.toThrow(`class folder ${r}/b holds no image files`);
+    rmSync(path.join(r, 'b'), { recursive: true });
+    await expect(loadImageFolder(r)).rejects.toThrow(`class folder ${r}/c holds no image files`);
+    tar(['-cf', path.join(tmp, 'empty.tar'), '-C', path.join(tmp, 'err'), 'empty']);
+    await expect(loadImageFolder(path.join(tmp, 'empty.tar'), { prefix: 'empty' })).rejects.toThrow(
+      `class folder ${path.join(tmp, 'empty.tar')}/empty/c holds no image files`,
+    );
+    await expect(loadImageFolder(path.join(tmp, 'a.tar'), { prefix: 'nothing' })).rejects.toThrow(/no class folders/);
+    expect(() => decodeImageNode(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 2]), 'x.jpg')).toThrow(/x.jpg: corrupt image/);
+  });
+
+  it('rejects corrupt and truncated tar archives, naming them', () => {
+    const t = require_('a.tar');
+    const bad = new Uint8Array(t);
+    bad[10] ^= 0xff; // inside the first name field: checksum mismatch
+    expect(() => readTar(bad, 'bad.tar')).toThrow(/bad.tar: corrupt header at byte 0 \(checksum/);
+    expect(() => readTar(new Uint8Array(t).subarray(0, 512 + 100), 'cut.tar')).toThrow(
+      'cut.tar: truncated: partial header at byte 512 (archive has 612 bytes)',
+    );
+    // cut inside the data of the first regular file
+    const first = readTar(new Uint8Array(t)).find((e) => e.data.length > 20)!;
+    const end = first.data.byteOffset + first.data.length;
+    expect(() => readTar(new Uint8Array(t).subarray(0, end - 10), 'cut.tar')).toThrow(
+      new RegExp(`cut.tar: truncated: entry at byte ${first.data.byteOffset - 512} needs ${end} bytes, archive has ${end - 10}`),
+    );
+  });
+});
+
+const require_ = (name: string): Buffer => readFileSync(path.join(tmp, name));
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SHARED = path.resolve(repoRoot, '../shared/data/cifar10-jpeg.tar.gz');
+describe('shared CIFAR-10 JPEG archive', () => {
+  it.skipIf(!existsSync(SHARED))('holds 50,000 / 10,000 images of 3x32x32, 5,000 / 1,000 per class', async () => {
+    const archive = readArchive(SHARED);
+    const idx = imageFolderIndex(archive.files, { prefix: 'train' });
+    expect(idx.files.length).toBe(50000);
+    const t0 = performance.now();
+    const test = await loadImageFolder(SHARED, { archive, prefix: 'test' });
+    const ms = performance.now() - t0;
+    expect(test.length).toBe(10000);
+    expect(test.shape).toEqual([3, 32, 32]);
+    expect(test.classes).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+    const count = (labels: ArrayLike<number>) => {
+      const c = new Array(10).fill(0);
+      for (let i = 0; i < labels.length; i++) c[labels[i]!]++;
+      return c;
+    };
+    expect(count(test.labels)).toEqual(new Array(10).fill(1000));
+    expect(count(idx.files.map((f) => f.label))).toEqual(new Array(10).fill(5000));
+    console.log(`decoded 10,000 CIFAR-10 test JPEGs in ${ms.toFixed(0)} ms`);
+  }, 120_000);
+});
