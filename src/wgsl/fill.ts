@@ -117,7 +117,7 @@ export function threefry2x32(k0: number, k1: number, c0: number, c1: number): [n
   return [x0, x1];
 }
 
-const THREEFRY_WGSL = /* wgsl */ `
+export const THREEFRY_WGSL = /* wgsl */ `
 fn rotl(x: u32, s: u32) -> u32 { return (x << s) | (x >> (32u - s)); }
 fn threefry(k0: u32, k1: u32, c0: u32, c1: u32) -> vec2<u32> {
   let ks = array<u32, 3>(k0, k1, k0 ^ k1 ^ 0x1bd11bdau);
