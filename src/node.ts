@@ -2,3 +2,6 @@
 export * from './index.js';
 export { createNodeContext } from './gpu/node.js';
 export type { NodeContextOptions } from './gpu/node.js';
+export * from './data/mnist-node.js';
+export * from './data/cifar-node.js';
+export * from './data/image-folder-node.js';
