@@ -106,6 +106,10 @@ describe('DataLoader', () => {
         expect(Array.from(b.y)).toEqual(Array.from(ref[k]!.y));
       });
     }
+    // resuming at batch 1 gives the same batches 1.. as a full pass
+    const resumed = await collect(new DataLoader(ds, { batchSize: 33, shuffle: true, seed: 5, transform: t }).batches(2, 1));
+    expect(resumed.map((b) => b.batch)).toEqual([1, 2]);
+    expect(Array.from(resumed[0]!.x)).toEqual(Array.from(ref[1]!.x));
     // for await over the loader advances the epoch
     const l = new DataLoader(ds, { batchSize: 33, shuffle: true, seed: 5 });
     const e0 = (await collect(l)).flatMap((b) => Array.from(b.indices));

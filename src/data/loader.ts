@@ -127,27 +127,28 @@ export class DataLoader {
     return b.batch;
   }
 
-  /** Synchronous iteration over epoch e. */
-  *batchesSync(e: number): IterableIterator<Batch> {
+  /** Synchronous iteration over epoch e, starting at batch `from` (for resuming mid-epoch). */
+  *batchesSync(e: number, from = 0): IterableIterator<Batch> {
     const order = this.epoch(e);
-    for (let k = 0; k < this.numBatches; k++) yield this.batch(e, k, order);
+    for (let k = from; k < this.numBatches; k++) yield this.batch(e, k, order);
   }
 
   /**
    * Asynchronous iteration over epoch e with up to `prefetch` batches built ahead, one after another,
    * in chunks that yield to the event loop (so they progress while the consumer awaits the GPU).
+   * Starts at batch `from` (for resuming mid-epoch); batch k is the same whatever `from` is.
    */
-  async *batches(e: number): AsyncGenerator<Batch> {
+  async *batches(e: number, from = 0): AsyncGenerator<Batch> {
     const order = this.epoch(e);
     const n = this.numBatches;
     if (this.prefetch <= 0) {
-      for (let k = 0; k < n; k++) yield this.batch(e, k, order);
+      for (let k = from; k < n; k++) yield this.batch(e, k, order);
       return;
     }
     let cancelled = false;
     let chain: Promise<unknown> = Promise.resolve();
     const queue: Promise<Batch>[] = [];
-    let next = 0;
+    let next = from;
     const schedule = () => {
       while (next < n && queue.length < this.prefetch) {
         const k = next++;
