@@ -1,11 +1,13 @@
 // CIFAR-10 binary release: records written to a temp dir (data_batch_1..5.bin, test_batch.bin),
-// pixel/label order across files, the cifar-10-batches-bin subdirectory, and size / label errors.
+// pixel/label order across files, the cifar-10-batches-bin subdirectory, size / label errors, and the
+// decoded-dataset cache (cache-node.ts).
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadCifar10Binary } from '../src/data/cifar-node.js';
 import { parseCifar10Batch } from '../src/data/cifar.js';
+import { cachedByteDataset, loadByteDataset } from '../src/data/cache-node.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'data-cifar-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,5 +68,27 @@ describe('CIFAR-10 binary', () => {
     writeRelease(d, [[1, 1], [10, 2], [3, 3]]);
     expect(() => loadCifar10Binary(d, 'test')).toThrow(`${path.join(d, 'test_batch.bin')}: label 10 of record 1 is outside [0, 9]`);
     expect(() => parseCifar10Batch(new Uint8Array(0), 'empty')).toThrow(/empty: 0 bytes/);
+  });
+});
+
+describe('decoded-dataset cache', () => {
+  it('round-trips a data set and rejects a truncated cache naming the file', async () => {
+    writeRelease(path.join(dir, 'for-cache'));
+    const ds = loadCifar10Binary(path.join(dir, 'for-cache'), 'train');
+    const file = path.join(dir, 'cache', 'train.ugds');
+    let built = 0;
+    const build = () => (built++, ds);
+    const a = await cachedByteDataset(file, build);
+    const b = await cachedByteDataset(file, build);
+    expect(built).toBe(1);
+    expect(a).toBe(ds);
+    expect([b.length, b.shape, b.numClasses, b.classes]).toEqual([ds.length, ds.shape, 10, ds.classes]);
+    expect(Array.from(b.labels)).toEqual(Array.from(ds.labels));
+    expect(Buffer.from(b.images).equals(Buffer.from(ds.images))).toBe(true);
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, bytes.length - 1));
+    expect(() => loadByteDataset(file)).toThrow(`${file}: expected ${bytes.length} bytes, got ${bytes.length - 1}`);
+    writeFileSync(file, 'nonsense');
+    expect(() => loadByteDataset(file)).toThrow(/is not a dataset cache/);
   });
 });

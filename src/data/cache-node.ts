@@ -1,0 +1,71 @@
+// A binary cache for decoded byte-image data sets (Node), so image folders / archives are decoded
+// once: a file holding a JSON header, the labels and the pixels. It does not check whether the
+// source changed since the cache was written: delete the cache file to rebuild it.
+//
+// Layout: 'UGDS' | u32 LE header length | header JSON | pad to 4 | Int32 LE labels [N] | pixels [N*C*H*W].
+
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { EngineError } from '../gpu/context.js';
+import { ByteImageDataset, type ImageShape } from './dataset.js';
+
+const MAGIC = 'UGDS';
+
+interface Header {
+  version: 1;
+  n: number;
+  shape: ImageShape;
+  numClasses: number;
+  classes?: readonly string[];
+}
+
+/** Writes `ds` to `file` (atomically: a temp file then rename). */
+export function saveByteDataset(ds: ByteImageDataset, file: string): void {
+  const header: Header = { version: 1, n: ds.length, shape: ds.shape, numClasses: ds.numClasses, classes: ds.classes };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const pre = 8 + json.length;
+  const pad = (4 - (pre % 4)) % 4;
+  const out = new Uint8Array(pre + pad + 4 * ds.length + ds.images.length);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(out.buffer).setUint32(4, json.length, true);
+  out.set(json, 8);
+  const lab = new DataView(out.buffer, pre + pad, 4 * ds.length);
+  for (let i = 0; i < ds.length; i++) lab.setInt32(4 * i, ds.labels[i]!, true);
+  out.set(ds.images, pre + pad + 4 * ds.length);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, out);
+  renameSync(tmp, file);
+}
+
+/** Reads a file written by saveByteDataset; errors name the file and the expected vs actual size. */
+export function loadByteDataset(file: string): ByteImageDataset {
+  const op = 'loadByteDataset';
+  const b = readFileSync(file);
+  if (b.length < 8 || new TextDecoder().decode(b.subarray(0, 4)) !== MAGIC)
+    throw new EngineError(op, `${file} is not a dataset cache (no '${MAGIC}' magic)`);
+  const len = b.readUInt32LE(4);
+  let h: Header;
+  try {
+    h = JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + len))) as Header;
+  } catch {
+    throw new EngineError(op, `${file}: corrupt header`);
+  }
+  const pre = 8 + len;
+  const at = pre + ((4 - (pre % 4)) % 4);
+  const px = h.n * h.shape[0] * h.shape[1] * h.shape[2];
+  const expected = at + 4 * h.n + px;
+  if (b.length !== expected) throw new EngineError(op, `${file}: expected ${expected} bytes, got ${b.length}`);
+  const labels = new Int32Array(h.n);
+  for (let i = 0; i < h.n; i++) labels[i] = b.readInt32LE(at + 4 * i);
+  const images = new Uint8Array(b.buffer, b.byteOffset + at + 4 * h.n, px);
+  return new ByteImageDataset(images, labels, h.shape, h.numClasses, h.classes);
+}
+
+/** Loads `file` when it exists, else builds the data set and saves it there. */
+export async function cachedByteDataset(file: string, build: () => Promise<ByteImageDataset> | ByteImageDataset): Promise<ByteImageDataset> {
+  if (existsSync(file)) return loadByteDataset(file);
+  const ds = await build();
+  saveByteDataset(ds, file);
+  return ds;
+}
