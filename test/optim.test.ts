@@ -185,30 +185,38 @@ describe('strict update mask', () => {
     });
   }
 
-  it('mask set before the first step: frozen weights never move, first-step state defined', async () => {
+  it('mask set before the first step: frozen weights never move, first-step state defined (scalar and vec4 paths)', async () => {
     const { ctx } = gpu;
     const rng = new Rng();
     const { init, params } = makeParams(ctx, rng);
-    const opt = new SGD(params, { lr: 0.5, momentum: 0.9, weightDecay: 0.2 });
-    const mask = Float64Array.from({ length: params[1]!.size }, (_, i) => i % 2);
-    const maskT = tensor(ctx, f32(mask), params[1]!.shape);
-    opt.setUpdateMask(params[1]!, maskT);
-    maskT.dispose();
-    const ref = Float64Array.from(init[1]!);
-    let buf: Float64Array | null = null;
+    const o = { lr: 0.5, momentum: 0.9, wd: 0.2 };
+    const opt = new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.wd });
+    // param 1 [3,5] runs the scalar kernel, param 2 [2,3,4] the vec4 one (lanes 0-7: two fully frozen vec4s)
+    const masks = [1, 2].map((k) => Float64Array.from({ length: params[k]!.size }, (_, i) => (k === 2 && i < 8 ? 0 : i % 2)));
+    [1, 2].forEach((k, j) => {
+      const maskT = tensor(ctx, f32(masks[j]!), params[k]!.shape);
+      opt.setUpdateMask(params[k]!, maskT);
+      maskT.dispose();
+    });
+    const ref = [1, 2].map((k) => Float64Array.from(init[k]!));
+    const bufs: (Float64Array | null)[] = [null, null];
     for (let s = 0; s < 3; s++) {
-      const g = viaF32(rng.normal(params[1]!.size));
-      params.forEach((p) => setGrad(ctx, p, g.length === p.size ? g : viaF32(rng.normal(p.size))));
-      buf = sgdRef(ref, g, buf, { lr: 0.5, momentum: 0.9, wd: 0.2 });
+      params.forEach((p, k) => {
+        const g = viaF32(rng.normal(p.size));
+        setGrad(ctx, p, g);
+        if (k > 0) bufs[k - 1] = sgdRef(ref[k - 1]!, g, bufs[k - 1]!, o);
+      });
       opt.step();
     }
-    const got = await params[1]!.read();
-    const b = await (opt.stateDict().tensors as Map<string, Tensor>).get('state.1.momentum_buffer')!.read();
-    for (let i = 0; i < got.length; i++) {
-      if (mask[i] === 0) {
-        expect(got[i]).toBe(Math.fround(init[1]![i]!));
-        expect(b[i]).toBe(0);
-      } else expectClose([got[i]!], [ref[i]!], 2e-5, 2e-6, `p1[${i}]`);
+    for (const [j, k] of [1, 2].entries()) {
+      const got = await params[k]!.read();
+      const b = await (opt.stateDict().tensors as Map<string, Tensor>).get(`state.${k}.momentum_buffer`)!.read();
+      for (let i = 0; i < got.length; i++) {
+        if (masks[j]![i] === 0) {
+          expect(got[i], `p${k}[${i}]`).toBe(Math.fround(init[k]![i]!));
+          expect(b[i], `buf${k}[${i}]`).toBe(0);
+        } else expectClose([got[i]!], [ref[j]![i]!], 2e-5, 2e-6, `p${k}[${i}]`);
+      }
     }
     expect(() => opt.setUpdateMask(params[0]!, tensor(ctx, [1, 0], [2]))).toThrow(/does not match parameter 0/);
     await disposeAll(opt, params);

@@ -32,59 +32,69 @@ export interface UpdateParams {
 }
 
 /**
- * WGSL of one update rule. Bindings: p, state..., g, [mask], uniforms P.
- * Where mask == 0 the invocation returns before touching p or the state (strict mask); on a
- * parameter's first step it writes zeros into the state there so the state is defined.
+ * WGSL of one update rule over T = f32 or vec4<f32> (`vec4` when N % 4 == 0). Bindings: p,
+ * state..., g, [mask], uniforms P. Strict mask: an invocation whose mask lanes are all 0 returns
+ * without writing p or the state; a partly masked vec4 writes the old bits back on its masked lanes
+ * through an integer select (no float operation touches them). On a parameter's first step the
+ * state is defined as zero on masked lanes.
  */
-export function updateShader(rule: UpdateRule, masked: boolean): string {
+export function updateShader(rule: UpdateRule, masked: boolean, vec4: boolean): string {
+  const T = vec4 ? 'vec4<f32>' : 'f32';
+  const U = vec4 ? 'vec4<u32>' : 'u32';
   const state = rule === 'sgd' ? [] : rule === 'sgd-momentum' ? ['buf'] : ['m', 'v'];
   const decl = [
-    `@group(0) @binding(0) var<storage, read_write> p: array<f32>;`,
-    ...state.map((s, k) => `@group(0) @binding(${k + 1}) var<storage, read_write> ${s}: array<f32>;`),
-    `@group(0) @binding(${state.length + 1}) var<storage, read> g: array<f32>;`,
-    masked ? `@group(0) @binding(${state.length + 2}) var<storage, read> mask: array<f32>;` : '',
+    `@group(0) @binding(0) var<storage, read_write> p: array<T>;`,
+    ...state.map((s, k) => `@group(0) @binding(${k + 1}) var<storage, read_write> ${s}: array<T>;`),
+    `@group(0) @binding(${state.length + 1}) var<storage, read> g: array<T>;`,
+    masked ? `@group(0) @binding(${state.length + 2}) var<storage, read> mask: array<T>;` : '',
     `@group(0) @binding(${state.length + (masked ? 3 : 2)}) var<uniform> P: Params;`,
   ].join('\n');
+  // old state values: zero on the first step (torch creates the state then)
+  const loadState = state
+    .map((s) => `var ${s}0 = T(0.0);\n  if (P.first == 0u) { ${s}0 = ${s}[i]; }`)
+    .join('\n  ');
   const maskCheck = masked
-    ? `if (mask[i] == 0.0) {
-    if (P.first != 0u) { ${state.map((s) => `${s}[i] = 0.0;`).join(' ')} }
+    ? `let frozen = mask[i] == T(0.0);
+  if (all(frozen)) {
+    if (P.first != 0u) { ${state.map((s) => `${s}[i] = T(0.0);`).join(' ')} }
     return;
   }`
     : '';
-  let body: string;
+  let update: string;
   switch (rule) {
     case 'sgd':
       // torch.optim.SGD, momentum 0: g += wd p; p -= lr g
-      body = `let d = g[i] + P.wd * p[i];
-  p[i] = p[i] - P.lr * d;`;
+      update = `let d = g[i] + T(P.wd) * p0;
+  let p1 = p0 - T(P.lr) * d;`;
       break;
     case 'sgd-momentum':
       // buf = g on the first step, else momentum buf + g (dampening 0); p -= lr buf
-      body = `let d = g[i] + P.wd * p[i];
-  var b = d;
-  if (P.first == 0u) { b = P.momentum * buf[i] + d; }
-  buf[i] = b;
-  p[i] = p[i] - P.lr * b;`;
+      update = `let d = g[i] + T(P.wd) * p0;
+  var buf1 = d;
+  if (P.first == 0u) { buf1 = T(P.momentum) * buf0 + d; }
+  let p1 = p0 - T(P.lr) * buf1;`;
       break;
     case 'adam':
     case 'adamw': {
       // torch.optim.Adam / AdamW: m = lerp(m, g, 1 - beta1); v = beta2 v + (1 - beta2) g^2;
       // p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps). Adam adds wd p to g; AdamW scales p by
       // 1 - lr wd first.
-      const decay = rule === 'adam' ? 'let d = g[i] + P.wd * p[i];\n  let q = p[i];' : 'let d = g[i];\n  let q = p[i] * (1.0 - P.lr * P.wd);';
-      body = `${decay}
-  var m0 = 0.0;
-  var v0 = 0.0;
-  if (P.first == 0u) { m0 = m[i]; v0 = v[i]; }
-  let m1 = m0 + (1.0 - P.beta1) * (d - m0);
-  let v1 = P.beta2 * v0 + (1.0 - P.beta2) * d * d;
-  m[i] = m1;
-  v[i] = v1;
-  p[i] = q - P.stepSize * m1 / (sqrt(v1) / P.bc2Sqrt + P.eps);`;
+      const decay =
+        rule === 'adam' ? 'let d = g[i] + T(P.wd) * p0;\n  let q = p0;' : 'let d = g[i];\n  let q = p0 * T(1.0 - P.lr * P.wd);';
+      update = `${decay}
+  let m1 = m0 + T(1.0 - P.beta1) * (d - m0);
+  let v1 = T(P.beta2) * v0 + T(1.0 - P.beta2) * d * d;
+  let p1 = q - T(P.stepSize) * m1 / (sqrt(v1) / T(P.bc2Sqrt) + T(P.eps));`;
       break;
     }
   }
+  // masked lanes keep their old bits (first step: state 0)
+  const keep = (neu: string, old: string) =>
+    masked ? `bitcast<T>(select(bitcast<U>(${neu}), bitcast<U>(${old}), frozen))` : neu;
+  const stores = [`p[i] = ${keep('p1', 'p0')};`, ...state.map((s) => `${s}[i] = ${keep(`${s}1`, `${s}0`)};`)].join('\n  ');
   return /* wgsl */ `
+alias T = ${T};
+alias U = ${U};
 struct Params { n: u32, first: u32, lr: f32, wd: f32, momentum: f32, stepSize: f32, bc2Sqrt: f32, beta1: f32, beta2: f32, eps: f32 }
 ${decl}
 
@@ -93,7 +103,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = ${LINEAR_INDEX(WG)};
   if (i >= P.n) { return; }
   ${maskCheck}
-  ${body}
+  let p0 = p[i];
+  ${loadState}
+  ${update}
+  ${stores}
 }`;
 }
 
@@ -127,13 +140,15 @@ export function optimizerUpdate(
   const n = p.size;
   if (n === 0) return;
   const masked = mask !== null;
+  const vec4 = n % 4 === 0;
+  const threads = vec4 ? n / 4 : n;
   p.ctx.dispatch({
     op,
-    key: `optim:${rule}:${masked ? 'mask' : 'nomask'}`,
-    code: () => updateShader(rule, masked),
+    key: `optim:${rule}:${masked ? 'mask' : 'nomask'}:${vec4 ? 'v4' : 's'}`,
+    code: () => updateShader(rule, masked, vec4),
     buffers: all.map(([, t]) => t.binding(op)),
     uniforms: packUniforms([
-      n,
+      threads,
       u.first ? 1 : 0,
       { f: u.lr },
       { f: u.weightDecay },
@@ -144,7 +159,7 @@ export function optimizerUpdate(
       { f: u.beta2 ?? 0 },
       { f: u.eps ?? 0 },
     ]),
-    workgroups: grid1d(n, WG),
+    workgroups: grid1d(threads, WG),
   });
 }
 
