@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
-import { imageFolderIndex } from '../src/data/image-folder.js';
+import { imageFolderFromArchive, imageFolderIndex } from '../src/data/image-folder.js';
 import { decodeImageNode, loadImageFolder, readArchive } from '../src/data/image-folder-node.js';
 import { readTar } from '../src/data/tar.js';
 
@@ -99,6 +99,21 @@ describe('ImageFolder', () => {
       expect(Array.from(ds.labels), file).toEqual(Array.from(ref.labels));
       expect(Buffer.from(ds.images).equals(Buffer.from(ref.images)), file).toBe(true);
     }
+    // a 110-character file name cannot be split into ustar prefix/name: GNU 'L' and pax 'x' records
+    const longFile = `${'f'.repeat(110)}.png`;
+    write(path.join(tmp, 'long2', 'a', longFile), png(5));
+    write(path.join(tmp, 'long2', 'b', '0.png'), png(6));
+    for (const format of ['gnu', 'pax']) {
+      const f = path.join(tmp, `long2-${format}.tar`);
+      tar([`--format=${format}`, '-cf', f, '-C', tmp, 'long2']);
+      expect(readTar(new Uint8Array(readFileSync(f))).map((e) => e.name)).toContain(`long2/a/${longFile}`);
+      const ds = await loadImageFolder(f, { prefix: 'long2' });
+      expect(Array.from(ds.get(0).image), format).toEqual(chw(5));
+    }
+    // browser-safe path: archive bytes in, DecompressionStream gunzip
+    const viaBytes = await imageFolderFromArchive(new Uint8Array(require_('a.tar.gz')), decodeImageNode, { prefix: 'train' });
+    expect(Buffer.from(viaBytes.images).equals(Buffer.from(ref.images))).toBe(true);
+    expect(Array.from(viaBytes.labels)).toEqual(Array.from(ref.labels));
     // the ustar archive really uses the prefix field for the long paths
     const names = readTar(new Uint8Array(require_('ustar.tar'))).map((e) => e.name);
     expect(names.some((n) => n.length > 100)).toBe(true);

@@ -7,6 +7,8 @@
 
 import { EngineError } from '../gpu/context.js';
 import { ByteImageDataset } from './dataset.js';
+import { gunzip, isGzip } from './idx.js';
+import { readTar } from './tar.js';
 
 /** A decoded image: `channels` native channels (1 grey, 3 colour) of pixel p stored at data[p * pixelStride + c]. */
 export interface DecodedImage {
@@ -141,6 +143,23 @@ export async function imageFolderFromFiles(
     if (opts.onProgress && ((i + 1) % 1000 === 0 || i + 1 === list.length)) opts.onProgress(i + 1, list.length);
   }
   return new ByteImageDataset(images, labels, [C, H, W], classes.length, classes);
+}
+
+/**
+ * An image folder straight from the bytes of a .tar or .tar.gz archive (gzip detected by magic bytes,
+ * decompressed with DecompressionStream), e.g. fetched in a browser: `prefix` selects the split.
+ */
+export async function imageFolderFromArchive(
+  bytes: Uint8Array,
+  decode: ImageDecoder,
+  opts: ImageFolderOptions & { source?: string } = {},
+): Promise<ByteImageDataset> {
+  const source = opts.source ?? 'archive';
+  const tar = isGzip(bytes) ? await gunzip(bytes, source) : bytes;
+  const entries = readTar(tar, source, { directories: true });
+  const files = entries.filter((e) => !e.directory).map((e) => ({ path: e.name, data: e.data }));
+  const dirs = entries.filter((e) => e.directory).map((e) => e.name);
+  return imageFolderFromFiles(files, decode, { ...opts, dirs, source });
 }
 
 /**
