@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
 import { imageFolderFromArchive, imageFolderIndex } from '../src/data/image-folder.js';
-import { decodeImageNode, loadImageFolder, readArchive } from '../src/data/image-folder-node.js';
+import { decodeImageNode, loadImageFolder, loadImageFolderSplits, readArchive } from '../src/data/image-folder-node.js';
 import { readTar } from '../src/data/tar.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'data-imgfolder-'));
@@ -117,6 +117,21 @@ describe('ImageFolder', () => {
     // the ustar archive really uses the prefix field for the long paths
     const names = readTar(new Uint8Array(require_('ustar.tar'))).map((e) => e.name);
     expect(names.some((n) => n.length > 100)).toBe(true);
+  });
+
+  it('loads several splits from one directory or archive and checks their classes agree', async () => {
+    const s = path.join(tmp, 'splits');
+    for (const split of ['train', 'test']) {
+      write(path.join(s, split, 'a', '0.png'), png(1));
+      write(path.join(s, split, 'b', '0.png'), png(2));
+    }
+    tar(['-czf', path.join(tmp, 'splits.tgz'), '-C', s, 'train', 'test']);
+    for (const src of [s, path.join(tmp, 'splits.tgz')]) {
+      const { train: tr, test: te } = await loadImageFolderSplits(src, ['train', 'test']);
+      expect([tr.length, te.length, te.classes]).toEqual([2, 2, ['a', 'b']]);
+    }
+    write(path.join(s, 'test', 'c', '0.png'), png(3));
+    await expect(loadImageFolderSplits(s, ['train', 'test'])).rejects.toThrow(`${s}: split 'test' has classes [a, b, c], 'train' has [a, b]`);
   });
 
   it('reads 1-channel folders and honours a requested size', async () => {

@@ -105,3 +105,26 @@ export async function loadImageFolder(
   }
   return imageFolderFromFiles(files, decodeImageNode, { ...opts, dirs, source });
 }
+
+/**
+ * Several splits (e.g. ['train', 'test']) of one directory or archive, read once; each split is the
+ * prefix of its subtree. All splits must have the same class folders so labels mean the same.
+ */
+export async function loadImageFolderSplits<S extends string>(
+  source: string,
+  splits: readonly S[],
+  opts: Omit<ImageFolderOptions, 'prefix'> = {},
+): Promise<Record<S, ByteImageDataset>> {
+  const archive = isArchive(source) ? readArchive(source) : undefined;
+  const out = {} as Record<S, ByteImageDataset>;
+  for (const split of splits) {
+    out[split] = await loadImageFolder(archive ? source : path.join(source, split), { ...opts, archive, prefix: archive ? split : undefined });
+    const first = out[splits[0]!];
+    if (out[split].classes!.join('\n') !== first.classes!.join('\n'))
+      throw new EngineError(
+        'loadImageFolderSplits',
+        `${source}: split '${split}' has classes [${out[split].classes!.join(', ')}], '${splits[0]}' has [${first.classes!.join(', ')}]`,
+      );
+  }
+  return out;
+}
