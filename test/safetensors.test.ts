@@ -18,7 +18,10 @@ import {
   type SafetensorsTensor,
 } from '../src/io/safetensors.js';
 import { saveSafetensorsFile, loadSafetensorsFile } from '../src/io/safetensors-node.js';
-import { tensorsToRecord, loadIntoTensors } from '../src/io/state.js';
+import { tensorsToRecord, loadIntoTensors, optimizerStateToRecord, loadOptimizerState } from '../src/io/state.js';
+import { Adam } from '../src/nn/optim.js';
+import { requireGrad } from '../src/autograd/graph.js';
+import { viaF32 } from './helpers.js';
 import { tensor } from '../src/wgsl/fill.js';
 
 const gpu = useGpu();
@@ -238,5 +241,54 @@ describe('GPU glue', () => {
     // I64 beyond int32 is reported by name
     expect(() => loadIntoTensors({ ids: ctx.keep(tensor(ctx, new Int32Array(3))) }, file, { strict: false })).toThrow(/'ids'\[2\] = 1099511627779 does not fit in int32/);
     for (const t of [...Object.values(named), ...Object.values(targets)]) t.dispose();
+  });
+
+  it('optimizer checkpoint through a file: a restored Adam continues bit-identically', async () => {
+    const { ctx } = gpu;
+    const rng = new Rng();
+    const shapes = [[5], [2, 4]];
+    const init = shapes.map((s) => f32(rng.uniform(s.reduce((a, b) => a * b, 1))));
+    const mk = () => init.map((d, k) => ctx.keep(requireGrad(tensor(ctx, d, shapes[k]))));
+    const params = mk();
+    const a = new Adam(params, { lr: 0.05, betas: [0.8, 0.9], weightDecay: 0.01 });
+    const grad = (p: typeof params[0], g: Float64Array) => {
+      p.grad?.dispose();
+      p.grad = ctx.keep(tensor(ctx, f32(g), p.shape));
+    };
+    for (let s = 0; s < 3; s++) {
+      params.forEach((p, k) => (s === 0 && k === 1 ? null : grad(p, viaF32(rng.normal(p.size)))));
+      a.step();
+      if (s === 0) params[1]!.grad?.dispose();
+      if (s === 0) params[1]!.grad = null;
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-'));
+    const path = join(dir, 'ckpt.safetensors');
+    const rec = new Map([...(await tensorsToRecord({ 'w0': params[0]!, 'w1': params[1]! })), ...(await optimizerStateToRecord(a))]);
+    expect(Number((rec.get('optimizer.state.1.step')!.data as Float32Array)[0])).toBe(2);
+    await saveSafetensorsFile(path, rec, { kind: 'checkpoint' });
+
+    const file = await loadSafetensorsFile(path);
+    const twins = mk();
+    loadIntoTensors({ w0: twins[0]!, w1: twins[1]! }, file, { strict: false });
+    for (const k of [0, 1]) expect(new Uint32Array((await twins[k]!.read()).buffer), `loaded w${k}`).toEqual(new Uint32Array((await params[k]!.read()).buffer));
+    const b = new Adam(twins, { lr: 1, betas: [0.8, 0.9], weightDecay: 0.01 }); // hyperparameters other than lr are not saved
+    loadOptimizerState(b, file);
+    expect(b.lr).toBe(0.05);
+    expect(b.stepCount).toBe(3);
+    expect(b.stateDict().paramSteps).toEqual([3, 2]);
+    const g = params.map((p) => viaF32(rng.normal(p.size)));
+    params.forEach((p, k) => grad(p, g[k]!));
+    twins.forEach((p, k) => grad(p, g[k]!));
+    a.step();
+    b.step();
+    for (const k of [0, 1]) expect(new Uint32Array((await twins[k]!.read()).buffer)).toEqual(new Uint32Array((await params[k]!.read()).buffer));
+
+    const broken = new Map(file.tensors);
+    broken.delete('optimizer.state.0.exp_avg_sq');
+    broken.set('optimizer.state.1.exp_avg', { dtype: 'F32', shape: [3], data: f32([1, 2, 3]) });
+    expect(() => loadOptimizerState(b, broken)).toThrow(/missing state\.0\.exp_avg_sq.*state\.1\.exp_avg is f32\[3\].*expected f32\[2,4\]/);
+    a.dispose();
+    b.dispose();
+    [...params, ...twins].forEach((p) => p.dispose());
   });
 });
