@@ -5,4 +5,5 @@ export type { NodeContextOptions } from './gpu/node.js';
 export * from './data/mnist-node.js';
 export * from './data/cifar-node.js';
 export * from './data/image-folder-node.js';
+export * from './io/safetensors-node.js';
 export * from './data/cache-node.js';
