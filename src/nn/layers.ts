@@ -9,8 +9,9 @@ import { EngineError, type GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { record, view } from '../autograd/graph.js';
 import { numel, shapeStr } from '../autograd/shape.js';
-import { addScalar, mul, mulScalar, relu } from '../wgsl/elementwise.js';
-import { bernoulli, type Generator } from '../wgsl/fill.js';
+import { addScalar, relu } from '../wgsl/elementwise.js';
+import type { Generator } from '../wgsl/fill.js';
+import { dropout } from '../wgsl/dropout.js';
 import { linear } from '../wgsl/matmul.js';
 import { conv2d } from '../wgsl/conv2d.js';
 import { batchNorm2d, batchNorm2dRelu } from '../wgsl/batchnorm.js';
@@ -220,9 +221,7 @@ export class Dropout extends Module {
     if (!(p >= 0 && p < 1)) throw new EngineError('Dropout', `p = ${p} must be in [0, 1)`);
   }
   forward(x: Tensor): Tensor {
-    if (!this.training || this.p === 0) return x;
-    // the mask stays alive while the graph needs it (the caller's scope frees it)
-    return mulScalar(mul(x, bernoulli(this.ctx, x.shape, this.gen, 1 - this.p)), 1 / (1 - this.p));
+    return dropout(x, this.p, this.gen, this.training);
   }
   override spawn(): Dropout {
     return new Dropout(this.ctx, this.p, this.gen);
