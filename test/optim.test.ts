@@ -275,6 +275,8 @@ describe('state dict', () => {
     expect(() => new SGD([p, p], { lr: 0.1 })).toThrow(/appears twice/);
     expect(() => new SGD([p], { lr: -1 })).toThrow(/invalid learning rate/);
     expect(() => new Adam([p], { betas: [1, 0.9] })).toThrow(/beta1/);
+    // torch defaults: Adam lr 1e-3, wd 0; AdamW wd 1e-2
+    expect([new Adam([p]).lr, new Adam([p]).weightDecay, new AdamW([p]).weightDecay, new AdamW([p]).opName]).toEqual([1e-3, 0, 1e-2, 'AdamW']);
     p.dispose();
   });
 });

@@ -255,10 +255,15 @@ export class Adam extends Optimizer {
   readonly eps: number;
   readonly weightDecay: number;
   protected readonly stateNames = ['exp_avg', 'exp_avg_sq'] as const;
-  protected readonly rule: UpdateRule = 'adam';
+  private readonly rule: UpdateRule;
 
-  constructor(params: Tensor[], options: AdamOptions = {}, defaultWeightDecay = 0, name = 'Adam') {
+  constructor(params: Tensor[], options: AdamOptions = {}) {
+    // AdamW shares this class; the prototype chain already tells which one is being built
+    const decoupled = new.target === AdamW || new.target.prototype instanceof AdamW;
+    const name = decoupled ? 'AdamW' : 'Adam';
     super(params, options.lr ?? 1e-3, name);
+    this.rule = decoupled ? 'adamw' : 'adam';
+    const defaultWeightDecay = decoupled ? 1e-2 : 0;
     const [b1, b2] = options.betas ?? [0.9, 0.999];
     this.betas = [checkRange(name, 'beta1', b1, 0, 1, true), checkRange(name, 'beta2', b2, 0, 1, true)];
     this.eps = checkRange(name, 'eps', options.eps ?? 1e-8, 0, Infinity);
@@ -284,12 +289,7 @@ export class Adam extends Optimizer {
 }
 
 /** torch.optim.AdamW: Adam with decoupled weight decay, p *= 1 - lr wd before the Adam step. */
-export class AdamW extends Adam {
-  protected override readonly rule: UpdateRule = 'adamw';
-  constructor(params: Tensor[], options: AdamOptions = {}) {
-    super(params, options, 1e-2, 'AdamW');
-  }
-}
+export class AdamW extends Adam {}
 
 /**
  * torch.nn.utils.clip_grad_norm_: the total `normType`-norm of all gradients (as if concatenated)
