@@ -16,6 +16,10 @@ import { MLP } from '../src/models/mlp.js';
 import { ResNet } from '../src/models/resnet.js';
 import { trainClassifier, evaluate, type TrainProgress } from '../src/nn/train.js';
 import type { Module } from '../src/nn/module.js';
+import { trainFromConfig, checkTrainConfig } from '../src/cli/train.js';
+import { defaultMnistDir } from '../src/data/mnist-node.js';
+import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
+import { readFileSync } from 'node:fs';
 
 const gpu = useGpu();
 const dirs: string[] = [];
@@ -139,4 +143,31 @@ describe('trainClassifier', () => {
       }
     });
   }
+
+  it.skipIf(!defaultMnistDir())('the train command trains an MLP on an MNIST subset and writes its outputs', async () => {
+    const { ctx } = gpu;
+    const dir = tmp();
+    const cfg = checkTrainConfig({
+      model: { name: 'mlp', hidden: [32] }, dataset: { kind: 'mnist' }, epochs: 1, lr: 0.1, momentum: 0.9,
+      batchSize: 50, seed: 3, outDir: dir, trainSubset: 2000, testSubset: 500,
+    });
+    const res = await trainFromConfig(ctx, cfg, { progress: false });
+    expect(res.test!.accuracy).toBeGreaterThan(0.6); // chance 0.1
+    expect(res.test!.n).toBe(500);
+    const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    expect(metrics.history.length).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'train-indices.json'), 'utf8')).length).toBe(2000);
+    const model = await loadSafetensorsFile(join(dir, 'model.safetensors'));
+    expect([...model.tensors.keys()].sort()).toEqual(['layers.0.bias', 'layers.0.weight', 'layers.2.bias', 'layers.2.weight']);
+    expect(model.tensors.get('layers.0.weight')!.shape).toEqual([32, 784]);
+    // resuming a finished run trains nothing more and reports the same history
+    const again = await trainFromConfig(ctx, cfg, { progress: false, resume: true });
+    expect(again.history).toEqual(res.history);
+  });
+
+  it('config errors list every problem', () => {
+    expect(() => checkTrainConfig({ model: { name: 'vgg' }, dataset: { kind: 'cifar10-bin' }, epochs: -1, lr: 0.1, batchSize: 8, outDir: 'x', extra: 1 })).toThrow(
+      /unknown field 'extra'.*model\.name.*dataset\.path.*epochs/,
+    );
+  });
 });
