@@ -81,6 +81,13 @@ export async function setup(withTf: boolean, extraFlags: string[] = []): Promise
 export interface Timing {
   /** median seconds per call */
   sec: number;
+  /** fastest repeat, seconds per call (least disturbed by other load on a shared machine) */
+  best: number;
+  /**
+   * process CPU seconds (all threads, so lavapipe's workers included) per call, median over repeats:
+   * on a CPU device shared with other jobs this moves much less than wall time
+   */
+  cpu: number;
   iters: number;
 }
 
@@ -104,15 +111,21 @@ export async function timeIt(
     iters = Math.max(1, Math.min(200, Math.round(minTime / minReps / Math.max(one, 1e-6))));
   }
   const samples: number[] = [];
+  const cpu: number[] = [];
   const start = performance.now();
   while (samples.length < minReps || (performance.now() - start) / 1000 < minTime) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await run(iters);
+    const c = process.cpuUsage(c0);
     samples.push((performance.now() - t0) / 1000 / iters);
+    cpu.push((c.user + c.system) / 1e6 / iters);
     if (samples.length >= 50) break;
   }
   samples.sort((p, q) => p - q);
-  return { sec: samples[Math.floor(samples.length / 2)]!, iters };
+  cpu.sort((p, q) => p - q);
+  const mid = Math.floor(samples.length / 2);
+  return { sec: samples[mid]!, best: samples[0]!, cpu: cpu[mid]!, iters };
 }
 
 /** Print a fixed-width table (first column left-aligned). */
