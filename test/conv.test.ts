@@ -59,6 +59,7 @@ const CASES: Case[] = [
   { N: 2, C: 4, H: 9, W: 8, O: 4, K: [3, 3], s: [1, 1], p: [2, 2], d: [2, 2], bias: false },
   { N: 1, C: 3, H: 8, W: 9, O: 5, K: [3, 2], s: [2, 1], p: [0, 1], d: [1, 2], bias: true },
   { N: 3, C: 9, H: 4, W: 4, O: 8, K: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1], bias: true },
+  { N: 2, C: 3, H: 5, W: 6, O: 17, K: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1], bias: true },
 ];
 
 describe('conv2d', () => {

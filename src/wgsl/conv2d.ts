@@ -1,7 +1,8 @@
 // 2-D convolution (PyTorch semantics, NCHW) as implicit GEMM without a materialised im2col: forward,
 // input gradient (a transposed conv, one phase of the stride at a time), weight gradient (split-K
-// over N*OH rows) and bias gradient, each its own kernel. Every invocation keeps a 4x4 register
-// tile (4 channels x 4 pixels) and uses no shared memory (barriers are expensive on lavapipe).
+// over N*OH rows) and bias gradient, each its own kernel. Every invocation keeps a register tile
+// (16 channels x 4 pixels) and uses no shared memory (barriers are expensive on lavapipe); the
+// channel tile comes from the workgroup id so that weight loads are uniform across a workgroup.
 // It does not do groups > 1, padding modes other than zeros, or f16.
 //
 // Letters: N batch, C input channels, H W input size, O output channels, KH KW kernel size,
@@ -15,11 +16,13 @@ import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 import { sum } from './reduce.js';
 
 const WG = 64;
-/** Channel tile x pixel tile of one invocation. */
+/** Pixel (or input-channel, in wgrad) tile of one invocation. */
 const T = 4;
+/** Register tile along the channels whose weight / dy addresses are uniform: 16, or 8 for few channels. */
+const channelTile = (n: number) => (n > 8 ? 16 : 8);
 const J = [0, 1, 2, 3];
-/** Aim for at least this many invocations in the weight gradient before splitting its reduction. */
-const WGRAD_MIN_INVOCATIONS = 4096;
+/** Split the weight gradient's reduction until it has at least this many workgroups. */
+const WGRAD_MIN_WORKGROUPS = 64;
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -73,41 +76,44 @@ export function convGeometry(x: Tensor, w: Tensor, bias: Tensor | undefined, opt
   return { N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW };
 }
 
-/** Shader constants baked in: kernel size, stride, padding, dilation (part of the pipeline key). */
-function geomKey(g: ConvGeom): string {
-  return [g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW].join(',');
-}
-function consts(g: ConvGeom): string {
-  return `const KH = ${g.KH}u; const KW = ${g.KW}u; const SH = ${g.SH}u; const SW = ${g.SW}u;
-const PH = ${g.PH}u; const PW = ${g.PW}u; const DH = ${g.DH}u; const DW = ${g.DW}u; const KK = ${g.KH * g.KW}u;`;
-}
-const PARAMS = `struct Params { N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, tA: u32, tB: u32, rows: u32, total: u32 }`;
+/**
+ * Geometry goes in the uniform block (one pipeline per pass and tile size, whatever the layer:
+ * compiling on lavapipe is slow); the names below read it like constants.
+ */
+const PARAMS = `struct Params { N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, tA: u32, tB: u32, rows: u32, total: u32,
+  KH: u32, KW: u32, SH: u32, SW: u32, PH: u32, PW: u32, DH: u32, DW: u32 }`;
+const GEOM = `let KH = P.KH; let KW = P.KW; let SH = P.SH; let SW = P.SW; let PH = P.PH; let PW = P.PW;
+  let DH = P.DH; let DW = P.DW; let KK = KH * KW;`;
 const dims = (g: ConvGeom, tA: number, tB: number, rows: number, total: number) =>
-  packUniforms([g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, tA, tB, rows, total]);
-const ENTRY = `@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = ${LINEAR_INDEX(WG)};
-  if (t >= P.total) { return; }`;
+  packUniforms([g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, tA, tB, rows, total, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW]);
 const vec4Load = (buf: string, idx: string) => `vec4<f32>(${J.map((j) => `${buf}[${idx}[${j}]]`).join(', ')})`;
 
 // ------------------------------------------------------------------------------------------------
 // Forward: out[n,o,p] = bias[o] + sum_{c,kh,kw} w[o,c,kh,kw] * x[n,c,oh*SH-PH+kh*DH,ow*SW-PW+kw*DW].
-// Tile: 4 output channels x 4 consecutive output pixels (flattened p), masked at the borders.
+// Tile: 16 (8 when O <= 8) output channels x 4 consecutive output pixels (flattened p), masked at the borders.
+// The channel tile comes from workgroup_id.y, so every weight address is uniform across the
+// workgroup (lavapipe then loads it once instead of gathering per invocation); the invocations of
+// a workgroup run along (n, pixel tile) with no early return.
 
-function forwardShader(g: ConvGeom, hasBias: boolean): string {
+
+function forwardShader(hasBias: boolean, TO: number): string {
+  const I = Array.from({ length: TO }, (_, i) => i);
   return /* wgsl */ `
-${consts(g)}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 ${hasBias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
 @group(0) @binding(${hasBias ? 4 : 3}) var<uniform> P: Params;
-${ENTRY}
-  let pt = t % P.tA;
-  let r = t / P.tA;
-  let o0 = (r % P.tB) * 4u;
-  let n = r / P.tB;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  ${GEOM}
+  // lane -> (n, pixel tile); tA = pixel tiles, total = N * tA
+  let valid = gid.x < P.total;
+  let lane = min(gid.x, P.total - 1u);
+  let pt = lane % P.tA;
+  let n = lane / P.tA;
+  let o0 = wid.y * ${TO}u;
   let NP = P.OH * P.OW;
   let HW = P.H * P.W;
   let p = vec4<u32>(pt * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
@@ -117,9 +123,9 @@ ${ENTRY}
   let ih0 = vec4<i32>(oh * SH) - vec4<i32>(i32(PH));
   let iw0 = vec4<i32>(ow * SW) - vec4<i32>(i32(PW));
   let CKK = P.C * KK;
-  let wo = min(vec4<u32>(o0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(P.O - 1u)) * CKK;
+  ${I.map((i) => `let wo${i} = min(o0 + ${i}u, P.O - 1u) * CKK;`).join(' ')}
   let xN = n * P.C * HW;
-  ${J.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
+  ${I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
   for (var kh = 0u; kh < KH; kh++) {
     let ih = ih0 + vec4<i32>(i32(kh * DH));
     let rowOk = pv & (ih >= vec4<i32>(0)) & (ih < vec4<i32>(i32(P.H)));
@@ -127,16 +133,17 @@ ${ENTRY}
       let iw = iw0 + vec4<i32>(i32(kw * DW));
       let ok = rowOk & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(P.W)));
       var xi = vec4<u32>(xN) + select(vec4<u32>(0u), vec4<u32>(ih * vec4<i32>(i32(P.W)) + iw), ok);
-      var wi = wo + vec4<u32>(kh * KW + kw);
+      var wi = kh * KW + kw;
       for (var c = 0u; c < P.C; c++) {
         let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, ok);
-        ${J.map((i) => `acc${i} += w[wi[${i}]] * xv;`).join('\n        ')}
+        ${I.map((i) => `acc${i} += w[wo${i} + wi] * xv;`).join('\n        ')}
         xi += vec4<u32>(HW);
-        wi += vec4<u32>(KK);
+        wi += KK;
       }
     }
   }
-  ${J.map(
+  if (!valid) { return; }
+  ${I.map(
     (i) => `if (o0 + ${i}u < P.O) {
     let b = ${hasBias ? `bias[o0 + ${i}u]` : '0.0'};
     let base = (n * P.O + o0 + ${i}u) * NP;
@@ -150,16 +157,19 @@ ${ENTRY}
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: ConvGeom): Tensor {
   const op = 'conv2d';
   const out = new Tensor(x.ctx, [g.N, g.O, g.OH, g.OW], 'f32');
-  const tP = Math.ceil((g.OH * g.OW) / T), tO = Math.ceil(g.O / T);
-  const total = g.N * tO * tP;
-  if (total === 0) return out;
+  const TO = channelTile(g.O);
+  const tP = Math.ceil((g.OH * g.OW) / T), tO = Math.ceil(g.O / TO);
+  const lanes = g.N * tP;
+  if (lanes === 0 || tO === 0) return out;
+  const gx = Math.ceil(lanes / WG);
+  if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch (${lanes} pixel tiles)`);
   x.ctx.dispatch({
     op,
-    key: `conv2d:fwd:${geomKey(g)}:${bias ? 'b' : ''}`,
-    code: () => forwardShader(g, !!bias),
+    key: `conv2d:fwd2:${TO}:${bias ? 'b' : ''}`,
+    code: () => forwardShader(!!bias, TO),
     buffers: [out.binding(op), x.binding(op), w.binding(op), ...(bias ? [bias.binding(op)] : [])],
-    uniforms: dims(g, tP, tO, 0, total),
-    workgroups: grid1d(total, WG),
+    uniforms: dims(g, tP, tO, 0, lanes),
+    workgroups: [gx, tO, 1],
   });
   return out;
 }
@@ -167,60 +177,64 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined,
 // ------------------------------------------------------------------------------------------------
 // Input gradient: dx[n,c,ih,iw] = sum_{o,kh,kw} dy[n,o,oh,ow] * w[o,c,kh,kw] over the (kh,kw) with
 // ih + PH - kh*DH = oh*SH (and likewise for w). Input pixels are split by stride phase
-// (ih % SH, iw % SW), slowest in the launch so that neighbouring invocations agree on which taps
-// contribute: the tile is 4 channels x 4 pixels of one phase in one row (iw = pw + SW*(4m+j)).
+// (ih % SH, iw % SW) taken from workgroup_id.z, so which taps contribute is uniform across the
+// workgroup; the channel tile (DGRAD_TC channels) comes from workgroup_id.y so weight addresses are
+// uniform. Each invocation computes DGRAD_TC channels x 4 pixels of one phase in one row
+// (iw = pw + SW*(4m+j)); its lanes run along (n, row of the phase, column tile).
 
-function dgradShader(g: ConvGeom): string {
+function dgradShader(TC: number): string {
+  const I = Array.from({ length: TC }, (_, i) => i);
   return /* wgsl */ `
-${consts(g)}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
-${ENTRY}
-  // t -> (phase, n, channel tile, row of the phase, column tile); tA = column tiles, tB = channel tiles
-  let mt = t % P.tA;
-  var r = t / P.tA;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  ${GEOM}
+  // lane -> (n, row of the phase, column tile); tA = column tiles, total = N * Hq * tA
   let Hq = (P.H + SH - 1u) / SH;
-  let rq = r % Hq; r = r / Hq;
-  let c0 = (r % P.tB) * 4u; r = r / P.tB;
-  let n = r % P.N;
-  let phase = r / P.N;
-  let pw = phase % SW;
-  let ph = phase / SW;
+  let valid = gid.x < P.total;
+  let lane = min(gid.x, P.total - 1u);
+  let mt = lane % P.tA;
+  let rq = (lane / P.tA) % Hq;
+  let n = lane / (P.tA * Hq);
+  let c0 = wid.y * ${TC}u;
+  let pw = wid.z % SW;
+  let ph = wid.z / SW;
   let ih = ph + SH * rq;
-  if (ih >= P.H) { return; }
   let m = vec4<u32>(mt * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
   let iw = vec4<u32>(pw) + vec4<u32>(SW) * m;
-  let pv = iw < vec4<u32>(P.W);
+  let pv = (iw < vec4<u32>(P.W)) & vec4<bool>(ih < P.H);
   let NP = P.OH * P.OW;
   let CKK = P.C * KK;
-  let wc = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(P.C - 1u)) * KK;
+  ${I.map((i) => `let wc${i} = min(c0 + ${i}u, P.C - 1u) * KK;`).join(' ')}
   let dyN = n * P.O * NP;
-  ${J.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
+  ${I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
   for (var kh = 0u; kh < KH; kh++) {
-    let th = i32(ih + PH) - i32(kh * DH);
-    if (th < 0 || th % i32(SH) != 0) { continue; }
-    let oh = u32(th) / SH;
-    if (oh >= P.OH) { continue; }
+    let th = i32(ph + PH) - i32(kh * DH);
+    if (th % i32(SH) != 0) { continue; }
+    let oh = th / i32(SH) + i32(rq);
+    let rowOk = pv & vec4<bool>(oh >= 0 && oh < i32(P.OH));
     for (var kw = 0u; kw < KW; kw++) {
       let tw = i32(pw + PW) - i32(kw * DW);
       if (tw % i32(SW) != 0) { continue; }
       let ow = vec4<i32>(tw / i32(SW)) + vec4<i32>(m);
-      let ok = pv & (ow >= vec4<i32>(0)) & (ow < vec4<i32>(i32(P.OW)));
-      var di = vec4<u32>(dyN) + select(vec4<u32>(0u), vec4<u32>(oh * P.OW) + vec4<u32>(ow), ok);
-      var wi = wc + vec4<u32>(kh * KW + kw);
+      let ok = rowOk & (ow >= vec4<i32>(0)) & (ow < vec4<i32>(i32(P.OW)));
+      var di = vec4<u32>(dyN) + select(vec4<u32>(0u), vec4<u32>(vec4<i32>(oh * i32(P.OW)) + ow), ok);
+      var wi = kh * KW + kw;
       for (var o = 0u; o < P.O; o++) {
         let dv = select(vec4<f32>(0.0), ${vec4Load('dy', 'di')}, ok);
-        ${J.map((i) => `acc${i} += w[wi[${i}]] * dv;`).join('\n        ')}
+        ${I.map((i) => `acc${i} += w[wc${i} + wi] * dv;`).join('\n        ')}
         di += vec4<u32>(NP);
-        wi += vec4<u32>(CKK);
+        wi += CKK;
       }
     }
   }
+  if (!valid || ih >= P.H) { return; }
   let HW = P.H * P.W;
-  ${J.map(
+  ${I.map(
     (i) => `if (c0 + ${i}u < P.C) {
     let base = (n * P.C + c0 + ${i}u) * HW + ih * P.W;
     ${J.map((j) => `if (pv[${j}]) { dx[base + iw[${j}]] = acc${i}[${j}]; }`).join('\n    ')}
@@ -233,69 +247,75 @@ ${ENTRY}
 export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeom): Tensor {
   const op = 'conv2d.dgrad';
   const dx = new Tensor(dy.ctx, [g.N, g.C, g.H, g.W], 'f32');
+  const TC = channelTile(g.C);
   const Wq = Math.ceil(g.W / g.SW), Hq = Math.ceil(g.H / g.SH);
-  const tM = Math.ceil(Wq / T), tC = Math.ceil(g.C / T);
-  const total = g.SH * g.SW * g.N * tC * Hq * tM;
-  if (total === 0) return dx;
+  const tM = Math.ceil(Wq / T), tC = Math.ceil(g.C / TC);
+  const lanes = g.N * Hq * tM;
+  if (lanes === 0 || tC === 0) return dx;
+  const gx = Math.ceil(lanes / WG);
+  if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch`);
   dy.ctx.dispatch({
     op,
-    key: `conv2d:dgrad:${geomKey(g)}`,
-    code: () => dgradShader(g),
+    key: `conv2d:dgrad2:${TC}`,
+    code: () => dgradShader(TC),
     buffers: [dx.binding(op), dy.binding(op), w.binding(op)],
-    uniforms: dims(g, tM, tC, 0, total),
-    workgroups: grid1d(total, WG),
+    uniforms: dims(g, tM, tC, 0, lanes),
+    workgroups: [gx, tC, g.SH * g.SW],
   });
   return dx;
 }
 
 // ------------------------------------------------------------------------------------------------
 // Weight gradient: dw[o,c,kh,kw] = sum_{n,oh,ow} dy[n,o,oh,ow] * x[n,c,oh*SH-PH+kh*DH,ow*SW-PW+kw*DW].
-// Tile: 4 output channels x 4 input channels at one tap (kh,kw); the reduction over the N*OH rows is
-// split into `splits` partial sums (written as [splits,O,C,KH,KW], then summed) when the tile count
-// alone would leave the device idle.
+// Tile: WGRAD_TO output channels (from workgroup_id.y: dy addresses are uniform) x 4 input
+// channels at one tap (kh,kw); lanes run along (input-channel tile, tap). The reduction over the
+// N*OH rows is split into `splits` partial sums (workgroup_id.z; written as [splits,O,C,KH,KW],
+// then summed) when there would otherwise be too few workgroups to keep the device busy.
 
-function wgradShader(g: ConvGeom): string {
+function wgradShader(TO: number): string {
+  const I = Array.from({ length: TO }, (_, i) => i);
   return /* wgsl */ `
-${consts(g)}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
-${ENTRY}
-  // t -> (split, out-channel tile, in-channel tile, tap); tA = in-channel tiles, tB = out-channel tiles
-  let kk = t % KK;
-  var r = t / KK;
-  let c0 = (r % P.tA) * 4u; r = r / P.tA;
-  let o0 = (r % P.tB) * 4u;
-  let split = r / P.tB;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  ${GEOM}
+  // lane -> (input-channel tile, tap); total = tA * KK with tA = input-channel tiles
+  let valid = gid.x < P.total;
+  let lane = min(gid.x, P.total - 1u);
+  let kk = lane % KK;
+  let c0 = (lane / KK) * 4u;
+  let o0 = wid.y * ${TO}u;
+  let split = wid.z;
   let kh = kk / KW;
   let kw = kk % KW;
   let NP = P.OH * P.OW;
   let HW = P.H * P.W;
   let xc = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(P.C - 1u)) * HW;
-  let dyo = min(vec4<u32>(o0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(P.O - 1u)) * NP;
-  // output columns whose input column iw = ow*SW + off lies inside [0, W)
-  let off = i32(kw * DW) - i32(PW);
-  let owLo = u32(max(0, (-off + i32(SW) - 1) / i32(SW)));
-  let owHi = u32(clamp((i32(P.W) - 1 - off + i32(SW)) / i32(SW), 0, i32(P.OW)));
+  ${I.map((i) => `let dyo${i} = min(o0 + ${i}u, P.O - 1u) * NP;`).join(' ')}
   let rowEnd = min(P.N * P.OH, (split + 1u) * P.rows);
-  ${J.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
+  ${I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
   for (var row = split * P.rows; row < rowEnd; row++) {
     let n = row / P.OH;
     let oh = row % P.OH;
     let ih = i32(oh * SH + kh * DH) - i32(PH);
-    if (ih < 0 || ih >= i32(P.H)) { continue; }
-    var xi = xc + vec4<u32>(n * P.C * HW + u32(ih) * P.W + u32(i32(owLo * SW) + off));
-    var di = dyo + vec4<u32>(n * P.O * NP + oh * P.OW + owLo);
-    for (var ow = owLo; ow < owHi; ow++) {
-      let xv = ${vec4Load('x', 'xi')};
-      ${J.map((i) => `acc${i} += dy[di[${i}]] * xv;`).join('\n      ')}
-      xi += vec4<u32>(SW);
-      di += vec4<u32>(1u);
+    let rowOk = ih >= 0 && ih < i32(P.H);
+    let xb = i32(n * P.C * HW) + ih * i32(P.W);
+    let dyb = n * P.O * NP + oh * P.OW;
+    for (var ow = 0u; ow < P.OW; ow++) {
+      let iw = i32(ow * SW + kw * DW) - i32(PW);
+      let ok = rowOk && iw >= 0 && iw < i32(P.W);
+      let xi = xc + vec4<u32>(u32(select(0, xb + iw, ok)));
+      let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, vec4<bool>(ok));
+      let d = dyb + ow;
+      ${I.map((i) => `acc${i} += dy[dyo${i} + d] * xv;`).join('\n      ')}
     }
   }
-  ${J.map(
+  if (!valid) { return; }
+  ${I.map(
     (i) => `if (o0 + ${i}u < P.O) {
     let base = ((split * P.O + o0 + ${i}u) * P.C + c0) * KK + kk;
     ${J.map((j) => `if (c0 + ${j}u < P.C) { dw[base + ${j}u * KK] = acc${i}[${j}]; }`).join('\n    ')}
@@ -307,22 +327,24 @@ ${ENTRY}
 /** Raw weight-gradient kernel: (dy [N,O,OH,OW], x [N,C,H,W]) -> dw [O,C,KH,KW]. */
 export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, g: ConvGeom): Tensor {
   const op = 'conv2d.wgrad';
-  const tC = Math.ceil(g.C / T), tO = Math.ceil(g.O / T);
-  const tiles = tC * tO * g.KH * g.KW;
+  const TO = channelTile(g.O);
+  const tC = Math.ceil(g.C / T), tO = Math.ceil(g.O / TO);
+  const lanes = tC * g.KH * g.KW;
+  const gx = Math.ceil(lanes / WG);
+  if (gx > 65535) throw new EngineError(op, `weight ${g.O}x${g.C}x${g.KH}x${g.KW} is too large for one dispatch`);
   const rowsTotal = g.N * g.OH;
-  let splits = Math.min(rowsTotal, Math.max(1, Math.ceil(WGRAD_MIN_INVOCATIONS / tiles)));
+  let splits = Math.min(rowsTotal, Math.max(1, Math.ceil(WGRAD_MIN_WORKGROUPS / (gx * tO))));
   const rows = Math.ceil(rowsTotal / Math.max(1, splits));
   splits = Math.max(1, Math.ceil(rowsTotal / rows));
   const wShape = [g.O, g.C, g.KH, g.KW];
   const partial = new Tensor(x.ctx, splits > 1 ? [splits, ...wShape] : wShape, 'f32');
-  const total = splits * tiles;
   x.ctx.dispatch({
     op,
-    key: `conv2d:wgrad:${geomKey(g)}`,
-    code: () => wgradShader(g),
+    key: `conv2d:wgrad2:${TO}`,
+    code: () => wgradShader(TO),
     buffers: [partial.binding(op), dy.binding(op), x.binding(op)],
-    uniforms: dims(g, tC, tO, rows, total),
-    workgroups: grid1d(total, WG),
+    uniforms: dims(g, tC, tO, rows, lanes),
+    workgroups: [gx, tO, splits],
   });
   if (splits === 1) return partial;
   const dw = sum(partial, 0);
