@@ -27,6 +27,8 @@ export interface MatmulTiling {
   tn: number;
   wgx: number;
   wgy: number;
+  /** k values per loop step (4 or 8; default 4) */
+  ku?: number;
 }
 
 /** The tiling used by matmul(); chosen by bench/matmul.ts measurements (see bench/RESULTS.md). */
@@ -57,7 +59,7 @@ interface Variant {
 function variantKey(v: Variant): string {
   const f = (b: boolean) => (b ? '1' : '0');
   const t = v.tiling;
-  return `matmul:${t.tm}x${t.tn}:${t.wgx}x${t.wgy}:${f(v.transA)}${f(v.transB)}:${f(v.vecA)}${f(v.vecB)}${f(v.vecC)}:${f(v.rowA)}${f(v.colA)}${f(v.rowB)}${f(v.colB)}${f(v.rowC)}${f(v.colC)}:${f(v.batched)}${f(v.bias)}`;
+  return `matmul:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}:${f(v.transA)}${f(v.transB)}:${f(v.vecA)}${f(v.vecB)}${f(v.vecC)}:${f(v.rowA)}${f(v.colA)}${f(v.rowB)}${f(v.colB)}${f(v.rowC)}${f(v.colC)}:${f(v.batched)}${f(v.bias)}`;
 }
 
 /**
@@ -67,6 +69,7 @@ function variantKey(v: Variant): string {
  */
 export function matmulShader(v: Variant): string {
   const { tm, tn, wgx, wgy } = v.tiling;
+  const ku = v.tiling.ku ?? 4;
   const nv = tn / 4; // vec4 columns per row of the register tile
   const L: string[] = [];
   const arr = (vec: boolean) => (vec ? 'array<vec4<f32>>' : 'array<f32>');
@@ -99,12 +102,12 @@ ${v.bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;\n' : ''}@
 ${loadFn('A', v.vecA, v.rowA, v.colA, rowsA, colsA)}
 ${loadFn('B', v.vecB, v.rowB, v.colB, rowsB, colsB)}
 @compute @workgroup_size(${wgx}, ${wgy}, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let m0 = gid.y * ${tm}u;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let m0 = ${wgy === 1 ? 'wid.y' : 'gid.y'} * ${tm}u;
   let n0 = gid.x * ${tn}u;
   if (m0 >= P.M || n0 >= P.N) { return; }`);
   if (v.batched)
-    L.push(`  var rem = gid.z;
+    L.push(`  var rem = wid.z;
   var offA = 0u;
   var offB = 0u;
   for (var d = i32(P.batchRank) - 1; d >= 0; d--) {
@@ -115,34 +118,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     offA += coord * P.stA[du / 4u][du % 4u];
     offB += coord * P.stB[du / 4u][du % 4u];
   }
-  let offC = gid.z * P.M * P.N;`);
+  let offC = wid.z * P.M * P.N;`);
   else L.push('  let offA = 0u;\n  let offB = 0u;\n  let offC = 0u;');
   for (let i = 0; i < tm; i++) for (let j = 0; j < nv; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
-  L.push('  for (var k = 0u; k < P.K; k += 4u) {');
-  // A rows over k: a{i}
-  if (!v.transA) for (let i = 0; i < tm; i++) L.push(`    let a${i} = load_A(offA, m0 + ${i}u, k);`);
-  else
-    for (let ib = 0; ib < tm / 4; ib++) {
-      for (let kk = 0; kk < 4; kk++) L.push(`    let at${ib}_${kk} = load_A(offA, k + ${kk}u, m0 + ${4 * ib}u);`);
-      for (let ii = 0; ii < 4; ii++) {
-        const c = 'xyzw'[ii];
-        L.push(`    let a${4 * ib + ii} = vec4<f32>(at${ib}_0.${c}, at${ib}_1.${c}, at${ib}_2.${c}, at${ib}_3.${c});`);
+  L.push(`  for (var k = 0u; k < P.K; k += ${ku}u) {`);
+  for (let q = 0; q < ku / 4; q++) {
+    const k = q ? `k + ${4 * q}u` : 'k';
+    // A rows over k: a{i}
+    if (!v.transA) for (let i = 0; i < tm; i++) L.push(`    let a${i}_${q} = load_A(offA, m0 + ${i}u, ${k});`);
+    else
+      for (let ib = 0; ib < tm / 4; ib++) {
+        for (let kk = 0; kk < 4; kk++) L.push(`    let at${ib}_${kk}_${q} = load_A(offA, ${k} + ${kk}u, m0 + ${4 * ib}u);`);
+        for (let ii = 0; ii < 4; ii++) {
+          const c = 'xyzw'[ii];
+          L.push(`    let a${4 * ib + ii}_${q} = vec4<f32>(${[0, 1, 2, 3].map((kk) => `at${ib}_${kk}_${q}.${c}`).join(', ')});`);
+        }
       }
-    }
-  // B rows over n: b{kk}_{j}
-  if (!v.transB)
-    for (let kk = 0; kk < 4; kk++) for (let j = 0; j < nv; j++) L.push(`    let b${kk}_${j} = load_B(offB, k + ${kk}u, n0 + ${4 * j}u);`);
-  else
-    for (let j = 0; j < nv; j++) {
-      for (let jj = 0; jj < 4; jj++) L.push(`    let bt${j}_${jj} = load_B(offB, n0 + ${4 * j + jj}u, k);`);
-      for (let kk = 0; kk < 4; kk++) {
-        const c = 'xyzw'[kk];
-        L.push(`    let b${kk}_${j} = vec4<f32>(bt${j}_0.${c}, bt${j}_1.${c}, bt${j}_2.${c}, bt${j}_3.${c});`);
+    // B rows over n: b{kk}_{j}
+    if (!v.transB)
+      for (let kk = 0; kk < 4; kk++)
+        for (let j = 0; j < nv; j++) L.push(`    let b${kk}_${j}_${q} = load_B(offB, ${k} + ${kk}u, n0 + ${4 * j}u);`);
+    else
+      for (let j = 0; j < nv; j++) {
+        for (let jj = 0; jj < 4; jj++) L.push(`    let bt${j}_${jj}_${q} = load_B(offB, n0 + ${4 * j + jj}u, ${k});`);
+        for (let kk = 0; kk < 4; kk++) {
+          const c = 'xyzw'[kk];
+          L.push(`    let b${kk}_${j}_${q} = vec4<f32>(${[0, 1, 2, 3].map((jj) => `bt${j}_${jj}_${q}.${c}`).join(', ')});`);
+        }
       }
-    }
-  for (let i = 0; i < tm; i++)
-    for (let j = 0; j < nv; j++)
-      L.push(`    acc${i}_${j} = fma(vec4<f32>(a${i}.x), b0_${j}, fma(vec4<f32>(a${i}.y), b1_${j}, fma(vec4<f32>(a${i}.z), b2_${j}, fma(vec4<f32>(a${i}.w), b3_${j}, acc${i}_${j}))));`);
+    for (let i = 0; i < tm; i++)
+      for (let j = 0; j < nv; j++) {
+        let e = `acc${i}_${j}`;
+        for (let kk = 3; kk >= 0; kk--) e = `fma(vec4<f32>(a${i}_${q}.${'xyzw'[kk]}), b${kk}_${j}_${q}, ${e})`;
+        L.push(`    acc${i}_${j} = ${e};`);
+      }
+  }
   L.push('  }');
   // epilogue: bias, guarded stores
   for (let j = 0; j < nv; j++) {
@@ -215,6 +225,7 @@ export function matmulRaw(
   const out = new Tensor(a.ctx, [...batch, M, N], 'f32');
   if (out.size === 0) return out;
   const { tm, tn, wgx, wgy } = tiling;
+  const ku = tiling.ku ?? 4;
   const maxWg = a.ctx.limits.maxComputeWorkgroupsPerDimension;
   if (nBatch > maxWg) throw new EngineError(op, `${nBatch} batch matrices exceed the dispatch limit ${maxWg}`);
   // batch strides in elements (0 along broadcast dims); rank-2 operands have no batch dims at all
@@ -230,11 +241,11 @@ export function matmulRaw(
     vecA: colsA % 4 === 0,
     vecB: colsB % 4 === 0,
     vecC: N % 4 === 0,
-    // stored-dimension extents one invocation touches: M→tm, N→tn, K→4
-    rowA: rowsA % (transA ? 4 : tm) !== 0,
-    colA: colsA % (transA ? tm : 4) !== 0,
-    rowB: rowsB % (transB ? tn : 4) !== 0,
-    colB: colsB % (transB ? 4 : tn) !== 0,
+    // stored-dimension extents one invocation touches: M→tm, N→tn, K→ku
+    rowA: rowsA % (transA ? ku : tm) !== 0,
+    colA: colsA % (transA ? tm : ku) !== 0,
+    rowB: rowsB % (transB ? tn : ku) !== 0,
+    colB: colsB % (transB ? ku : tn) !== 0,
     rowC: M % tm !== 0,
     colC: N % tn !== 0,
     batched: nBatch > 1,
