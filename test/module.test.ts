@@ -8,7 +8,7 @@ import { backward } from '../src/autograd/graph.js';
 import { sum } from '../src/wgsl/reduce.js';
 import { ResNet } from '../src/models/resnet.js';
 import { MLP } from '../src/models/mlp.js';
-import { BatchNorm2d } from '../src/nn/layers.js';
+import { BatchNorm2d, Dropout, Flatten, Sequential, Linear } from '../src/nn/layers.js';
 import { EngineError } from '../src/gpu/context.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 
@@ -312,5 +312,30 @@ describe('Module', () => {
       expectClose(yv, ref, 1e-4, 1e-5, 'bn train output');
     });
     bn.dispose();
+  });
+
+  it('Sequential, Flatten and Dropout: names, gradient through the reshape, train/eval behaviour', async () => {
+    const { ctx } = gpu;
+    const gen = new Generator(3);
+    const net = new Sequential(ctx, [new Flatten(ctx), new Dropout(ctx, 0.5, gen), new Linear(ctx, 8, 2, { gen })]);
+    expect(net.namedParameters().map(([n]) => n)).toEqual(['2.weight', '2.bias']);
+    const xs = new Float32Array(16).map((_, i) => 1 + i);
+    await ctx.scope(async () => {
+      const x = tensor(ctx, xs, [2, 2, 2, 2]);
+      x.requiresGrad = true;
+      const h = (net.layers[1] as Dropout).forward((net.layers[0] as Flatten).forward(x));
+      const hv = await h.read();
+      const zeros = hv.filter((v) => v === 0).length;
+      expect(zeros).toBeGreaterThan(0);
+      expect(zeros).toBeLessThan(16);
+      hv.forEach((v, i) => v !== 0 && expect(v).toBeCloseTo(2 * xs[i]!, 5));
+      backward(sum(h));
+      const gx = await x.grad!.read();
+      gx.forEach((g, i) => expect(g).toBe(hv[i] === 0 ? 0 : 2));
+      net.eval();
+      const e = await (net.layers[1] as Dropout).forward(tensor(ctx, xs, [2, 8])).read();
+      expect([...e]).toEqual([...xs]);
+    });
+    net.dispose();
   });
 });

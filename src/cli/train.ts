@@ -75,7 +75,7 @@ export interface TrainConfig {
   outDir: string;
   /** Train on this many training samples (a seeded random subset; indices saved in outDir). */
   trainSubset?: number;
-  /** Evaluate on the first this many test samples. */
+  /** Evaluate on this many test samples (a seeded random subset). */
   testSubset?: number;
   readEvery?: number;
 }
@@ -223,7 +223,11 @@ export async function trainFromConfig(
     trainIndices = new Generator(seed).permutation(data.train.length).slice(0, cfg.trainSubset);
     writeFileSync(path.join(outDir, 'train-indices.json'), JSON.stringify([...trainIndices]));
   }
-  const testIndices = cfg.testSubset !== undefined ? Int32Array.from({ length: Math.min(cfg.testSubset, data.test.length) }, (_, i) => i) : undefined;
+  // a seeded random subset: test sets are often sorted by class, so a prefix would be one class
+  const testIndices =
+    cfg.testSubset !== undefined && cfg.testSubset < data.test.length
+      ? new Generator(seed + 1).permutation(data.test.length).slice(0, cfg.testSubset)
+      : undefined;
   const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, shuffle: true, seed, indices: trainIndices, transform: data.trainTransform });
   const testLoader = new DataLoader(data.test, { batchSize: cfg.testBatchSize ?? Math.max(cfg.batchSize, 256), indices: testIndices, transform: data.testTransform });
   const model = buildModel(ctx, cfg, trainLoader.shape, data.train.numClasses);

@@ -35,7 +35,8 @@ export async function nodeCheckpointIO(): Promise<CheckpointIO> {
   // a computed specifier keeps browser bundlers from pulling Node's fs into the bundle
   const modName = '../io/safetensors-node.js';
   const io = (await import(/* @vite-ignore */ modName)) as typeof import('../io/safetensors-node.js');
-  const fs = (await import(/* @vite-ignore */ 'node:fs' as string)) as typeof import('node:fs');
+  const fsName = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
   return {
     async save(path, tensors, metadata) {
       const dir = path.replace(/[\\/][^\\/]*$/, '');
@@ -359,7 +360,7 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
         const [l, c] = [await lossSum.read(), await correct.read()];
         last = { loss: l / Math.max(1, seen), accuracy: c / Math.max(1, seen) };
         const imagesPerSec = seen / ((performance.now() - t0) / 1000);
-        bar?.update(step, { loss: last.loss, accuracy: last.accuracy, imagesPerSec, lr });
+        if (kind === 'step') bar?.update(step, { loss: last.loss, accuracy: last.accuracy, imagesPerSec, lr });
         opts.onProgress?.({
           kind, epoch, epochs, step, stepsPerEpoch, globalStep: epoch * stepsPerEpoch + step, lr,
           loss: last.loss, accuracy: last.accuracy, imagesPerSec, ...(metrics ? { metrics } : {}),
