@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// The command-line entry (`unlearn-gpu <command>`): the MNIST unlearning demo, experiments from a JSON
+// config, classifier training, and report regeneration. Each command creates one GPU context and
+// closes it before exiting (Dawn keeps Node alive otherwise).
+
+import { readFileSync, existsSync } from 'node:fs';
+import { createNodeContext } from '../gpu/node.js';
+import type { GpuContext } from '../gpu/context.js';
+
+const HELP = `unlearn-gpu: WebGPU deep learning and machine unlearning (SFR-on and baselines)
+
+Commands:
+  demo [--out DIR] [--methods A,B]   MNIST unlearning demo: pretrain (cached), RT, SFR-on, FT, GA, RL, SalUn
+                                     for 10% random forgetting; prints the table, writes the report to DIR
+                                     (default runs/mnist-demo)
+  unlearn --config FILE [--methods A,B] [--out DIR]
+                                     run an unlearning experiment from a JSON config (see README); resumes
+  report --results FILE [--out DIR]  rebuild the Markdown/CSV/JSON/HTML report from results.json
+  train --config FILE                train and evaluate a classifier from a JSON config
+  mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
+  help                               this text
+`;
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return v;
+}
+
+function readJson(path: string): unknown {
+  if (!existsSync(path)) throw new Error(`config file ${path} does not exist`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+async function withContext<T>(fn: (ctx: GpuContext) => Promise<T>): Promise<T> {
+  const ctx = await createNodeContext();
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd = 'help', ...args] = argv;
+  switch (cmd) {
+    case 'demo':
+    case 'unlearn': {
+      const { runUnlearnCommand } = await import('./unlearn.js');
+      const config = cmd === 'unlearn' ? readJson(flag(args, 'config') ?? (() => { throw new Error('unlearn needs --config FILE'); })()) : undefined;
+      return withContext((ctx) =>
+        runUnlearnCommand(ctx, { demo: cmd === 'demo', config, out: flag(args, 'out'), methods: flag(args, 'methods')?.split(',') }),
+      );
+    }
+    case 'report': {
+      const { runReportCommand } = await import('./unlearn.js');
+      const results = flag(args, 'results');
+      if (!results) throw new Error('report needs --results FILE');
+      return runReportCommand(results, flag(args, 'out'));
+    }
+    case 'train': {
+      const { runTrain } = await import('./train.js');
+      const config = flag(args, 'config');
+      if (!config) throw new Error('train needs --config FILE');
+      await runTrain(['--config', config]);
+      return 0;
+    }
+    case 'mnist-mlp': {
+      const { runMnistMlp } = await import('./mnist-mlp.js');
+      const epochs = flag(args, 'epochs');
+      const r = await runMnistMlp({ epochs: epochs ? Number(epochs) : undefined });
+      console.log(`MNIST MLP test accuracy: ${(r.testAccuracy * (r.testAccuracy <= 1 ? 100 : 1)).toFixed(2)}% in ${r.seconds.toFixed(1)} s`);
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      process.stderr.write(`unknown command '${cmd}'\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    if (process.env.DEBUG) console.error(e);
+    process.exit(1);
+  },
+);
