@@ -43,3 +43,8 @@ export * from './nn/train.js';
 export * from './nn/progress.js';
 export * from './models/resnet.js';
 export * from './models/mlp.js';
+export * from './unlearn/metrics.js';
+export * from './unlearn/logreg.js';
+export * from './unlearn/svc.js';
+export * from './unlearn/split.js';
+export * from './unlearn/report.js';

@@ -7,3 +7,5 @@ export * from './data/cifar-node.js';
 export * from './data/image-folder-node.js';
 export * from './io/safetensors-node.js';
 export * from './data/cache-node.js';
+export * from './unlearn/split-node.js';
+export * from './unlearn/report-node.js';

@@ -58,7 +58,7 @@ export class SVC {
   iterations = 0;
   converged = false;
   /** indices (into the X given to fit) actually trained on */
-  trainedOn = new Int32Array(0);
+  trainedOn: Int32Array = new Int32Array(0);
 
   constructor(opts: SvcOptions = {}) {
     this.C = opts.C ?? 1.0;
@@ -82,7 +82,7 @@ export class SVC {
 
     // optional stratified subsample above the cap
     const cap = this.opts.maxTrain ?? 5000;
-    let idx = Int32Array.from({ length: nAll }, (_, i) => i);
+    let idx: Int32Array = Int32Array.from({ length: nAll }, (_, i) => i);
     if (nAll > cap) idx = stratifiedSubset(y, this.classes[1], cap, this.opts.rng ?? new Generator(0));
     this.trainedOn = idx;
     const N = idx.length;
