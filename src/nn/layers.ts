@@ -100,9 +100,10 @@ export class Conv2d extends Module {
 
 /**
  * BatchNorm2d(C): weight [C] = 1, bias [C] = 0, buffers running_mean [C] = 0, running_var [C] = 1,
- * num_batches_tracked (f32 scalar [], PyTorch's is I64; loading accepts either). In training mode
- * the running statistics are updated in place on the GPU and the counter is incremented on the GPU
- * (a new tensor each step). `fuseRelu` gives relu(bn(x)) in one kernel.
+ * num_batches_tracked (f32 scalar [], exact to 2^24; PyTorch's is I64 and loading accepts either).
+ * In training mode the running statistics are updated in place on the GPU; the counter is counted
+ * on the CPU and added on the GPU (into a new tensor) whenever stateDict()/namedBuffers() list it,
+ * so a training step costs no extra dispatch. `fuseRelu` gives relu(bn(x)) in one kernel.
  */
 export class BatchNorm2d extends Module {
   readonly weight: Tensor;
@@ -128,8 +129,16 @@ export class BatchNorm2d extends Module {
     const opts = { training: this.training, momentum: this.opts.momentum ?? 0.1, eps: this.opts.eps ?? 1e-5 };
     const f = fuseRelu ? batchNorm2dRelu : batchNorm2d;
     const y = f(x, this.weight, this.bias, this.buf('running_mean'), this.buf('running_var'), opts);
-    if (this.training) this.setBuffer('num_batches_tracked', addScalar(this.buf('num_batches_tracked'), 1));
+    if (this.training) this.pendingBatches++;
     return y;
+  }
+  /** Training batches not yet added to num_batches_tracked (added on the GPU when the buffers are listed). */
+  private pendingBatches = 0;
+  protected override syncBuffers(): void {
+    if (this.pendingBatches === 0) return;
+    const n = this.pendingBatches;
+    this.pendingBatches = 0;
+    this.setBuffer('num_batches_tracked', addScalar(this.buf('num_batches_tracked'), n));
   }
   override spawn(): BatchNorm2d {
     return new BatchNorm2d(this.ctx, this.numFeatures, this.opts);

@@ -131,7 +131,10 @@ export abstract class Module {
   /** Buffers with dotted names. */
   namedBuffers(): [string, Tensor][] {
     const out: [string, Tensor][] = [];
-    for (const [p, m] of this.namedModules()) for (const [n, t] of m._buffers) out.push([p ? `${p}.${n}` : n, t]);
+    for (const [p, m] of this.namedModules()) {
+      m.syncBuffers();
+      for (const [n, t] of m._buffers) out.push([p ? `${p}.${n}` : n, t]);
+    }
     return out;
   }
 
@@ -157,6 +160,7 @@ export abstract class Module {
   stateDict(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     const walk = (m: Module, prefix: string) => {
+      m.syncBuffers();
       for (const [n, t] of m._params) out.set(prefix + n, t);
       for (const [n, t] of m._buffers) out.set(prefix + n, t);
       for (const [n, c] of m._children) walk(c, `${prefix}${n}.`);
@@ -229,12 +233,14 @@ export abstract class Module {
     c.train(this.training);
     const mine = this.namedParameters();
     c.namedParameters().forEach(([, t], i) => (t.requiresGrad = mine[i]![1].requiresGrad));
-    for (const [, m] of c.namedModules()) m.onLoaded();
     return c;
   }
 
-  /** Hook after values were copied in (BatchNorm re-reads nothing; for subclasses). */
-  protected onLoaded(): void {}
+  /**
+   * Bring buffers whose updates are deferred up to date before they are listed (BatchNorm's batch
+   * counter). Called by namedBuffers() and stateDict() on every module.
+   */
+  protected syncBuffers(): void {}
 
   // ----------------------------------------------------------------------------------------------
   // Modes
