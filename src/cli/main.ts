@@ -13,8 +13,9 @@ Commands:
   demo [--out DIR] [--methods A,B]   MNIST unlearning demo: pretrain (cached), RT, SFR-on, FT, GA, RL, SalUn
                                      for 10% random forgetting; prints the table, writes the report to DIR
                                      (default runs/mnist-demo)
-  unlearn --config FILE [--methods A,B] [--out DIR]
-                                     run an unlearning experiment from a JSON config (see README); resumes
+  unlearn --config FILE [--methods A,B] [--out DIR] [--lambdas 0,0.25,0.5,1]
+                                     run an unlearning experiment from a JSON config (see README); resumes;
+                                     --lambdas adds an SFR-on λ sweep (also accepted by demo)
   report --results FILE [--out DIR]  rebuild the Markdown/CSV/JSON/HTML report from results.json
   train --config FILE                train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
@@ -55,7 +56,13 @@ async function main(argv: string[]): Promise<number> {
       const { runUnlearnCommand } = await import('./unlearn.js');
       const config = cmd === 'unlearn' ? readJson(flag(args, 'config') ?? (() => { throw new Error('unlearn needs --config FILE'); })()) : undefined;
       return withContext((ctx) =>
-        runUnlearnCommand(ctx, { demo: cmd === 'demo', config, out: flag(args, 'out'), methods: flag(args, 'methods')?.split(',') }),
+        runUnlearnCommand(ctx, {
+          demo: cmd === 'demo',
+          config,
+          out: flag(args, 'out'),
+          methods: flag(args, 'methods')?.split(','),
+          lambdas: flag(args, 'lambdas')?.split(',').map(Number),
+        }),
       );
     }
     case 'report': {

@@ -9,7 +9,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { ProgressBar } from '../nn/progress.js';
 import { runExperiment, methodLabel, type ExperimentConfig, type ExperimentResult } from '../unlearn/experiment-node.js';
 import { CIFAR10_PRESETS, type MethodConfig, type MethodName } from '../unlearn/methods.js';
-import { writeReport, markdownTable } from '../unlearn/report-bridge.js';
+import { toMarkdown, type LambdaSweep, type ReportOptions } from '../unlearn/report.js';
+import { writeReport } from '../unlearn/report-node.js';
 
 /**
  * MNIST presets for the demo's small ResNet-18 (width 8, 14x14 input, 5,000 training images). The
@@ -75,9 +76,18 @@ function phaseBars() {
 
 export async function runUnlearnCommand(
   ctx: GpuContext,
-  opts: { demo: boolean; config?: unknown; out?: string; methods?: string[] },
+  opts: { demo: boolean; config?: unknown; out?: string; methods?: string[]; lambdas?: number[] },
 ): Promise<number> {
   const cfg = opts.demo ? demoConfig(opts.out) : resolveConfig(opts.config, opts.out);
+  if (opts.lambdas) {
+    // a λ sweep of SFR-on (spec §8): one extra SFR-on row per λ, plotted against RT in the report
+    const base = (cfg.methods.find((m) => m.method === 'SFR-on') ?? MNIST_PRESETS['SFR-on']) as Extract<MethodConfig, { method: 'SFR-on' }>;
+    for (const lambda of opts.lambdas) {
+      if (!(lambda >= 0)) throw new Error(`--lambdas: ${lambda} is not a non-negative number`);
+      if (!cfg.methods.some((m) => m.method === 'SFR-on' && m.lambda === lambda && methodLabel(m) === methodLabel({ ...base, lambda })))
+        cfg.methods.push({ ...base, lambda });
+    }
+  }
   if (opts.methods) {
     const wanted = new Set(opts.methods);
     const known = Object.keys(MNIST_PRESETS);
@@ -91,10 +101,46 @@ export async function runUnlearnCommand(
   return 0;
 }
 
+/** λ sweep data from the SFR-on rows that differ only in λ (labels "SFR-on" and "SFR-on (λ=x)"). */
+export function lambdaSweep(result: ExperimentResult): LambdaSweep | undefined {
+  const rt = result.rows.find((r) => r.method === 'RT');
+  const pts = result.config.methods
+    .filter((m): m is Extract<MethodConfig, { method: 'SFR-on' }> => m.method === 'SFR-on' && m.gamma !== null && m.alternate && !m.strictMask && m.beta === 1)
+    .map((m) => ({ lambda: m.lambda, row: result.rows.find((r) => r.method === methodLabel(m)) }))
+    .filter((p) => p.row && Number.isFinite(p.row.FA))
+    .sort((a, b) => a.lambda - b.lambda);
+  if (!rt || pts.length < 2) return undefined;
+  return {
+    lambdas: pts.map((p) => p.lambda),
+    FA: pts.map((p) => p.row!.FA),
+    RA: pts.map((p) => p.row!.RA),
+    TA: pts.map((p) => p.row!.TA),
+    kl: pts.map((p) => p.row!.kl ?? NaN),
+    rt: { FA: rt.FA, RA: rt.RA, TA: rt.TA },
+  };
+}
+
+function reportOptions(result: ExperimentResult): ReportOptions {
+  const c = result.config;
+  const o = result.original;
+  return {
+    title: c.name,
+    notes: [
+      `device: ${result.device}; total wall time ${(result.totalSeconds / 60).toFixed(1)} min (RTE is per method, mask computation included; RT's is its training time)`,
+      `data: ${JSON.stringify(c.data)}; forget: ${JSON.stringify(c.forget)}; model: ResNet-18 ${JSON.stringify(c.model)}`,
+      `pretrain: ${JSON.stringify(c.pretrain)}; retrain (RT): ${JSON.stringify(c.retrain)}`,
+      `original model before unlearning: FA ${o.FA.toFixed(2)}, RA ${o.RA.toFixed(2)}, TA ${o.TA.toFixed(2)}, MIA ${o.MIA_entropy.toFixed(2)}, D_KL ${o.kl?.toFixed(4)}`,
+      `MIA = SFR-on form (entropy, balanced logistic regression; % of D_f predicted member); MIA-eff. = SalUn form (confidence, RBF SVC C=3; % of D_f predicted non-member)`,
+    ],
+    sweep: lambdaSweep(result),
+  };
+}
+
 async function finish(result: ExperimentResult, outDir: string) {
-  process.stdout.write(`\n${markdownTable(result)}\n`);
-  const files = await writeReport(result, outDir);
-  process.stdout.write(`\ntotal ${(result.totalSeconds / 60).toFixed(1)} min on ${result.device}\nreport: ${files.join(', ')}\n`);
+  const opts = reportOptions(result);
+  process.stdout.write(`\n${toMarkdown(result.rows, opts)}\n`);
+  const files = await writeReport(outDir, result.rows, opts);
+  process.stdout.write(`\ntotal ${(result.totalSeconds / 60).toFixed(1)} min on ${result.device}\nreport: ${Object.values(files).join(', ')}\n`);
 }
 
 export async function runReportCommand(resultsPath: string, out?: string): Promise<number> {

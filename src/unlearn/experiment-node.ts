@@ -25,6 +25,7 @@ import { predict, computeMetrics, type Outputs, type MethodMetrics, type SplitOu
 import { randomForgetSplit, classForgetSplit, assertSameSplit, type ForgetSplit } from './split.js';
 import { saveSplit, loadSplit, writeFileAtomic } from './split-node.js';
 import { avgGap } from './metrics.js';
+import type { MethodResult } from './report.js';
 
 export interface TrainRecipe {
   epochs: number;
@@ -58,10 +59,8 @@ export interface ExperimentConfig {
   augment?: boolean;
 }
 
-export interface MethodRow extends MethodMetrics {
-  method: string;
-  avgGap?: number;
-  rteMinutes: number;
+/** A table row: the report's MethodResult plus run details. */
+export interface MethodRow extends MethodResult {
   steps?: number;
   maskDensity?: number;
 }
@@ -292,7 +291,7 @@ export function methodLabel(mc: MethodConfig): string {
   if (mc.method !== 'SFR-on') return mc.method;
   const bits: string[] = [];
   if (mc.gamma === null) bits.push('no mask');
-  if (mc.lambda === 0) bits.push('λ=0');
+  if (mc.lambda !== 0.5) bits.push(`λ=${mc.lambda}`);
   if (!mc.alternate) bits.push('joint');
   if (mc.strictMask) bits.push('strict');
   if (mc.beta !== 1) bits.push(`β=${mc.beta}`);
