@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { barChart, gapsToReference, linePlot, niceTicks, toCsv, toHtml, toJson, toMarkdown, type MethodResult } from '../src/unlearn/report.js';
 import { writeReport } from '../src/unlearn/report-node.js';
 
-const results: MethodResult[] = [
+const results: (MethodResult & { note?: string })[] = [
   { method: 'RT', FA: 94.52, RA: 100, TA: 94.39, MIA_entropy: 12.76, MIA_svc: 13.2, avgGap: 0, kl: 0, js: 0, rteMinutes: 95.3 },
   { method: 'FT', FA: 98.97, RA: 99.81, TA: 93.82, MIA_entropy: 3.2, MIA_svc: 4.5, avgGap: 3.75, kl: 0.1234, js: 0.021, rteMinutes: 2.4 },
   { method: 'SFR-on, λ=0.5', FA: 94.9, RA: 99.9, TA: 93.9, MIA_entropy: 11.9, MIA_svc: 12.5, avgGap: 0.45, kl: 0.031, js: 0.007, rteMinutes: 1.2, note: 'say "hi" <b>' },

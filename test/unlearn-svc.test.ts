@@ -108,6 +108,10 @@ describe('SVC', () => {
     expect(a.trainedOn.length).toBe(100);
     expect(Array.from(a.trainedOn)).toEqual(Array.from(b.trainedOn));
     expect(a.ySigned.filter((v) => v === 1).length).toBe(25);
+    expect(a.effectiveC).toBeCloseTo((1.0 * 400) / 100, 12); // box rescaled to C·N/m
+    expect(new SVC({ maxTrain: 100, rescaleC: false }).fit(X, y).effectiveC).toBe(1);
+    expect(new SVC().fit(X, y).effectiveC).toBe(1);
+    for (const al of a.alpha) expect(al).toBeLessThanOrEqual(a.effectiveC);
     expect(trainAccuracy(a, X, y)).toBeGreaterThan(0.99);
   });
 

@@ -17,7 +17,7 @@ export interface ReportFiles {
  * Write the four report files into `dir` (created if missing), named `${basename}.{md,csv,json,html}`
  * (basename defaults to 'report'). Each file is replaced atomically.
  */
-export async function writeReport(dir: string, results: MethodResult[], opts: ReportOptions & { basename?: string } = {}): Promise<ReportFiles> {
+export async function writeReport(dir: string, results: readonly MethodResult[], opts: ReportOptions & { basename?: string } = {}): Promise<ReportFiles> {
   const base = opts.basename ?? 'report';
   // build everything first so a bad input writes nothing
   const content = { markdown: toMarkdown(results, opts), csv: toCsv(results), json: toJson(results, opts), html: toHtml(results, opts) };

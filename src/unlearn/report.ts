@@ -19,8 +19,8 @@ export interface MethodResult {
   kl?: number;
   js?: number;
   rteMinutes: number;
-  /** any further columns (numbers or short strings), appended in first-seen order */
-  [extra: string]: number | string | null | undefined;
+  // Any further own properties (numbers or short strings; e.g. steps, maskDensity) become extra
+  // columns in first-seen order. No index signature, so plain interfaces extending this fit.
 }
 
 /** FA, RA, TA and D_KL of SFR-on for each λ, with RT's values as the reference (spec §8). */
@@ -59,14 +59,14 @@ const DIGITS: Record<string, number> = { kl: 4, js: 4 };
 const OPTIONAL = new Set(['avgGap', 'kl', 'js']);
 
 /** |value − RT| for each gap column, per row. RT (row 0) gets zeros. */
-export function gapsToReference(results: MethodResult[]): Record<string, number>[] {
+export function gapsToReference(results: readonly MethodResult[]): Record<string, number>[] {
   checkResults(results);
   const rt = results[0]!;
   return results.map((r) => Object.fromEntries(GAP_COLUMNS.map((k) => [k, Math.abs(r[k] - rt[k])])));
 }
 
 /** The paper-layout table (RT first; metric cells "value (gap)") as GitHub Markdown. */
-export function toMarkdown(results: MethodResult[], opts: ReportOptions = {}): string {
+export function toMarkdown(results: readonly MethodResult[], opts: ReportOptions = {}): string {
   const { header, rows } = displayTable(results);
   const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
   const out: string[] = [];
@@ -80,20 +80,20 @@ export function toMarkdown(results: MethodResult[], opts: ReportOptions = {}): s
 }
 
 /** Machine-readable CSV (RFC 4180 quoting): raw numbers at full precision, then gap_* columns. */
-export function toCsv(results: MethodResult[]): string {
+export function toCsv(results: readonly MethodResult[]): string {
   const extras = extraColumns(results);
   const gaps = gapsToReference(results);
   const header = [...BASE_COLUMNS, ...GAP_COLUMNS.map((k) => `gap_${k}`), ...extras];
   const lines = [header.map(csvCell).join(',')];
   results.forEach((r, i) => {
-    const cells = [...BASE_COLUMNS.map((k) => r[k]), ...GAP_COLUMNS.map((k) => gaps[i]![k]), ...extras.map((k) => r[k])];
+    const cells = [...BASE_COLUMNS.map((k) => r[k]), ...GAP_COLUMNS.map((k) => gaps[i]![k]), ...extras.map((k) => extra(r, k))];
     lines.push(cells.map((v) => csvCell(v ?? '')).join(','));
   });
   return lines.join('\n') + '\n';
 }
 
 /** JSON: { title, reference, columns, rows (each with its gaps), sweep }. */
-export function toJson(results: MethodResult[], opts: ReportOptions = {}): string {
+export function toJson(results: readonly MethodResult[], opts: ReportOptions = {}): string {
   const gaps = gapsToReference(results);
   const obj = {
     title: opts.title ?? null,
@@ -110,7 +110,7 @@ export function toJson(results: MethodResult[], opts: ReportOptions = {}): strin
  * A self-contained HTML page: the table, the λ sweep (if given: accuracies and D_KL against λ with
  * RT as dashed reference lines) and, per method, a bar chart of its signed gap to RT per metric.
  */
-export function toHtml(results: MethodResult[], opts: ReportOptions = {}): string {
+export function toHtml(results: readonly MethodResult[], opts: ReportOptions = {}): string {
   const { header, rows } = displayTable(results);
   const title = opts.title ?? 'Unlearning results';
   const rt = results[0]!;
@@ -318,7 +318,7 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
 
 // ---------------------------------------------------------------- helpers
 
-function checkResults(results: MethodResult[]): void {
+function checkResults(results: readonly MethodResult[]): void {
   if (results.length === 0) throw new EngineError('report', 'no results');
   results.forEach((r, i) => {
     if (typeof r.method !== 'string' || r.method.length === 0) throw new EngineError('report', `row ${i} has no method name`);
@@ -335,7 +335,7 @@ function checkSweep(s: LambdaSweep): void {
   }
 }
 
-function extraColumns(results: MethodResult[]): string[] {
+function extraColumns(results: readonly MethodResult[]): string[] {
   const base = new Set<string>(BASE_COLUMNS);
   const seen: string[] = [];
   for (const r of results) for (const k of Object.keys(r)) if (!base.has(k) && !seen.includes(k)) seen.push(k);
@@ -343,7 +343,7 @@ function extraColumns(results: MethodResult[]): string[] {
 }
 
 /** header and formatted cells of the paper-layout table */
-function displayTable(results: MethodResult[]): { header: string[]; rows: string[][] } {
+function displayTable(results: readonly MethodResult[]): { header: string[]; rows: string[][] } {
   checkResults(results);
   const extras = extraColumns(results);
   const gaps = gapsToReference(results);
@@ -357,11 +357,15 @@ function displayTable(results: MethodResult[]): { header: string[]; rows: string
       return i > 0 && (GAP_COLUMNS as readonly string[]).includes(k) ? `${text} (${gaps[i]![k]!.toFixed(2)})` : text;
     }),
     ...extras.map((k) => {
-      const v = r[k];
+      const v = extra(r, k);
       return v === undefined || v === null ? '' : typeof v === 'number' ? fmt(v) : String(v);
     }),
   ]);
   return { header, rows };
+}
+
+function extra(r: MethodResult, k: string): unknown {
+  return (r as unknown as Record<string, unknown>)[k];
 }
 
 function csvCell(v: unknown): string {

@@ -22,9 +22,18 @@ export interface SvcOptions {
   maxIter?: number;
   /**
    * Training-set cap (default 5000). Above it, fit() trains on a class-stratified random subset of
-   * `maxTrain` samples drawn with `rng` (or Generator(0) when none is given); `trainedOn` records it.
+   * m = `maxTrain` samples drawn with `rng` (or Generator(0) when none is given); `trainedOn`
+   * records it. The box is then rescaled to C·N/m (see `rescaleC`).
    */
   maxTrain?: number;
+  /**
+   * When subsampling, train with C_eff = C·N/m (default true): the subset's hinge sum estimates
+   * the full one times m/N, so this keeps the primal objective ½‖w‖² + C Σ ξ of the full problem.
+   * Measured on 20,000 1-D confidence points (10,000 per class, heavy overlap): the attack's
+   * percentage on 5,000 held-out points was 29.52 on all points, and 29.52 / 29.50 / 29.88 with
+   * m = 2,000 / 5,000 / 10,000 rescaled, but 16.50 / 22.72 / 26.56 without rescaling.
+   */
+  rescaleC?: boolean;
   rng?: Generator;
   /** memory for cached kernel rows, in MiB (default 256): N ≤ 5000 keeps all rows */
   cacheMiB?: number;
@@ -37,6 +46,8 @@ export interface SvcOptions {
  */
 export class SVC {
   readonly C: number;
+  /** the box actually used: C, or C·N/m after subsampling (see SvcOptions.rescaleC) */
+  effectiveC = NaN;
   readonly tol: number;
   private readonly opts: SvcOptions;
   gamma = NaN;
@@ -96,14 +107,15 @@ export class SVC {
     this.gamma = g === 'auto' ? 1 / D : g === 'scale' ? scaleGamma(X64, D) : g;
     if (!(this.gamma > 0)) throw new EngineError(op, `gamma must be > 0, got ${this.gamma}`);
 
+    this.effectiveC = N < nAll && (this.opts.rescaleC ?? true) ? (this.C * nAll) / N : this.C;
     const kernel = new KernelRows(X64, D, this.gamma, this.opts.cacheMiB ?? 256);
-    const { alpha, G, iterations, converged } = smo(kernel, ys, this.C, this.tol, this.opts.maxIter ?? Math.max(10_000_000, 100 * N));
+    const { alpha, G, iterations, converged } = smo(kernel, ys, this.effectiveC, this.tol, this.opts.maxIter ?? Math.max(10_000_000, 100 * N));
     this.alpha = alpha;
     this.ySigned = ys;
     this.dualGrad = G;
     this.iterations = iterations;
     this.converged = converged;
-    this.rho = computeRho(alpha, G, ys, this.C);
+    this.rho = computeRho(alpha, G, ys, this.effectiveC);
 
     const sv: number[] = [];
     for (let i = 0; i < N; i++) if (alpha[i]! > 0) sv.push(i);
