@@ -96,9 +96,31 @@ const vec4Load = (buf: string, idx: string) => `vec4<f32>(${J.map((j) => `${buf}
 // a workgroup run along (n, pixel tile) with no early return.
 
 
-function forwardShader(hasBias: boolean, TO: number): string {
+function forwardShader(hasBias: boolean, TO: number, sg: boolean): string {
   const I = Array.from({ length: TO }, (_, i) => i);
+  const L = Array.from({ length: SG }, (_, l) => l);
+  // subgroup path: lane sl of each group of SG lanes loads the weights of channel c + sl with one
+  // gather per output channel; subgroupBroadcast then hands channel c + l's weights to every lane.
+  const inner = sg
+    ? `for (var c = 0u; c < P.C; c += ${SG}u) {
+        let wl = min(c + sl, P.C - 1u) * KK + wi;
+        ${I.map((i) => `let wr${i} = w[wo${i} + wl];`).join(' ')}
+        ${L.map(
+          (l) => `if (c + ${l}u < P.C) {
+          let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, ok);
+          ${I.map((i) => `acc${i} += subgroupBroadcast(wr${i}, ${l}u) * xv;`).join(' ')}
+          xi += vec4<u32>(HW);
+        }`,
+        ).join('\n        ')}
+      }`
+    : `for (var c = 0u; c < P.C; c++) {
+        let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, ok);
+        ${I.map((i) => `acc${i} += w[wo${i} + wi] * xv;`).join('\n        ')}
+        xi += vec4<u32>(HW);
+        wi += KK;
+      }`;
   return /* wgsl */ `
+${sg ? 'enable subgroups;' : ''}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -106,8 +128,11 @@ ${PARAMS}
 ${hasBias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
 @group(0) @binding(${hasBias ? 4 : 3}) var<uniform> P: Params;
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
+    sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
+  }) {
   ${GEOM}
+  ${sg ? `let sl = sid % ${SG}u;` : ''}
   // lane -> (n, pixel tile); tA = pixel tiles, total = N * tA
   let valid = gid.x < P.total;
   let lane = min(gid.x, P.total - 1u);
@@ -134,12 +159,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
       let ok = rowOk & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(P.W)));
       var xi = vec4<u32>(xN) + select(vec4<u32>(0u), vec4<u32>(ih * vec4<i32>(i32(P.W)) + iw), ok);
       var wi = kh * KW + kw;
-      for (var c = 0u; c < P.C; c++) {
-        let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, ok);
-        ${I.map((i) => `acc${i} += w[wo${i} + wi] * xv;`).join('\n        ')}
-        xi += vec4<u32>(HW);
-        wi += KK;
-      }
+      ${inner}
     }
   }
   if (!valid) { return; }
@@ -153,9 +173,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 }`;
 }
 
+/** Subgroup width the subgroup paths assume (lavapipe's; devices with smaller subgroups fall back). */
+const SG = 8;
+/** True when the device has subgroups of at least SG lanes. */
+export function hasSubgroups(ctx: Tensor['ctx']): boolean {
+  if (!ctx.features.has('subgroups')) return false;
+  const info = (ctx.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return (info?.subgroupMinSize ?? 0) >= SG;
+}
+
+/** Kernel choices, for benchmarks and tests (defaults: what the device supports). */
+export interface ConvKernelOptions {
+  /** Use the subgroup-broadcast weight loads (needs the 'subgroups' feature). */
+  subgroups?: boolean;
+}
+
 /** Raw forward kernel (no autograd). */
-export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: ConvGeom): Tensor {
+export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: ConvGeom, k: ConvKernelOptions = {}): Tensor {
   const op = 'conv2d';
+  const sg = k.subgroups ?? hasSubgroups(x.ctx);
   const out = new Tensor(x.ctx, [g.N, g.O, g.OH, g.OW], 'f32');
   const TO = channelTile(g.O);
   const tP = Math.ceil((g.OH * g.OW) / T), tO = Math.ceil(g.O / TO);
@@ -165,8 +201,8 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined,
   if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch (${lanes} pixel tiles)`);
   x.ctx.dispatch({
     op,
-    key: `conv2d:fwd2:${TO}:${bias ? 'b' : ''}`,
-    code: () => forwardShader(!!bias, TO),
+    key: `conv2d:fwd2:${TO}:${bias ? 'b' : ''}:${sg ? 'sg' : ''}`,
+    code: () => forwardShader(!!bias, TO, sg),
     buffers: [out.binding(op), x.binding(op), w.binding(op), ...(bias ? [bias.binding(op)] : [])],
     uniforms: dims(g, tP, tO, 0, lanes),
     workgroups: [gx, tO, 1],
