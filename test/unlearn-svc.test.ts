@@ -115,6 +115,36 @@ describe('SVC', () => {
     expect(trainAccuracy(a, X, y)).toBeGreaterThan(0.99);
   });
 
+  it('merges duplicate samples exactly (same decision function), cap counts distinct points', () => {
+    const rng = new Rng();
+    // 40 distinct 1-D values per class, each repeated 1..4 times, overlapping classes
+    const base0 = rng.uniform(40, 0, 0.7);
+    const base1 = rng.uniform(40, 0.3, 1);
+    const reps = rng.int(80, 4);
+    const x: number[] = [];
+    const y: number[] = [];
+    [...base0, ...base1].forEach((v, k) => {
+      for (let r = 0; r <= reps[k]!; r++) (x.push(v), y.push(k < 40 ? 0 : 1));
+    });
+    const merged = new SVC({ C: 3, tol: 1e-6 }).fit({ data: x, d: 1 }, y);
+    const plain = new SVC({ C: 3, tol: 1e-6, mergeDuplicates: false }).fit({ data: x, d: 1 }, y);
+    expect(merged.alpha.length).toBe(80);
+    expect(plain.alpha.length).toBe(x.length);
+    expect(merged.counts.reduce((a, b) => a + b, 0)).toBe(x.length);
+    const grid = { data: Array.from({ length: 101 }, (_, i) => i / 100), d: 1 };
+    const zm = merged.decisionFunction(grid);
+    const zp = plain.decisionFunction(grid);
+    for (let i = 0; i < zm.length; i++) expect(Math.abs(zm[i]! - zp[i]!)).toBeLessThan(5e-3);
+    for (let k = 0; k < 80; k++) expect(merged.alpha[k]!).toBeLessThanOrEqual(3 * merged.counts[k]!);
+    // 6000 samples but only 80 distinct points: no subsampling under the default cap of 5000
+    const big = { data: Array.from({ length: 6000 }, (_, i) => x[i % x.length]!), d: 1 };
+    const bigY = Array.from({ length: 6000 }, (_, i) => y[i % y.length]!);
+    const s = new SVC({ C: 3 }).fit(big, bigY);
+    expect(s.trainedOn.length).toBe(6000);
+    expect(s.effectiveC).toBe(3);
+    expect(s.alpha.length).toBe(80);
+  });
+
   it('rejects bad input', () => {
     expect(() => new SVC().fit([[0], [1]], [1, 1])).toThrow(/two classes/);
     expect(() => new SVC().fit([[0], [1, 2]], [0, 1])).toThrow(/row 1/);

@@ -116,10 +116,11 @@ export interface MiaConfidenceInput {
  * large as the test set (all of D_r if it is smaller), non-members (0) = the test set. An RBF SVC
  * with C = 3, gamma = 1/n_features is fitted; returns the percentage of D_f predicted NON-member
  * (higher = better forgetting).
- * Note: the SVC trains on at most `svc.maxTrain` (default 5000) points; with a larger training set
- * (e.g. 2 × 10,000 on CIFAR-10) it uses a stratified random subset drawn from `rng` with C rescaled
- * to C·N/m, which reproduced the full-data percentage within 0.4 points in a measurement (see
- * SvcOptions.rescaleC); pass `svc: { maxTrain: Infinity }` for the exact full fit (~30 s at 20,000).
+ * Note: identical confidences of one class are merged exactly (box C·count). The SVC trains on at
+ * most `svc.maxTrain` (default 5000) distinct points; above that (e.g. 2 × 10,000 on CIFAR-10) it
+ * uses a stratified random subset drawn from `rng` with C rescaled to C·N/m, which reproduced the
+ * full-data percentage within 0.4 points in a measurement (see SvcOptions.rescaleC). Pass
+ * `svc: { maxTrain: Infinity }` for the exact full fit (9–30 s at 20,000 points on this machine).
  */
 export function miaConfidenceSvc(input: MiaConfidenceInput): number {
   const { remainConf, testConf, forgetConf, rng } = input;

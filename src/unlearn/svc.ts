@@ -34,6 +34,8 @@ export interface SvcOptions {
    * m = 2,000 / 5,000 / 10,000 rescaled, but 16.50 / 22.72 / 26.56 without rescaling.
    */
   rescaleC?: boolean;
+  /** merge identical samples of the same class into one point with box C·count (exact; default true) */
+  mergeDuplicates?: boolean;
   rng?: Generator;
   /** memory for cached kernel rows, in MiB (default 256): N ≤ 5000 keeps all rows */
   cacheMiB?: number;
@@ -60,8 +62,12 @@ export class SVC {
   /** decision = Σ dualCoef K − rho (sklearn's intercept_ is −rho) */
   rho = 0;
   D = 0;
-  /** full dual solution on the training set (after subsampling), for inspection */
+  /** full dual solution, one entry per distinct training point (after subsampling and merging) */
   alpha = new Float64Array(0);
+  /** per distinct point: how many identical training samples it stands for */
+  counts: Float64Array = new Float64Array(0);
+  /** per distinct point: its box, effectiveC · count */
+  box: Float64Array = new Float64Array(0);
   /** ±1 labels of the training set (after subsampling) */
   ySigned = new Float64Array(0);
   /** gradient of the dual ∇f = Qα − 1 at the solution */
@@ -91,31 +97,42 @@ export class SVC {
     this.D = D;
     for (let i = 0; i < all.length; i++) if (!Number.isFinite(all[i]!)) throw new EngineError(op, `X value ${i} (row ${Math.floor(i / D)}) = ${all[i]} is not finite`);
 
-    // optional stratified subsample above the cap
+    // Identical points with the same label share one slack in the primal, so they merge exactly
+    // into one point with box C·count (saturated confidences repeat a lot). The cap applies to the
+    // distinct points: a stratified subsample is drawn only when there are more than `maxTrain`.
     const cap = this.opts.maxTrain ?? 5000;
+    const merge = this.opts.mergeDuplicates ?? true;
     let idx: Int32Array = Int32Array.from({ length: nAll }, (_, i) => i);
-    if (nAll > cap) idx = stratifiedSubset(y, this.classes[1], cap, this.opts.rng ?? new Generator(0));
+    let groups = merge ? mergeDuplicates(all, y, D, idx) : { rep: idx, count: new Float64Array(nAll).fill(1) };
+    if (groups.rep.length > cap) {
+      idx = stratifiedSubset(y, this.classes[1], cap, this.opts.rng ?? new Generator(0));
+      groups = merge ? mergeDuplicates(all, y, D, idx) : { rep: idx, count: new Float64Array(idx.length).fill(1) };
+    }
     this.trainedOn = idx;
-    const N = idx.length;
+    this.counts = groups.count;
+    const N = groups.rep.length;
     const X64 = new Float64Array(N * D);
     const ys = new Float64Array(N);
     for (let k = 0; k < N; k++) {
-      for (let d = 0; d < D; d++) X64[k * D + d] = all[idx[k]! * D + d]!;
-      ys[k] = y[idx[k]!] === this.classes[1] ? 1 : -1;
+      const r = groups.rep[k]!;
+      for (let d = 0; d < D; d++) X64[k * D + d] = all[r * D + d]!;
+      ys[k] = y[r] === this.classes[1] ? 1 : -1;
     }
     const g = this.opts.gamma ?? 'auto';
-    this.gamma = g === 'auto' ? 1 / D : g === 'scale' ? scaleGamma(X64, D) : g;
+    this.gamma = g === 'auto' ? 1 / D : g === 'scale' ? scaleGamma(all, D, idx) : g;
     if (!(this.gamma > 0)) throw new EngineError(op, `gamma must be > 0, got ${this.gamma}`);
 
-    this.effectiveC = N < nAll && (this.opts.rescaleC ?? true) ? (this.C * nAll) / N : this.C;
+    this.effectiveC = idx.length < nAll && (this.opts.rescaleC ?? true) ? (this.C * nAll) / idx.length : this.C;
+    const box = groups.count.map((c) => c * this.effectiveC);
     const kernel = new KernelRows(X64, D, this.gamma, this.opts.cacheMiB ?? 256);
-    const { alpha, G, iterations, converged } = smo(kernel, ys, this.effectiveC, this.tol, this.opts.maxIter ?? Math.max(10_000_000, 100 * N));
+    const { alpha, G, iterations, converged } = smo(kernel, ys, box, this.tol, this.opts.maxIter ?? Math.max(10_000_000, 100 * N));
+    this.box = box;
     this.alpha = alpha;
     this.ySigned = ys;
     this.dualGrad = G;
     this.iterations = iterations;
     this.converged = converged;
-    this.rho = computeRho(alpha, G, ys, this.effectiveC);
+    this.rho = computeRho(alpha, G, ys, box);
 
     const sv: number[] = [];
     for (let i = 0; i < N; i++) if (alpha[i]! > 0) sv.push(i);
@@ -177,15 +194,33 @@ function toFlat(X: FeatureMatrix, op: string): { data: ArrayLike<number>; d: num
   return { data, d };
 }
 
-/** gamma = 1 / (D · Var(X)) over all values, as sklearn's 'scale' */
-function scaleGamma(X: Float64Array, D: number): number {
+/** gamma = 1 / (D · Var(X)) over all values of the rows `idx`, as sklearn's 'scale' */
+function scaleGamma(X: ArrayLike<number>, D: number, idx: Int32Array): number {
   let m = 0;
-  for (const v of X) m += v;
-  m /= X.length;
+  for (const i of idx) for (let d = 0; d < D; d++) m += X[i * D + d]!;
+  m /= idx.length * D;
   let v2 = 0;
-  for (const v of X) v2 += (v - m) * (v - m);
-  const variance = v2 / X.length;
+  for (const i of idx) for (let d = 0; d < D; d++) v2 += (X[i * D + d]! - m) ** 2;
+  const variance = v2 / (idx.length * D);
   return variance > 0 ? 1 / (D * variance) : 1;
+}
+
+/** groups of rows `idx` with identical features and label: first row of each group, group size */
+function mergeDuplicates(X: ArrayLike<number>, y: ArrayLike<number>, D: number, idx: Int32Array): { rep: Int32Array; count: Float64Array } {
+  const where = new Map<string, number>();
+  const rep: number[] = [];
+  const count: number[] = [];
+  for (const i of idx) {
+    let key = String(y[i]);
+    for (let d = 0; d < D; d++) key += ',' + X[i * D + d]!;
+    const g = where.get(key);
+    if (g === undefined) {
+      where.set(key, rep.length);
+      rep.push(i);
+      count.push(1);
+    } else count[g]!++;
+  }
+  return { rep: Int32Array.from(rep), count: Float64Array.from(count) };
 }
 
 /** `cap` indices, each class keeping its share (at least one each), drawn without replacement. */
@@ -248,13 +283,13 @@ class KernelRows {
  * unclipped optimum is t = (yⱼGⱼ − yᵢGᵢ)/a, then clipped to the box.
  * Stops when max_{I_up} −yG − min_{I_low} −yG < tol (libsvm's criterion).
  */
-function smo(K: KernelRows, y: Float64Array, C: number, tol: number, maxIter: number) {
+function smo(K: KernelRows, y: Float64Array, box: Float64Array, tol: number, maxIter: number) {
   const N = y.length;
   const alpha = new Float64Array(N);
   const G = new Float64Array(N).fill(-1); // ∇f = Qα − 1 at α = 0
   const TAU = 1e-12;
-  const inUp = (t: number) => (y[t] === 1 ? alpha[t]! < C : alpha[t]! > 0);
-  const inLow = (t: number) => (y[t] === 1 ? alpha[t]! > 0 : alpha[t]! < C);
+  const inUp = (t: number) => (y[t] === 1 ? alpha[t]! < box[t]! : alpha[t]! > 0);
+  const inLow = (t: number) => (y[t] === 1 ? alpha[t]! > 0 : alpha[t]! < box[t]!);
   let it = 0;
   let converged = false;
   for (; it < maxIter; it++) {
@@ -298,16 +333,18 @@ function smo(K: KernelRows, y: Float64Array, C: number, tol: number, maxIter: nu
     if (a <= 0) a = TAU;
     let t = (y[j]! * G[j]! - y[i]! * G[i]!) / a;
     // box: αᵢ + yᵢt ∈ [0, C] and αⱼ − yⱼt ∈ [0, C]; t > 0 here, so only upper limits bind
-    t = Math.min(t, y[i] === 1 ? C - alpha[i]! : alpha[i]!, y[j] === 1 ? alpha[j]! : C - alpha[j]!);
+    const Ci = box[i]!;
+    const Cj = box[j]!;
+    t = Math.min(t, y[i] === 1 ? Ci - alpha[i]! : alpha[i]!, y[j] === 1 ? alpha[j]! : Cj - alpha[j]!);
     const oldI = alpha[i]!;
     const oldJ = alpha[j]!;
-    alpha[i] = Math.min(C, Math.max(0, oldI + y[i]! * t));
-    alpha[j] = Math.min(C, Math.max(0, oldJ - y[j]! * t));
+    alpha[i] = Math.min(Ci, Math.max(0, oldI + y[i]! * t));
+    alpha[j] = Math.min(Cj, Math.max(0, oldJ - y[j]! * t));
     // snap to the bounds exactly so set membership is not blurred by rounding
-    if (Math.abs(alpha[i]! - C) < 1e-12 * C) alpha[i] = C;
-    if (Math.abs(alpha[j]! - C) < 1e-12 * C) alpha[j] = C;
-    if (alpha[i]! < 1e-12 * C) alpha[i] = 0;
-    if (alpha[j]! < 1e-12 * C) alpha[j] = 0;
+    if (Math.abs(alpha[i]! - Ci) < 1e-12 * Ci) alpha[i] = Ci;
+    if (Math.abs(alpha[j]! - Cj) < 1e-12 * Cj) alpha[j] = Cj;
+    if (alpha[i]! < 1e-12 * Ci) alpha[i] = 0;
+    if (alpha[j]! < 1e-12 * Cj) alpha[j] = 0;
     const dI = (alpha[i]! - oldI) * y[i]!;
     const dJ = (alpha[j]! - oldJ) * y[j]!;
     // Gₖ += Q_ki Δαᵢ + Q_kj Δαⱼ = yₖ (K_ki yᵢΔαᵢ + K_kj yⱼΔαⱼ)
@@ -317,14 +354,14 @@ function smo(K: KernelRows, y: Float64Array, C: number, tol: number, maxIter: nu
 }
 
 /** rho = mean of yG over free SVs (where KKT makes it exact); with none, the middle of its bounds. */
-function computeRho(alpha: Float64Array, G: Float64Array, y: Float64Array, C: number): number {
+function computeRho(alpha: Float64Array, G: Float64Array, y: Float64Array, box: Float64Array): number {
   let ub = Infinity;
   let lb = -Infinity;
   let sum = 0;
   let nFree = 0;
   for (let i = 0; i < y.length; i++) {
     const yG = y[i]! * G[i]!;
-    if (alpha[i]! >= C) {
+    if (alpha[i]! >= box[i]!) {
       if (y[i] === 1) lb = Math.max(lb, yG);
       else ub = Math.min(ub, yG);
     } else if (alpha[i]! <= 0) {
