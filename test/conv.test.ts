@@ -7,7 +7,7 @@ import { tensor } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
 import { backward, requireGrad } from '../src/autograd/graph.js';
-import { conv2d, conv2dForwardRaw, convGeometry, hasSubgroups } from '../src/wgsl/conv2d.js';
+import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, convGeometry, hasSubgroups } from '../src/wgsl/conv2d.js';
 
 const gpu = useGpu();
 
@@ -89,10 +89,10 @@ describe('conv2d', () => {
     });
   }
 
-  it('forward with and without the subgroup weight broadcast matches float64', async () => {
+  it('forward and dgrad with and without the subgroup weight broadcast match float64', async () => {
     const { ctx } = gpu;
     const rng = new Rng();
-    for (const c of [CASES[1]!, CASES[7]!, CASES[8]!]) {
+    for (const c of [CASES[1]!, CASES[6]!, CASES[7]!, CASES[8]!]) {
       await ctx.scope(async () => {
         const ref = refConv(c);
         const xd = viaF32(rng.uniform(c.N * c.C * c.H * c.W)), wd = viaF32(rng.uniform(c.O * c.C * c.K[0] * c.K[1]));
@@ -100,8 +100,13 @@ describe('conv2d', () => {
         const x = tensor(ctx, f32(xd), [c.N, c.C, c.H, c.W]), w = tensor(ctx, f32(wd), [c.O, c.C, ...c.K]);
         const b = c.bias ? tensor(ctx, f32(bd), [c.O]) : undefined;
         const g = convGeometry(x, w, b, { stride: c.s, padding: c.p, dilation: c.d });
-        for (const subgroups of hasSubgroups(ctx) ? [false, true] : [false])
+        const dyd = viaF32(rng.uniform(c.N * c.O * ref.OH * ref.OW));
+        const dy = tensor(ctx, f32(dyd), [c.N, c.O, ref.OH, ref.OW]);
+        const dx = ref.vjp(xd, wd, dyd).dx;
+        for (const subgroups of hasSubgroups(ctx) ? [false, true] : [false]) {
           expectClose(await conv2dForwardRaw(x, w, b, g, { subgroups }).read(), ref.forward(xd, wd, bd), 1e-4, 1e-5, `subgroups=${subgroups} forward`);
+          expectClose(await conv2dInputGradRaw(dy, w, g, { subgroups }).read(), dx, 1e-4, 1e-5, `subgroups=${subgroups} dgrad`);
+        }
       });
     }
   });

@@ -218,17 +218,41 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined,
 // uniform. Each invocation computes DGRAD_TC channels x 4 pixels of one phase in one row
 // (iw = pw + SW*(4m+j)); its lanes run along (n, row of the phase, column tile).
 
-function dgradShader(TC: number): string {
+function dgradShader(TC: number, sg: boolean): string {
   const I = Array.from({ length: TC }, (_, i) => i);
+  const L = Array.from({ length: SG }, (_, l) => l);
+  // subgroup path as in the forward kernel: lane sl loads the weights of output channel o + sl
+  const inner = sg
+    ? `for (var o = 0u; o < P.O; o += ${SG}u) {
+        let wl = min(o + sl, P.O - 1u) * CKK + wi;
+        ${I.map((i) => `let wr${i} = w[wc${i} + wl];`).join(' ')}
+        ${L.map(
+          (l) => `if (o + ${l}u < P.O) {
+          let dv = select(vec4<f32>(0.0), ${vec4Load('dy', 'di')}, ok);
+          ${I.map((i) => `acc${i} += subgroupBroadcast(wr${i}, ${l}u) * dv;`).join(' ')}
+          di += vec4<u32>(NP);
+        }`,
+        ).join('\n        ')}
+      }`
+    : `for (var o = 0u; o < P.O; o++) {
+        let dv = select(vec4<f32>(0.0), ${vec4Load('dy', 'di')}, ok);
+        ${I.map((i) => `acc${i} += w[wc${i} + wi] * dv;`).join('\n        ')}
+        di += vec4<u32>(NP);
+        wi += CKK;
+      }`;
   return /* wgsl */ `
+${sg ? 'enable subgroups;' : ''}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
+    sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
+  }) {
   ${GEOM}
+  ${sg ? `let sl = sid % ${SG}u;` : ''}
   // lane -> (n, row of the phase, column tile); tA = column tiles, total = N * Hq * tA
   let Hq = (P.H + SH - 1u) / SH;
   let valid = gid.x < P.total;
@@ -260,12 +284,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
       let ok = rowOk & (ow >= vec4<i32>(0)) & (ow < vec4<i32>(i32(P.OW)));
       var di = vec4<u32>(dyN) + select(vec4<u32>(0u), vec4<u32>(vec4<i32>(oh * i32(P.OW)) + ow), ok);
       var wi = kh * KW + kw;
-      for (var o = 0u; o < P.O; o++) {
-        let dv = select(vec4<f32>(0.0), ${vec4Load('dy', 'di')}, ok);
-        ${I.map((i) => `acc${i} += w[wc${i} + wi] * dv;`).join('\n        ')}
-        di += vec4<u32>(NP);
-        wi += CKK;
-      }
+      ${inner}
     }
   }
   if (!valid || ih >= P.H) { return; }
@@ -280,8 +299,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 }
 
 /** Raw input-gradient kernel: dy [N,O,OH,OW] -> dx [N,C,H,W]. */
-export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeom): Tensor {
+export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeom, k: ConvKernelOptions = {}): Tensor {
   const op = 'conv2d.dgrad';
+  const sg = k.subgroups ?? hasSubgroups(dy.ctx);
   const dx = new Tensor(dy.ctx, [g.N, g.C, g.H, g.W], 'f32');
   const TC = channelTile(g.C);
   const Wq = Math.ceil(g.W / g.SW), Hq = Math.ceil(g.H / g.SH);
@@ -292,8 +312,8 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeom): Tensor {
   if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch`);
   dy.ctx.dispatch({
     op,
-    key: `conv2d:dgrad2:${TC}`,
-    code: () => dgradShader(TC),
+    key: `conv2d:dgrad2:${TC}:${sg ? 'sg' : ''}`,
+    code: () => dgradShader(TC, sg),
     buffers: [dx.binding(op), dy.binding(op), w.binding(op)],
     uniforms: dims(g, tM, tC, 0, lanes),
     workgroups: [gx, tC, g.SH * g.SW],
