@@ -1,6 +1,7 @@
 // Metrics of spec §6 (accuracy, both MIAs, KL/JS, Avg.D) and the logistic regression behind the
 // entropy MIA, checked against closed forms, brute-force minima and hand-computed values. CPU only.
 
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fitLogReg, logRegObjective, logRegPredict } from '../src/unlearn/logreg.js';
 import {
@@ -91,6 +92,18 @@ describe('logistic regression (sklearn objective, class_weight balanced)', () =>
       c[k] -= 1e-5;
       expect((F(a) - F(c)) / 2e-5).toBeCloseTo(0, 5);
     }
+  });
+
+  it('matches scikit-learn LogisticRegression(class_weight="balanced") (fixture from unlearn_sklearn.py)', () => {
+    const ref = JSON.parse(readFileSync(new URL('./fixtures/unlearn_sklearn.json', import.meta.url), 'utf8'));
+    const a = ref.logreg1d;
+    const m1 = fitLogReg(a.x, a.y, 1);
+    expect(m1.coef[0]).toBeCloseTo(a.coef[0], 7);
+    expect(m1.intercept).toBeCloseTo(a.intercept, 7);
+    const b = ref.logreg3d;
+    const m3 = fitLogReg(b.X, b.y, 3, { C: b.C });
+    for (let d = 0; d < 3; d++) expect(m3.coef[d]).toBeCloseTo(b.coef[d], 7);
+    expect(m3.intercept).toBeCloseTo(b.intercept, 7);
   });
 
   it('rejects non-binary labels and a missing class', () => {

@@ -1,6 +1,8 @@
 // Binary RBF-kernel C-SVC on the CPU, trained by SMO with second-order working-set selection (Fan,
 // Chen & Lin 2005, as libsvm): the "MIA-efficacy" attack of spec §6 (SalUn form). Pure TypeScript.
-// Deliberately no shrinking, no probability outputs, no multiclass, no other kernels.
+// Identical samples are merged exactly; above `maxTrain` (5000) distinct points it trains on a seeded
+// stratified subsample with C rescaled (see SvcOptions). Deliberately no shrinking, no probability
+// outputs, no multiclass, no other kernels.
 //
 // Letters: N training samples, D features. Feature matrices are given as rows (one ArrayLike per
 // sample) or as a flat row-major array with `d`.
