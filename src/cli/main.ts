@@ -15,7 +15,8 @@ Commands:
                                      (default runs/mnist-demo)
   unlearn --config FILE [--methods A,B] [--out DIR] [--lambdas 0,0.25,0.5,1]
                                      run an unlearning experiment from a JSON config (see README); resumes;
-                                     --lambdas adds an SFR-on λ sweep (also accepted by demo)
+                                     --lambdas adds an SFR-on λ sweep (also accepted by demo);
+                                     --budget-minutes N starts no new method after N minutes
   report --results FILE [--out DIR]  rebuild the Markdown/CSV/JSON/HTML report from results.json
   train --config FILE                train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
           out: flag(args, 'out'),
           methods: flag(args, 'methods')?.split(','),
           lambdas: flag(args, 'lambdas')?.split(',').map(Number),
+          budgetMinutes: flag(args, 'budget-minutes') ? Number(flag(args, 'budget-minutes')) : undefined,
         }),
       );
     }

@@ -76,7 +76,7 @@ function phaseBars() {
 
 export async function runUnlearnCommand(
   ctx: GpuContext,
-  opts: { demo: boolean; config?: unknown; out?: string; methods?: string[]; lambdas?: number[] },
+  opts: { demo: boolean; config?: unknown; out?: string; methods?: string[]; lambdas?: number[]; budgetMinutes?: number },
 ): Promise<number> {
   const cfg = opts.demo ? demoConfig(opts.out) : resolveConfig(opts.config, opts.out);
   if (opts.lambdas) {
@@ -96,7 +96,8 @@ export async function runUnlearnCommand(
     cfg.methods = [...cfg.methods.filter((m) => wanted.has(m.method)), ...[...wanted].filter((m) => !have.has(m as MethodName)).map((m) => MNIST_PRESETS[m as MethodName])];
   }
   process.stderr.write(`${cfg.name}\ndevice: ${ctx.deviceName}\nmethods: ${cfg.methods.map(methodLabel).join(', ')}\noutput: ${cfg.outDir}\n`);
-  const result = await runExperiment(ctx, cfg, { progress: phaseBars() });
+  const deadline = opts.budgetMinutes ? performance.now() + opts.budgetMinutes * 60_000 : undefined;
+  const result = await runExperiment(ctx, cfg, { progress: phaseBars(), deadline });
   await finish(result, cfg.outDir);
   return 0;
 }

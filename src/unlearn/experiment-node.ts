@@ -17,7 +17,7 @@ import { saveSafetensorsFile, loadSafetensorsFile } from '../io/safetensors-node
 import { DataLoader } from '../data/loader.js';
 import { ByteImageDataset, type Dataset } from '../data/dataset.js';
 import { loadMnist, defaultMnistDir } from '../data/mnist-node.js';
-import { loadImageFolder } from '../data/image-folder-node.js';
+import { loadImageFolderSplits } from '../data/image-folder-node.js';
 import { loadCifar10Binary } from '../data/cifar-node.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../data/transforms.js';
 import { runUnlearning, CIFAR10_PRESETS, type MethodConfig, type MethodName } from './methods.js';
@@ -95,10 +95,18 @@ export function downsampleDataset(ds: ByteImageDataset, factor: number): ByteIma
   return new ByteImageDataset(out, ds.labels, [C, h, w], ds.numClasses, ds.classes);
 }
 
+/** n evenly spaced samples (class-balanced even when the dataset is sorted by class, as image folders are). */
 function limit(ds: ByteImageDataset, n?: number): ByteImageDataset {
   if (!n || n >= ds.length) return ds;
   const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
-  return new ByteImageDataset(ds.images.slice(0, n * size), ds.labels.slice(0, n), ds.shape, ds.numClasses, ds.classes);
+  const images = new Uint8Array(n * size);
+  const labels = new Int32Array(n);
+  for (let k = 0; k < n; k++) {
+    const i = Math.floor((k * ds.length) / n);
+    images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
+    labels[k] = ds.labels[i]!;
+  }
+  return new ByteImageDataset(images, labels, ds.shape, ds.numClasses, ds.classes);
 }
 
 export async function loadData(spec: DataSpec): Promise<{ train: ByteImageDataset; test: ByteImageDataset; mean: number[]; std: number[]; augment: boolean }> {
@@ -117,8 +125,7 @@ export async function loadData(spec: DataSpec): Promise<{ train: ByteImageDatase
   const cifar = { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201], augment: true };
   if (spec.kind === 'cifar10-bin')
     return { train: limit(loadCifar10Binary(spec.dir, 'train'), spec.trainLimit), test: limit(loadCifar10Binary(spec.dir, 'test'), spec.testLimit), ...cifar };
-  const train = await loadImageFolder(spec.archive, { prefix: 'train/' } as never);
-  const test = await loadImageFolder(spec.archive, { prefix: 'test/' } as never);
+  const { train, test } = await loadImageFolderSplits(spec.archive, ['train', 'test'], { channels: 3 });
   return { train: limit(train, spec.trainLimit), test: limit(test, spec.testLimit), ...cifar };
 }
 
@@ -146,7 +153,13 @@ type Progress = (phase: string, done: number, total: number) => void;
 export async function runExperiment(
   ctx: GpuContext,
   cfg: ExperimentConfig,
-  opts: { progress?: Progress; log?: (s: string) => void; only?: MethodName[] } = {},
+  opts: {
+    progress?: Progress;
+    log?: (s: string) => void;
+    only?: MethodName[];
+    /** wall-clock time (performance.now() ms) after which no further method is started */
+    deadline?: number;
+  } = {},
 ): Promise<ExperimentResult> {
   const t0 = performance.now();
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
@@ -236,6 +249,10 @@ export async function runExperiment(
   for (const mc of cfg.methods) {
     const label = methodLabel(mc);
     if (opts.only && !opts.only.includes(mc.method)) continue;
+    if (opts.deadline !== undefined && performance.now() > opts.deadline) {
+      log(`${label}: not started, the run's time budget is spent (rerun to resume)`);
+      continue;
+    }
     const resultPath = join(cfg.outDir, 'methods', `${label.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
     if (existsSync(resultPath)) {
       rows.push(JSON.parse(readFileSync(resultPath, 'utf8')) as MethodRow);
