@@ -22,7 +22,7 @@ import { loadCifar10Binary } from '../data/cifar-node.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../data/transforms.js';
 import { runUnlearning, CIFAR10_PRESETS, type MethodConfig, type MethodName } from './methods.js';
 import { predict, computeMetrics, type Outputs, type MethodMetrics, type SplitOutputs } from './evaluate.js';
-import { randomForgetSplit, classForgetSplit, assertSameSplit, type ForgetSplit } from './split.js';
+import { randomForgetSplit, classForgetSplit, indexFileSplit, assertSameSplit, type ForgetSplit } from './split.js';
 import { saveSplit, loadSplit, writeFileAtomic } from './split-node.js';
 import { avgGap } from './metrics.js';
 import type { MethodResult } from './report.js';
@@ -41,7 +41,11 @@ export type DataSpec =
   | { kind: 'cifar10-jpeg'; archive: string; trainLimit?: number; testLimit?: number }
   | { kind: 'cifar10-bin'; dir: string; trainLimit?: number; testLimit?: number };
 
-export type ForgetSpec = { kind: 'random'; fraction: number; seed: number } | { kind: 'class'; classes: number[] };
+export type ForgetSpec =
+  | { kind: 'random'; fraction: number; seed: number }
+  | { kind: 'class'; classes: number[] }
+  /** a file of training-set indices: plain text (one per line, # comments), a JSON array, or a saved split */
+  | { kind: 'file'; path: string };
 
 export interface ExperimentConfig {
   name: string;
@@ -142,7 +146,10 @@ async function loadModel(model: Module, path: string): Promise<Record<string, st
 }
 
 function splitFor(spec: ForgetSpec, train: ByteImageDataset): ForgetSplit {
-  return spec.kind === 'random' ? randomForgetSplit(train.length, spec.fraction, spec.seed) : classForgetSplit(train.labels, spec.classes);
+  if (spec.kind === 'random') return randomForgetSplit(train.length, spec.fraction, spec.seed);
+  if (spec.kind === 'class') return classForgetSplit(train.labels, spec.classes);
+  if (!existsSync(spec.path)) throw new EngineError('experiment', `forget index file ${spec.path} does not exist`);
+  return indexFileSplit(readFileSync(spec.path, 'utf8'), train.length);
 }
 
 type Progress = (phase: string, done: number, total: number) => void;
