@@ -7,7 +7,7 @@ import { tensor } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
 import { backward, requireGrad } from '../src/autograd/graph.js';
-import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, convGeometry, hasSubgroups } from '../src/wgsl/conv2d.js';
+import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, convGeometry, hasSubgroups } from '../src/wgsl/conv2d.js';
 
 const gpu = useGpu();
 
@@ -89,7 +89,7 @@ describe('conv2d', () => {
     });
   }
 
-  it('forward and dgrad with and without the subgroup weight broadcast match float64', async () => {
+  it('forward, dgrad and wgrad with and without the subgroup weight broadcast match float64', async () => {
     const { ctx } = gpu;
     const rng = new Rng();
     for (const c of [CASES[1]!, CASES[6]!, CASES[7]!, CASES[8]!]) {
@@ -102,10 +102,11 @@ describe('conv2d', () => {
         const g = convGeometry(x, w, b, { stride: c.s, padding: c.p, dilation: c.d });
         const dyd = viaF32(rng.uniform(c.N * c.O * ref.OH * ref.OW));
         const dy = tensor(ctx, f32(dyd), [c.N, c.O, ref.OH, ref.OW]);
-        const dx = ref.vjp(xd, wd, dyd).dx;
+        const { dx, dw } = ref.vjp(xd, wd, dyd);
         for (const subgroups of hasSubgroups(ctx) ? [false, true] : [false]) {
           expectClose(await conv2dForwardRaw(x, w, b, g, { subgroups }).read(), ref.forward(xd, wd, bd), 1e-4, 1e-5, `subgroups=${subgroups} forward`);
           expectClose(await conv2dInputGradRaw(dy, w, g, { subgroups }).read(), dx, 1e-4, 1e-5, `subgroups=${subgroups} dgrad`);
+          expectClose(await conv2dWeightGradRaw(dy, x, g, { subgroups }).read(), dw, 1e-4, 1e-5, `subgroups=${subgroups} wgrad`);
         }
       });
     }

@@ -18,6 +18,11 @@ import { sum } from './reduce.js';
 const WG = 64;
 /** Pixel (or input-channel, in wgrad) tile of one invocation. */
 const T = 4;
+/**
+ * Workgroup size for `lanes` invocations along x: lanes past the end still run the loops (no early
+ * return, so loads and subgroup operations stay in uniform control flow), so keep their number small.
+ */
+const laneGroup = (lanes: number) => Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, lanes)))));
 /** Register tile along the channels whose weight / dy addresses are uniform: 16, or 8 for few channels. */
 const channelTile = (n: number) => (n > 8 ? 16 : 8);
 const J = [0, 1, 2, 3];
@@ -96,7 +101,7 @@ const vec4Load = (buf: string, idx: string) => `vec4<f32>(${J.map((j) => `${buf}
 // a workgroup run along (n, pixel tile) with no early return.
 
 
-function forwardShader(hasBias: boolean, TO: number, sg: boolean): string {
+function forwardShader(hasBias: boolean, TO: number, sg: boolean, wg: number): string {
   const I = Array.from({ length: TO }, (_, i) => i);
   const L = Array.from({ length: SG }, (_, l) => l);
   // subgroup path: lane sl of each group of SG lanes loads the weights of channel c + sl with one
@@ -127,7 +132,7 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 ${hasBias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
 @group(0) @binding(${hasBias ? 4 : 3}) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
     sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
   }) {
@@ -197,12 +202,13 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined,
   const tP = Math.ceil((g.OH * g.OW) / T), tO = Math.ceil(g.O / TO);
   const lanes = g.N * tP;
   if (lanes === 0 || tO === 0) return out;
-  const gx = Math.ceil(lanes / WG);
+  const wg = laneGroup(lanes);
+  const gx = Math.ceil(lanes / wg);
   if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch (${lanes} pixel tiles)`);
   x.ctx.dispatch({
     op,
-    key: `conv2d:fwd2:${TO}:${bias ? 'b' : ''}:${sg ? 'sg' : ''}`,
-    code: () => forwardShader(!!bias, TO, sg),
+    key: `conv2d:fwd2:${TO}:${wg}:${bias ? 'b' : ''}:${sg ? 'sg' : ''}`,
+    code: () => forwardShader(!!bias, TO, sg, wg),
     buffers: [out.binding(op), x.binding(op), w.binding(op), ...(bias ? [bias.binding(op)] : [])],
     uniforms: dims(g, tP, tO, 0, lanes),
     workgroups: [gx, tO, 1],
@@ -218,7 +224,7 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined,
 // uniform. Each invocation computes DGRAD_TC channels x 4 pixels of one phase in one row
 // (iw = pw + SW*(4m+j)); its lanes run along (n, row of the phase, column tile).
 
-function dgradShader(TC: number, sg: boolean): string {
+function dgradShader(TC: number, sg: boolean, wg: number): string {
   const I = Array.from({ length: TC }, (_, i) => i);
   const L = Array.from({ length: SG }, (_, l) => l);
   // subgroup path as in the forward kernel: lane sl loads the weights of output channel o + sl
@@ -247,7 +253,7 @@ ${PARAMS}
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
     sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
   }) {
@@ -308,12 +314,13 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeom, k: ConvKe
   const tM = Math.ceil(Wq / T), tC = Math.ceil(g.C / TC);
   const lanes = g.N * Hq * tM;
   if (lanes === 0 || tC === 0) return dx;
-  const gx = Math.ceil(lanes / WG);
+  const wg = laneGroup(lanes);
+  const gx = Math.ceil(lanes / wg);
   if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch`);
   dy.ctx.dispatch({
     op,
-    key: `conv2d:dgrad2:${TC}:${sg ? 'sg' : ''}`,
-    code: () => dgradShader(TC, sg),
+    key: `conv2d:dgrad2:${TC}:${wg}:${sg ? 'sg' : ''}`,
+    code: () => dgradShader(TC, sg, wg),
     buffers: [dx.binding(op), dy.binding(op), w.binding(op)],
     uniforms: dims(g, tM, tC, 0, lanes),
     workgroups: [gx, tC, g.SH * g.SW],
@@ -328,17 +335,43 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeom, k: ConvKe
 // N*OH rows is split into `splits` partial sums (workgroup_id.z; written as [splits,O,C,KH,KW],
 // then summed) when there would otherwise be too few workgroups to keep the device busy.
 
-function wgradShader(TO: number): string {
+function wgradShader(TO: number, sg: boolean, wg: number): string {
   const I = Array.from({ length: TO }, (_, i) => i);
+  const L = Array.from({ length: SG }, (_, l) => l);
+  const xload = (ow: string) => `let iw = i32((${ow}) * SW + kw * DW) - i32(PW);
+        let ok = rowOk && iw >= 0 && iw < i32(P.W);
+        let xi = xc + vec4<u32>(u32(select(0, xb + iw, ok)));
+        let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, vec4<bool>(ok));`;
+  // subgroup path: lane sl loads dy at column ow + sl; subgroupBroadcast hands column ow + l to all
+  const inner = sg
+    ? `for (var ow = 0u; ow < P.OW; ow += ${SG}u) {
+      let d = dyb + min(ow + sl, P.OW - 1u);
+      ${I.map((i) => `let dr${i} = dy[dyo${i} + d];`).join(' ')}
+      ${L.map(
+        (l) => `if (ow + ${l}u < P.OW) {
+        ${xload(`ow + ${l}u`)}
+        ${I.map((i) => `acc${i} += subgroupBroadcast(dr${i}, ${l}u) * xv;`).join(' ')}
+      }`,
+      ).join('\n      ')}
+    }`
+    : `for (var ow = 0u; ow < P.OW; ow++) {
+      ${xload('ow')}
+      let d = dyb + ow;
+      ${I.map((i) => `acc${i} += dy[dyo${i} + d] * xv;`).join('\n      ')}
+    }`;
   return /* wgsl */ `
+${sg ? 'enable subgroups;' : ''}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
+    sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
+  }) {
   ${GEOM}
+  ${sg ? `let sl = sid % ${SG}u;` : ''}
   // lane -> (input-channel tile, tap); total = tA * KK with tA = input-channel tiles
   let valid = gid.x < P.total;
   let lane = min(gid.x, P.total - 1u);
@@ -361,14 +394,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     let rowOk = ih >= 0 && ih < i32(P.H);
     let xb = i32(n * P.C * HW) + ih * i32(P.W);
     let dyb = n * P.O * NP + oh * P.OW;
-    for (var ow = 0u; ow < P.OW; ow++) {
-      let iw = i32(ow * SW + kw * DW) - i32(PW);
-      let ok = rowOk && iw >= 0 && iw < i32(P.W);
-      let xi = xc + vec4<u32>(u32(select(0, xb + iw, ok)));
-      let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, vec4<bool>(ok));
-      let d = dyb + ow;
-      ${I.map((i) => `acc${i} += dy[dyo${i} + d] * xv;`).join('\n      ')}
-    }
+    ${inner}
   }
   if (!valid) { return; }
   ${I.map(
@@ -381,12 +407,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 }
 
 /** Raw weight-gradient kernel: (dy [N,O,OH,OW], x [N,C,H,W]) -> dw [O,C,KH,KW]. */
-export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, g: ConvGeom): Tensor {
+export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, g: ConvGeom, k: ConvKernelOptions = {}): Tensor {
   const op = 'conv2d.wgrad';
+  const sg = k.subgroups ?? hasSubgroups(x.ctx);
   const TO = channelTile(g.O);
   const tC = Math.ceil(g.C / T), tO = Math.ceil(g.O / TO);
   const lanes = tC * g.KH * g.KW;
-  const gx = Math.ceil(lanes / WG);
+  const wg = laneGroup(lanes);
+  const gx = Math.ceil(lanes / wg);
   if (gx > 65535) throw new EngineError(op, `weight ${g.O}x${g.C}x${g.KH}x${g.KW} is too large for one dispatch`);
   const rowsTotal = g.N * g.OH;
   let splits = Math.min(rowsTotal, Math.max(1, Math.ceil(WGRAD_MIN_WORKGROUPS / (gx * tO))));
@@ -396,8 +424,8 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, g: ConvGeom): Tensor 
   const partial = new Tensor(x.ctx, splits > 1 ? [splits, ...wShape] : wShape, 'f32');
   x.ctx.dispatch({
     op,
-    key: `conv2d:wgrad2:${TO}`,
-    code: () => wgradShader(TO),
+    key: `conv2d:wgrad2:${TO}:${wg}:${sg ? 'sg' : ''}`,
+    code: () => wgradShader(TO, sg, wg),
     buffers: [partial.binding(op), dy.binding(op), x.binding(op)],
     uniforms: dims(g, tC, tO, rows, lanes),
     workgroups: [gx, tO, splits],
