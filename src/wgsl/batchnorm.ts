@@ -2,7 +2,8 @@
 // (biased variance) and updates the running statistics in place on the GPU, in the same command
 // stream; eval normalises with the running statistics. Backward for x, weight and bias in both
 // modes. A fused batchNorm2dRelu variant saves one elementwise pass each way (its reference is
-// batchNorm2d followed by relu). It does not do affine=false, track_running_stats=false, or
+// batchNorm2d followed by relu; on lavapipe at [32,64,32,32] forward+backward it took about 5-10%
+// less CPU time than batchNorm2d + relu, 2026-11-27). It does not do affine=false, track_running_stats=false, or
 // momentum=None (cumulative average).
 //
 // Letters: N batch, C channels, H W spatial size, M = N*H*W values per channel.

@@ -2,7 +2,9 @@
 // input gradient (a transposed conv, one phase of the stride at a time), weight gradient (split-K
 // over N*OH rows) and bias gradient, each its own kernel. Every invocation keeps a register tile
 // (16 channels x 4 pixels) and uses no shared memory (barriers are expensive on lavapipe); the
-// channel tile comes from the workgroup id so that weight loads are uniform across a workgroup.
+// channel tile comes from the workgroup id so that weight (wgrad: dy) addresses are uniform, and on
+// devices with 8-wide subgroups each lane loads one of 8 consecutive values and subgroupBroadcast
+// shares them (one gather instead of eight).
 // It does not do groups > 1, padding modes other than zeros, or f16.
 //
 // Letters: N batch, C input channels, H W input size, O output channels, KH KW kernel size,
@@ -97,8 +99,7 @@ const vec4Load = (buf: string, idx: string) => `vec4<f32>(${J.map((j) => `${buf}
 // Forward: out[n,o,p] = bias[o] + sum_{c,kh,kw} w[o,c,kh,kw] * x[n,c,oh*SH-PH+kh*DH,ow*SW-PW+kw*DW].
 // Tile: 16 (8 when O <= 8) output channels x 4 consecutive output pixels (flattened p), masked at the borders.
 // The channel tile comes from workgroup_id.y, so every weight address is uniform across the
-// workgroup (lavapipe then loads it once instead of gathering per invocation); the invocations of
-// a workgroup run along (n, pixel tile) with no early return.
+// workgroup; the invocations of a workgroup run along (n, pixel tile) with no early return.
 
 
 function forwardShader(hasBias: boolean, TO: number, sg: boolean, wg: number): string {
