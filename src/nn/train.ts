@@ -179,6 +179,24 @@ class GpuSum {
   }
 }
 
+/**
+ * Submits recorded work and keeps the CPU at most `depth` submits ahead of the GPU. Without this
+ * the CPU records step after step while the GPU lags, and every step's released buffers stay
+ * parked in the pool until the GPU catches up: memory grows by one step's activations per step.
+ */
+class InFlight {
+  private queue: Promise<unknown>[] = [];
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly depth = 2,
+  ) {}
+  async submit(): Promise<void> {
+    this.ctx.flush();
+    this.queue.push(this.ctx.device.queue.onSubmittedWorkDone());
+    while (this.queue.length > this.depth) await this.queue.shift();
+  }
+}
+
 export interface EvaluateResult {
   accuracy: number;
   /** Mean cross-entropy. */
@@ -212,6 +230,7 @@ export async function evaluate(
   const labels: Int32Array[] = [];
   const indices: Int32Array[] = [];
   let n = 0;
+  const inFlight = new InFlight(ctx);
   try {
     for await (const batch of loader.batches(0)) {
       const p = ctx.noGrad(() =>
@@ -229,7 +248,7 @@ export async function evaluate(
         p.dispose();
         labels.push(batch.y);
         indices.push(batch.indices);
-      } else ctx.flush();
+      } else await inFlight.submit();
     }
     const res: EvaluateResult = { accuracy: n ? (await correct.read()) / n : NaN, loss: n ? (await lossSum.read()) / n : NaN, n };
     if (opts.probs) {
@@ -345,6 +364,7 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
   const correct = new GpuSum(ctx);
   const stream = opts.progress === false ? null : opts.progress === true || opts.progress === undefined ? undefined : opts.progress;
   let interrupted = false;
+  const inFlight = new InFlight(ctx);
   model.train();
   try {
     for (let epoch = startEpoch; epoch < epochs && !interrupted; epoch++) {
@@ -374,7 +394,7 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
         if (unit === 'step') lr = lrAt(epoch, epoch * stepsPerEpoch + step);
         optimizer.lr = lr;
         trainStep(ctx, model, optimizer, batch, C, lossSum, correct);
-        ctx.flush(); // let the GPU start while the next batch is prepared
+        await inFlight.submit(); // the GPU starts while the next batch is prepared
         seen += batch.y.length;
         step++;
         if (step % readEvery === 0 && step < stepsPerEpoch) await report('step');
