@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Writes test/fixtures/resnet_golden.safetensors: one PyTorch training-mode forward/backward of a
+small ResNet-18 (torchvision's BasicBlock layout and module names, CIFAR stem: 3x3 stride-1 conv,
+no max-pool; base width 8; 10 classes), the golden values for test/resnet-golden.test.ts.
+
+Contents (names exactly as torch's state_dict):
+  <name>            every parameter and buffer BEFORE the step (num_batches_tracked as I64)
+  input.x           [4, 3, 16, 16] F32 input batch
+  input.y           [4] I64 labels
+  out.logits        [4, 10] logits of the training-mode forward (batch statistics)
+  out.loss          [] mean cross-entropy
+  grad.<param>      d loss / d param, every parameter
+  after.<bn buffer> running_mean / running_var / num_batches_tracked after the forward
+
+The state is seeded and deliberately not torchvision's default init for BatchNorm (random weight,
+bias, running mean/var and a counter of 3) so the test exercises every value it loads. The forward
+and backward run in float64 on the float32-rounded state and input and are stored as F32: the file
+holds the exact answer for the f32 inputs, not PyTorch's own f32 rounding (the f32 run's distance
+to it is printed and saved in the metadata). It does not cover eval mode or the optimizer step.
+
+Needs PyTorch (Debian 12: python3-torch; torchvision not required: the network is defined here).
+Writes with the `safetensors` package (numpy API) when importable, e.g.
+PYTHONPATH=<unpacked safetensors wheel>; otherwise by hand (8-byte LE header length, JSON header,
+raw LE data). Run from anywhere: /usr/bin/python3 scripts/make_resnet_golden.py
+"""
+import json
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "resnet_golden.safetensors")
+WIDTH, CLASSES, N, H = 8, 10, 4, 16
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inp, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inp != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        idt = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + idt)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, width, classes, in_ch=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        inp = width
+        for i, mult in enumerate([1, 2, 4, 8]):
+            planes = width * mult
+            stride = 1 if i == 0 else 2
+            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(inp, planes, stride), BasicBlock(planes, planes, 1)))
+            inp = planes
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8 * width, classes)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def build():
+    torch.manual_seed(0)
+    m = ResNet18(WIDTH, CLASSES)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(mod, nn.BatchNorm2d):
+                c = mod.num_features
+                mod.weight.copy_(1 + 0.3 * torch.randn(c))
+                mod.bias.copy_(0.2 * torch.randn(c))
+                mod.running_mean.copy_(0.5 * torch.randn(c))
+                mod.running_var.copy_(0.5 + torch.rand(c))
+                mod.num_batches_tracked.fill_(3)
+    x = torch.randn(N, 3, H, H)
+    y = torch.randint(0, CLASSES, (N,))
+    return m, x, y
+
+
+def step(m, x, y):
+    """Training-mode forward, mean CE, backward. Returns logits, loss, grads (by name), buffers after."""
+    m.train()
+    m.zero_grad()
+    logits = m(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
+    after = {n: b.detach().clone() for n, b in m.named_buffers()}
+    return logits.detach(), loss.detach(), grads, after
+
+
+def rel(a, b):
+    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30))
+
+
+def np_of(t):
+    t = t.detach().contiguous()
+    if t.dtype == torch.float64:
+        t = t.float()
+    return t.cpu().numpy()
+
+
+DT = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}
+
+
+def save(tensors, metadata, path):
+    try:
+        from safetensors.numpy import save_file
+
+        save_file(tensors, path, metadata=dict(metadata, writer="safetensors"))
+        return "safetensors"
+    except ImportError:
+        pass
+    header = {"__metadata__": dict(metadata, writer="manual")}
+    blobs, off = [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": DT[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    js = json.dumps(header, separators=(",", ":")).encode()
+    js += b" " * (-len(js) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
+    return "manual"
+
+
+def main():
+    m32, x, y = build()
+    state = {k: v.clone() for k, v in m32.state_dict().items()}
+
+    # float64 run on the f32-rounded state: the stored answer
+    m64 = ResNet18(WIDTH, CLASSES)
+    m64.load_state_dict(state)
+    m64 = m64.double()
+    lg64, ls64, gr64, af64 = step(m64, x.double(), y)
+    # PyTorch's own f32 run, only to report how far f32 arithmetic lands from the answer
+    lg32, ls32, gr32, _ = step(m32, x, y)
+    worst_grad = max(((rel(gr32[n], gr64[n]), n) for n in gr64))
+    f32_note = f"logits {rel(lg32, lg64):.2e}, loss {rel(ls32, ls64):.2e}, worst grad {worst_grad[0]:.2e} ({worst_grad[1]})"
+    print("torch f32 vs f64 (max|a-b|/max|b|):", f32_note)
+
+    out = {}
+    for k, v in state.items():
+        out[k] = np_of(v)
+    out["input.x"] = np_of(x)
+    out["input.y"] = np_of(y)
+    out["out.logits"] = np_of(lg64)
+    out["out.loss"] = np_of(ls64)
+    for n, g in gr64.items():
+        out[f"grad.{n}"] = np_of(g)
+    for n, b in af64.items():
+        out[f"after.{n}"] = np_of(b)
+    meta = {
+        "source": "scripts/make_resnet_golden.py",
+        "torch": torch.__version__,
+        "model": f"ResNet-18 BasicBlock [2,2,2,2], cifar stem, width {WIDTH}, {CLASSES} classes, train mode",
+        "input": f"[{N}, 3, {H}, {H}]",
+        "precision": "forward/backward in float64 on the f32 state, stored as F32",
+        "torch_f32_vs_f64": f32_note,
+    }
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    writer = save(out, meta, OUT)
+    print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes, {len(out)} tensors, writer {writer}); loss {float(ls64):.6f}")
+
+
+if __name__ == "__main__":
+    main()
