@@ -2,8 +2,8 @@
 // and a load whose errors name the file. Node-only: the browser entry does not import this file.
 // Parsing and serialization live in ./safetensors.ts.
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-node.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsFile, type SafetensorsTensor } from './safetensors.js';
 
 /**
@@ -21,31 +21,10 @@ export async function saveSafetensorsFile(
   } catch (e) {
     throw new Error(`saving ${path}: ${(e as Error).message}`);
   }
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw new Error(`saving ${path}: ${(e as Error).message}`);
-  }
-  // make the rename itself durable (best effort: not every platform can open a directory)
-  try {
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    /* ignore */
+    throw new Error(`saving ${path}: ${(e as Error).message.replace(`writing ${path}: `, '')}`);
   }
 }
 

@@ -1,0 +1,37 @@
+// Atomic file writes for Node (temp file in the same directory, fsync, rename, then a best-effort
+// fsync of the directory): readers see the old file or the complete new one, never a partial file.
+// Shared by checkpoints, splits, results and reports. Node-only.
+
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Write `data` to `path` atomically, creating the directory if needed; a failed write leaves no temp file. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
+  try {
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw new Error(`writing ${path}: ${(e as Error).message}`);
+  }
+  // make the rename itself durable (not every platform can open a directory)
+  try {
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}
