@@ -31,8 +31,18 @@ export interface MatmulTiling {
   ku?: number;
 }
 
-/** The tiling used by matmul(); chosen by bench/matmul.ts measurements (see bench/RESULTS.md). */
-export const DEFAULT_TILING: MatmulTiling = { tm: 4, tn: 4, wgx: 8, wgy: 8 };
+/**
+ * The tiling matmul() uses for an M×N output, chosen with `bench/matmul.ts --variants` on lavapipe
+ * (bench/RESULTS.md). Large outputs: 8×8 register tiles with one row of invocations per workgroup,
+ * so all invocations of a workgroup read the same A rows (uniform loads on SIMD-over-invocations
+ * devices); 8 invocations when N <= 64 so no lane idles. Small or not vec4-aligned shapes keep 4×4
+ * tiles on an 8×8 workgroup: an 8×8 tile with guarded scalar loads took minutes to compile on
+ * lavapipe, and at small sizes compile time dominates anyway.
+ */
+export function chooseTiling(M: number, N: number, K: number): MatmulTiling {
+  if (M >= 64 && N >= 64 && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) return { tm: 8, tn: 8, wgx: N <= 64 ? 8 : 16, wgy: 1, ku: 4 };
+  return { tm: 4, tn: 4, wgx: 8, wgy: 8, ku: 4 };
+}
 
 const MAX_BATCH_RANK = 8;
 
@@ -196,7 +206,7 @@ export function matmulRaw(
   b: Tensor,
   opts: MatmulOptions = {},
   bias?: Tensor,
-  tiling: MatmulTiling = DEFAULT_TILING,
+  tilingOpt?: MatmulTiling,
   op = 'matmul',
 ): Tensor {
   const transA = !!opts.transA;
@@ -224,6 +234,7 @@ export function matmulRaw(
   const nBatch = numel(batch);
   const out = new Tensor(a.ctx, [...batch, M, N], 'f32');
   if (out.size === 0) return out;
+  const tiling = tilingOpt ?? chooseTiling(M, N, K);
   const { tm, tn, wgx, wgy } = tiling;
   const ku = tiling.ku ?? 4;
   const maxWg = a.ctx.limits.maxComputeWorkgroupsPerDimension;
@@ -275,13 +286,13 @@ function fold(t: Tensor): Tensor {
 function matmulFolded(a: Tensor, b: Tensor, opts: MatmulOptions, bias?: Tensor, op = 'matmul'): Tensor {
   if (b.rank === 2 && a.rank > 2 && !opts.transA) {
     const a2 = fold(a);
-    const y2 = matmulRaw(a2, b, opts, bias, DEFAULT_TILING, op);
+    const y2 = matmulRaw(a2, b, opts, bias, undefined, op);
     a2.dispose();
     const y = view(y2, [...a.shape.slice(0, -1), y2.shape[1]!]);
     y2.dispose();
     return y;
   }
-  return matmulRaw(a, b, opts, bias, DEFAULT_TILING, op);
+  return matmulRaw(a, b, opts, bias, undefined, op);
 }
 
 /**
@@ -340,7 +351,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   if (w.shape[1] !== inF)
     throw new EngineError(op, `inner dimensions differ: x ${shapeStr(x.shape)} has ${inF} features, weight ${shapeStr(w.shape)} expects ${w.shape[1]}`);
   const x2 = x.rank === 2 ? view(x) : view(x, [numel(x.shape.slice(0, -1)), inF]);
-  const y2 = matmulRaw(x2, w, { transB: true }, bias, DEFAULT_TILING, op);
+  const y2 = matmulRaw(x2, w, { transB: true }, bias, undefined, op);
   x2.dispose();
   const y = view(y2, [...x.shape.slice(0, -1), w.shape[0]!]);
   y2.dispose();
