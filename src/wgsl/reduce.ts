@@ -55,7 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   // one workgroup per output: strided partials, then a tree in shared memory
   const merge =
     kind === 'sum'
-      ? 'sAcc[t] = sAcc[t] + sAcc[t + s];'
+      ? '{ sAcc[t] = sAcc[t] + sAcc[t + s]; }'
       : `{ let v = sAcc[t + s]; let acc = sAcc[t]; let j = sIdx[t + s];
          if (${better} || (v == acc && j < sIdx[t])) { sAcc[t] = v; sIdx[t] = j; } }`;
   return /* wgsl */ `${header}
