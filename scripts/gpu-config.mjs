@@ -8,7 +8,10 @@ const budget = Number(budgetArg);
 const r = JSON.parse(readFileSync(resnetJson, 'utf8')).results;
 const ips = (r.find((x) => x.batch === 128) ?? r[r.length - 1]).imagesPerSec;
 const cfg = JSON.parse(readFileSync('configs/cifar10-gpu.json', 'utf8'));
-const N = 50000, Nr = 45000, Nf = 5000;
+// TRAIN_LIMIT / TEST_LIMIT: class-balanced subsets when the call is too short for the full set
+const N = Number(process.env.TRAIN_LIMIT ?? 50000), Nr = 0.9 * N, Nf = 0.1 * N;
+if (N < 50000) cfg.data.trainLimit = N;
+if (process.env.TEST_LIMIT) cfg.data.testLimit = Number(process.env.TEST_LIMIT);
 const trainBudget = 0.45 * budget;
 const epochs = Math.max(1, Math.min(cfg.pretrain.epochs, Math.floor((trainBudget * ips) / (N + Nr))));
 cfg.pretrain.epochs = epochs;
@@ -18,7 +21,7 @@ const perMethod = (0.05 * budget * ips);
 const ep = (imgsPerEpoch) => Math.max(1, Math.min(10, Math.floor(perMethod / imgsPerEpoch)));
 cfg.methods = [
   // SFR-on: 1.2 batches of 128 per iteration (forget every 5th) plus its two Fisher passes (forward+backward, eval mode)
-  { method: 'SFR-on', iterations: Math.max(20, Math.min(1500, Math.floor((perMethod - N) / (1.2 * 128)))) },
+  { method: "SFR-on", iterations: Math.max(50, Math.min(1500, Math.floor(perMethod / (1.2 * 128)))) },
   { method: 'FT', epochs: ep(Nr) },
   { method: 'GA', epochs: Math.min(9, ep(Nf)) },
   { method: 'RL', epochs: ep(N) },
@@ -26,6 +29,6 @@ cfg.methods = [
   { method: 'BT', epochs: ep(N * 1.6) },
   { method: 'SCRUB', epochs: ep(Nr + Nf) },
 ];
-cfg.name = `CIFAR-10 (JPEG release), ResNet-18, 10% random forgetting; pretrain/RT ${epochs} epochs and method budgets sized to one ${Math.round(budget)} s GPU call`;
+cfg.name = `CIFAR-10 (JPEG release${N < 50000 ? `, ${N}-image class-balanced training subset` : ''}), ResNet-18, 10% random forgetting; pretrain/RT ${epochs} epochs and method budgets sized to one ${Math.round(budget)} s GPU call`;
 writeFileSync(outPath, JSON.stringify(cfg, null, 2));
 console.log(`throughput ${ips.toFixed(0)} img/s -> pretrain/RT ${epochs} epochs; methods ${JSON.stringify(cfg.methods)}`);
