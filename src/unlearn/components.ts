@@ -185,7 +185,7 @@ async function fisherDiagonal(
     });
     k++;
     progress?.(phase, k, n);
-    if (k % 8 === 0) await ctx.sync(); // bound the queue
+    if (k % 2 === 0) await ctx.sync(); // at most two batches in flight: released buffers wait for the GPU
   }
   model.zeroGrad();
   return F;
@@ -253,6 +253,7 @@ export async function salunMask(
       );
     });
     progress?.('salun mask', ++k, n);
+    if (k % 2 === 0) await ctx.sync(); // bound the work in flight (see fisherDiagonal)
   }
   model.zeroGrad();
   const absG = G.map((g) => ctx.keep(ctx.noGrad(() => abs(g))));

@@ -219,9 +219,11 @@ export async function runUnlearning(config: MethodConfig, u: UnlearnSetup): Prom
   const maskProgress: MaskProgress = (phase, d, n) => u.progress?.(phase, d, n);
   let steps = 0;
   const pendingLosses: { step: number; t: Tensor }[] = [];
+  // at most two steps in flight: the CPU must not record far ahead of the GPU, since every
+  // recorded step's buffers stay allocated until the GPU has run it
   const drainLosses = async (force = false) => {
-    if (!force && pendingLosses.length < 20) return;
-    for (const { step: s, t } of pendingLosses.splice(0)) {
+    const keep = force ? 0 : 2;
+    for (const { step: s, t } of pendingLosses.splice(0, Math.max(0, pendingLosses.length - keep))) {
       checkFinite(config.method, s, await t.item());
       t.dispose();
     }

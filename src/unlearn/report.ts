@@ -151,8 +151,10 @@ export function toHtml(results: readonly MethodResult[], opts: ReportOptions = {
   if (results.length > 1) {
     parts.push(`<h2>Gap to ${esc(rt.method)} per metric (method − ${esc(rt.method)}, percentage points)</h2>`, '<div class="row">');
     const labels = GAP_COLUMNS.map((k) => HEADERS[k]!);
-    const lim = Math.max(1, ...results.slice(1).flatMap((r) => GAP_COLUMNS.map((k) => Math.abs(r[k] - rt[k]))));
-    for (const r of results.slice(1)) {
+    // a method that failed (NaN metrics) keeps its table row but gets no chart
+    const charted = results.slice(1).filter((r) => GAP_COLUMNS.every((k) => Number.isFinite(r[k] - rt[k])));
+    const lim = Math.max(1, ...charted.flatMap((r) => GAP_COLUMNS.map((k) => Math.abs(r[k] - rt[k]))));
+    for (const r of charted) {
       parts.push(
         barChart({
           title: r.method,
