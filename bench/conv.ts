@@ -2,6 +2,7 @@
 // src/wgsl/conv2d.ts) vs tfjs-backend-webgpu (NHWC: conv2d, Conv2DBackpropInput,
 // Conv2DBackpropFilter) on the same Dawn adapter in the same process, at ResNet-18's CIFAR layer
 // shapes. First checks on one small case that all three passes agree after layout conversion.
+// Reports wall-clock GFLOP/s and GFLOP per CPU-second of this process (steadier on a shared CPU).
 //
 //   tsx bench/conv.ts [--quick] [--batch 32] [--no-tf] [--min-time 1] [--out bench/results/conv.json]
 
@@ -122,13 +123,39 @@ if (tf) {
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];
 const totals = { ours: { flop: 0, sec: 0 }, tfjs: { flop: 0, sec: 0 } };
+const cpuTotals = { ours: 0, tfjs: 0 };
+
+/**
+ * Process CPU time per call (user + system, all threads: lavapipe's workers run in this process).
+ * On a CPU shared with other jobs this is steadier than wall time. The first (compiling) call is
+ * left out.
+ */
+function cpuMeter() {
+  let cpu = 0,
+    calls = 0,
+    first = true;
+  return {
+    wrap: (run: (iters: number) => Promise<void>) => async (iters: number) => {
+      const c0 = process.cpuUsage();
+      await run(iters);
+      const d = process.cpuUsage(c0);
+      if (first) first = false;
+      else {
+        cpu += (d.user + d.system) / 1e6;
+        calls += iters;
+      }
+    },
+    secPerCall: () => cpu / Math.max(1, calls),
+  };
+}
 for (const l of layers) {
   const OH = Math.floor((l.HW + 2 * l.p - l.k) / l.s) + 1;
   const r = makeRunners(l, B, rand(B * l.C * l.HW * l.HW), rand(l.O * l.C * l.k * l.k), rand(B * l.O * OH * OH));
   const flop = 2 * B * l.O * OH * OH * l.C * l.k * l.k;
   for (const p of PASSES) {
+    const cpuOurs = cpuMeter();
     const t = await timeIt(
-      async (iters) => {
+      cpuOurs.wrap(async (iters) => {
         let y: Tensor | null = null;
         for (let i = 0; i < iters; i++) {
           y?.dispose();
@@ -136,29 +163,38 @@ for (const l of layers) {
         }
         await y!.read();
         y!.dispose();
-      },
+      }),
       { minTime, minReps: 2 },
     );
     const gOurs = flop / t.sec / 1e9;
     totals.ours.flop += flop;
     totals.ours.sec += t.sec;
-    let gTf = NaN;
+    const cOurs = flop / cpuOurs.secPerCall() / 1e9;
+    let gTf = NaN,
+      cTf = NaN;
     if (r.theirs) {
+      const cpuTf = cpuMeter();
       const tt = await timeIt(
-        async (iters) => {
+        cpuTf.wrap(async (iters) => {
           const ys = [];
           for (let i = 0; i < iters; i++) ys.push(r.theirs![p]());
           await ys[ys.length - 1]!.data();
           for (const y of ys) y.dispose();
-        },
+        }),
         { minTime, minReps: 2 },
       );
       gTf = flop / tt.sec / 1e9;
+      cTf = flop / cpuTf.secPerCall() / 1e9;
       totals.tfjs.flop += flop;
       totals.tfjs.sec += tt.sec;
     }
-    rows.push([l.name, p, fmt(t.sec * 1e3, 1), fmt(gOurs), fmt(gTf), fmt(gOurs / gTf)]);
-    results.push({ layer: l, batch: B, pass: p, flop, oursSec: t.sec, oursGflops: gOurs, tfjsGflops: gTf, ratio: gOurs / gTf });
+    rows.push([l.name, p, fmt(t.sec * 1e3, 1), fmt(gOurs), fmt(gTf), fmt(gOurs / gTf), fmt(cOurs), fmt(cTf), fmt(cOurs / cTf)]);
+    results.push({
+      layer: l, batch: B, pass: p, flop, oursSec: t.sec, oursGflops: gOurs, tfjsGflops: gTf, ratio: gOurs / gTf,
+      oursCpuGflops: cOurs, tfjsCpuGflops: cTf, cpuRatio: cOurs / cTf,
+    });
+    cpuTotals.ours += flop / cOurs / 1e9;
+    cpuTotals.tfjs += flop / cTf / 1e9;
     console.log(rows[rows.length - 1]!.join('  '));
   }
   r.dispose();
@@ -166,8 +202,16 @@ for (const l of layers) {
 }
 const gO = totals.ours.flop / totals.ours.sec / 1e9;
 const gT = totals.tfjs.flop / totals.tfjs.sec / 1e9;
-rows.push(['all layers (total flop / total time)', 'all', fmt(totals.ours.sec * 1e3, 1), fmt(gO), fmt(gT), fmt(gO / gT)]);
-const table = printTable(['layer', 'pass', 'ours ms', 'ours GFLOP/s', 'tfjs GFLOP/s', 'ours/tfjs'], rows);
-writeJson(args.out, { ...meta(ctx), benchmark: 'conv2d', batch: B, quick: args.quick, table, results, totals: { oursGflops: gO, tfjsGflops: gT, ratio: gO / gT } });
+const cO = totals.ours.flop / cpuTotals.ours / 1e9;
+const cT = totals.tfjs.flop / cpuTotals.tfjs / 1e9;
+rows.push(['all layers (total flop / total time)', 'all', fmt(totals.ours.sec * 1e3, 1), fmt(gO), fmt(gT), fmt(gO / gT), fmt(cO), fmt(cT), fmt(cO / cT)]);
+const table = printTable(
+  ['layer', 'pass', 'ours ms', 'ours GFLOP/s', 'tfjs GFLOP/s', 'ours/tfjs', 'ours GFLOP/cpu-s', 'tfjs GFLOP/cpu-s', 'cpu ratio'],
+  rows,
+);
+writeJson(args.out, {
+  ...meta(ctx), benchmark: 'conv2d', batch: B, quick: args.quick, table, results,
+  totals: { oursGflops: gO, tfjsGflops: gT, ratio: gO / gT, oursCpuGflops: cO, tfjsCpuGflops: cT, cpuRatio: cO / cT },
+});
 await bench.close();
 process.exit(0);
