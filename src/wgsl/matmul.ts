@@ -39,7 +39,10 @@ export interface MatmulTiling {
  * tiles on an 8×8 workgroup: an 8×8 tile with guarded scalar loads took minutes to compile on
  * lavapipe, and at small sizes compile time dominates anyway.
  */
-export function chooseTiling(M: number, N: number, K: number): MatmulTiling {
+export function chooseTiling(M: number, N: number, K: number, adapter?: { architecture: string; vendor: string }): MatmulTiling {
+  // SwiftShader (Chromium's CPU Vulkan) takes minutes to compile the unrolled 4x4 register tile
+  // (a 5x7x6 product did not finish in 100 s); one output per invocation compiles in ~0.1 s.
+  if (adapter && (adapter.architecture === 'swiftshader' || /swiftshader/i.test(adapter.vendor))) return { tm: 1, tn: 1, wgx: 8, wgy: 8, ku: 4 };
   if (M >= 64 && N >= 64 && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) return { tm: 8, tn: 8, wgx: N <= 64 ? 8 : 16, wgy: 1, ku: 4 };
   return { tm: 4, tn: 4, wgx: 8, wgy: 8, ku: 4 };
 }
@@ -234,9 +237,10 @@ export function matmulRaw(
   const nBatch = numel(batch);
   const out = new Tensor(a.ctx, [...batch, M, N], 'f32');
   if (out.size === 0) return out;
-  const tiling = tilingOpt ?? chooseTiling(M, N, K);
+  const tiling = tilingOpt ?? chooseTiling(M, N, K, a.ctx.adapterInfo);
   const { tm, tn, wgx, wgy } = tiling;
   const ku = tiling.ku ?? 4;
+  if (ku !== 4 && ku !== 8) throw new EngineError(op, `tiling.ku must be 4 or 8, got ${ku}`);
   const maxWg = a.ctx.limits.maxComputeWorkgroupsPerDimension;
   if (nBatch > maxWg) throw new EngineError(op, `${nBatch} batch matrices exceed the dispatch limit ${maxWg}`);
   // batch strides in elements (0 along broadcast dims); rank-2 operands have no batch dims at all

@@ -15,7 +15,12 @@ window.runChecks = async () => {
   const results: { name: string; ok: boolean; error?: string }[] = [];
   for (const c of CHECKS) {
     try {
-      await c.run(ctx);
+      // a check that hangs (e.g. a shader the browser's compiler chokes on) fails alone
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        c.run(ctx),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out after 60 s')), 60_000))),
+      ]).finally(() => clearTimeout(timer));
       results.push({ name: c.name, ok: true });
     } catch (e) {
       results.push({ name: c.name, ok: false, error: String((e as Error)?.stack ?? e) });
