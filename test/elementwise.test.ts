@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { useGpu, Rng, f32, viaF32, expectClose, refVjp, strides, size } from './helpers.js';
 import { tensor } from '../src/wgsl/fill.js';
-import { UNARY, BINARY, unary, add, sub, mul, div, pow, maximum, minimum, where, eq, lt, ge, type UnaryName } from '../src/wgsl/elementwise.js';
+import { UNARY, BINARY, blockBroadcast, unary, add, sub, mul, div, pow, maximum, minimum, where, eq, lt, ge, type UnaryName } from '../src/wgsl/elementwise.js';
 import { backward, requireGrad } from '../src/autograd/graph.js';
 import { sum } from '../src/wgsl/reduce.js';
 import type { Tensor } from '../src/autograd/tensor.js';
@@ -82,8 +82,20 @@ const PAIRS: [number[], number[]][] = [
   [[4, 1, 3], [1, 5, 1]],
   [[7], [1]],
   [[2, 1], [2, 6]],
+  [[2, 3, 4, 5], [1, 3, 1, 1]], // per-channel (block broadcast path)
+  [[3, 1, 5], [2, 3, 4, 5]], // broadcast inside the block: general strided path
 ];
 const DIFFERENTIABLE = { add, sub, mul, div, pow, maximum, minimum };
+
+describe('broadcast index plans', () => {
+  it('blockBroadcast finds (i / div) % mod for contiguous blocks and refuses the rest', () => {
+    expect(blockBroadcast([5], [3, 5])).toEqual({ div: 1, mod: 5 });
+    expect(blockBroadcast([1, 3, 1, 1], [2, 3, 4, 5])).toEqual({ div: 20, mod: 3 });
+    expect(blockBroadcast([2, 1], [2, 6])).toEqual({ div: 6, mod: 2 });
+    expect(blockBroadcast([1], [7])).toEqual({ div: 1, mod: 1 });
+    expect(blockBroadcast([4, 1, 3], [4, 5, 3])).toBeNull();
+  });
+});
 
 describe('binary ops with broadcasting', () => {
   for (const [name, fn] of Object.entries(DIFFERENTIABLE)) {

@@ -137,7 +137,30 @@ export type BinaryName = keyof typeof BINARY;
 // ------------------------------------------------------------------------------------------------
 // The generic map kernel
 
-type MapMode = 'v4' | 'c' | 's'; // vec4 contiguous, scalar contiguous, strided (broadcast)
+/** vec4 contiguous, scalar contiguous, block broadcast (offset = (i / div) % mod), general strided */
+type MapMode = 'v4' | 'c' | 'b' | 's';
+
+/**
+ * When an input's non-1 dimensions form one contiguous block of the output's (e.g. [C] or [1,C,1,1]
+ * against [N,C,H,W], or a scalar), its element for output index i is (i / div) % mod: two integer
+ * ops instead of a div/mod per dimension. Returns null for other broadcasts.
+ */
+export function blockBroadcast(inShape: readonly number[], outShape: readonly number[]): { div: number; mod: number } | null {
+  const R = outShape.length;
+  const padded = [...new Array<number>(R - inShape.length).fill(1), ...inShape];
+  const kept = padded.flatMap((d, k) => (d !== 1 ? [k] : []));
+  if (kept.length === 0) return { div: 1, mod: 1 }; // a scalar
+  const first = kept[0]!;
+  const last = kept[kept.length - 1]!;
+  let mod = 1;
+  for (let k = first; k <= last; k++) {
+    if (padded[k] !== outShape[k]) return null; // a broadcast dimension inside the block
+    mod *= outShape[k]!;
+  }
+  let div = 1;
+  for (let k = last + 1; k < R; k++) div *= outShape[k]!;
+  return { div, mod };
+}
 
 export function mapShader(expr: string, arity: number, mode: MapMode): string {
   const T = mode === 'v4' ? 'vec4<f32>' : 'f32';
@@ -148,8 +171,12 @@ export function mapShader(expr: string, arity: number, mode: MapMode): string {
     ? `struct Params { n: u32, rank: u32, p0: f32, p1: f32, shape: array<vec4<u32>, 2>, ${names
         .map((n) => `st_${n}: array<vec4<u32>, 2>`)
         .join(', ')} }`
-    : `struct Params { n: u32, rank: u32, p0: f32, p1: f32 }`;
-  const loads = strided
+    : mode === 'b'
+      ? `struct Params { n: u32, rank: u32, p0: f32, p1: f32, ${names.map((n) => `div_${n}: u32, mod_${n}: u32`).join(', ')} }`
+      : `struct Params { n: u32, rank: u32, p0: f32, p1: f32 }`;
+  const loads = mode === 'b'
+    ? names.map((n) => `let ${n} = in_${n}[(i / P.div_${n}) % P.mod_${n}];`).join('\n  ')
+    : strided
     ? `
   var rem = i;
   ${names.map((n) => `var o_${n} = 0u;`).join(' ')}
@@ -198,11 +225,14 @@ export function mapRaw(op: string, expr: string, inputs: Tensor[], params: [numb
   const n = out.size;
   if (n === 0) return out;
   const contiguous = inputs.every((t) => sameShape(t.shape, shape));
-  const mode: MapMode = contiguous ? (n % 4 === 0 ? 'v4' : 'c') : 's';
+  const blocks = contiguous ? null : inputs.map((t) => blockBroadcast(t.shape, shape));
+  const mode: MapMode = contiguous ? (n % 4 === 0 ? 'v4' : 'c') : blocks!.every((b) => b) ? 'b' : 's';
   const threads = mode === 'v4' ? n / 4 : n;
   const arity = inputs.length;
   let uniforms: ArrayBuffer;
   if (contiguous) uniforms = packUniforms([threads, shape.length, { f: params[0] }, { f: params[1] }]);
+  else if (mode === 'b')
+    uniforms = packUniforms([n, shape.length, { f: params[0] }, { f: params[1] }, ...blocks!.flatMap((b) => [b!.div, b!.mod])]);
   else
     uniforms = packUniforms([
       n,
