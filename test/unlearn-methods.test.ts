@@ -209,6 +209,16 @@ function tinySetup(ctx: typeof gpu.ctx, ds: ByteImageDataset, model: Module, for
   };
 }
 
+describe('divergence', () => {
+  it('a loss that becomes NaN or Inf during ascent stops the method with a clear error', async () => {
+    const { ctx } = gpu;
+    const ds = synthetic(32, 2, 2, 19);
+    const model = new MLP(ctx, [4, 8, 2], { seed: 6 });
+    const cfg = { ...CIFAR10_PRESETS.GA, epochs: 20, clip: null, optimizer: { kind: 'sgd', lr: 1e8, momentum: 0.9 } } as MethodConfig;
+    await expect(runUnlearning(cfg, tinySetup(ctx, ds, model, Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7])))).rejects.toThrow(/GA: loss became (NaN|-?Infinity) at step \d+/);
+  });
+});
+
 describe('SFR-on end to end (tiny class forgetting)', () => {
   async function pretrained(ctx: typeof gpu.ctx, ds: ByteImageDataset) {
     const model = new MLP(ctx, [16, 16, 4], { seed: 21 });

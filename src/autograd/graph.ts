@@ -36,6 +36,9 @@ export function requireGrad(t: Tensor, on = true): Tensor {
   return t;
 }
 
+/** Op outputs whose graph an earlier backward() swept (a second backward through them is an error). */
+const swept = new WeakSet<Tensor>();
+
 function topoOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
@@ -48,6 +51,8 @@ function topoOrder(root: Tensor): Tensor[] {
     if (i < inputs.length) {
       top[1]++;
       const c = inputs[i]!;
+      if (swept.has(c))
+        throw new EngineError('backward', `part of the graph (${c.describe()}) was freed by an earlier backward(); run the forward again`);
       if (c.requiresGrad && !seen.has(c)) {
         seen.add(c);
         stack.push([c, 0]);
@@ -74,6 +79,7 @@ export function backward(root: Tensor, dRoot?: Tensor): void {
   } else if (root.size !== 1) {
     throw new EngineError('backward', `${root.describe()} is not a scalar; pass its output gradient`);
   }
+  if (swept.has(root)) throw new EngineError('backward', `the graph of ${root.describe()} was freed by an earlier backward(); run the forward again`);
   const order = topoOrder(root);
   ctx.noGrad(() =>
     ctx.scope(() => {
@@ -118,6 +124,7 @@ export function backward(root: Tensor, dRoot?: Tensor): void {
         });
         g.dispose();
         t.node = null; // free the graph as we go
+        swept.add(t);
       }
     }),
   );
