@@ -33,9 +33,9 @@ export interface MatmulTiling {
 
 /**
  * The tiling matmul() uses for an M×N output, chosen with `bench/matmul.ts --variants` on lavapipe
- * (bench/RESULTS.md). Large outputs: 8×8 register tiles with one row of invocations per workgroup,
- * so all invocations of a workgroup read the same A rows (uniform loads on SIMD-over-invocations
- * devices); 8 invocations when N <= 64 so no lane idles. Small or not vec4-aligned shapes keep 4×4
+ * (bench/RESULTS.md). Large outputs: 8×8 register tiles on a 4×4 workgroup (a quiet-machine sweep
+ * at 256-1024 and a ResNet im2col shape put it level with or ahead of one 16-wide row of invocations,
+ * 9.6 vs 8.0 GFLOP/s at 512). Small or not vec4-aligned shapes keep 4×4
  * tiles on an 8×8 workgroup: an 8×8 tile with guarded scalar loads took minutes to compile on
  * lavapipe, and at small sizes compile time dominates anyway.
  */
@@ -43,7 +43,7 @@ export function chooseTiling(M: number, N: number, K: number, adapter?: { archit
   // SwiftShader (Chromium's CPU Vulkan) takes minutes to compile the unrolled 4x4 register tile
   // (a 5x7x6 product did not finish in 100 s); one output per invocation compiles in ~0.1 s.
   if (adapter && (adapter.architecture === 'swiftshader' || /swiftshader/i.test(adapter.vendor))) return { tm: 1, tn: 1, wgx: 8, wgy: 8, ku: 4 };
-  if (M >= 64 && N >= 64 && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) return { tm: 8, tn: 8, wgx: N <= 64 ? 8 : 16, wgy: 1, ku: 4 };
+  if (M >= 64 && N >= 64 && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) return { tm: 8, tn: 8, wgx: 4, wgy: 4, ku: 4 };
   return { tm: 4, tn: 4, wgx: 8, wgy: 8, ku: 4 };
 }
 
