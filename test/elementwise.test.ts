@@ -82,7 +82,10 @@ const PAIRS: [number[], number[]][] = [
   [[4, 1, 3], [1, 5, 1]],
   [[7], [1]],
   [[2, 1], [2, 6]],
-  [[2, 3, 4, 5], [1, 3, 1, 1]], // per-channel (block broadcast path)
+  [[2, 3, 4, 5], [1, 3, 1, 1]], // per-channel: vec4 block path, b splat
+  [[4, 8], [8]], // row broadcast: vec4 block path, b read as vec4
+  [[3, 8], [3, 1]], // column broadcast: vec4 block path, b splat
+  [[3, 5], [3, 1]], // block path without vec4 (15 elements)
   [[3, 1, 5], [2, 3, 4, 5]], // broadcast inside the block: general strided path
 ];
 const DIFFERENTIABLE = { add, sub, mul, div, pow, maximum, minimum };

@@ -137,8 +137,12 @@ export type BinaryName = keyof typeof BINARY;
 // ------------------------------------------------------------------------------------------------
 // The generic map kernel
 
-/** vec4 contiguous, scalar contiguous, block broadcast (offset = (i / div) % mod), general strided */
-type MapMode = 'v4' | 'c' | 'b' | 's';
+/**
+ * vec4 contiguous, scalar contiguous, block broadcast (offset = (i / div) % mod), its vec4 form (each
+ * input either a vec4 run, div = 1 and mod % 4 = 0, or one value splat over 4 lanes, div % 4 = 0),
+ * general strided
+ */
+type MapMode = 'v4' | 'c' | 'b' | 'b4' | 's';
 
 /**
  * When an input's non-1 dimensions form one contiguous block of the output's (e.g. [C] or [1,C,1,1]
@@ -162,20 +166,24 @@ export function blockBroadcast(inShape: readonly number[], outShape: readonly nu
   return { div, mod };
 }
 
-export function mapShader(expr: string, arity: number, mode: MapMode): string {
-  const T = mode === 'v4' ? 'vec4<f32>' : 'f32';
+export function mapShader(expr: string, arity: number, mode: MapMode, vecInputs: boolean[] = []): string {
+  const T = mode === 'v4' || mode === 'b4' ? 'vec4<f32>' : 'f32';
   const names = ['a', 'b', 'c'].slice(0, arity);
-  const inputs = names.map((n, k) => `@group(0) @binding(${k + 1}) var<storage, read> in_${n}: array<${T}>;`).join('\n');
+  const inT = (k: number) => (mode === 'b4' ? (vecInputs[k] ? 'vec4<f32>' : 'f32') : T);
+  const inputs = names.map((n, k) => `@group(0) @binding(${k + 1}) var<storage, read> in_${n}: array<${inT(k)}>;`).join('\n');
   const strided = mode === 's';
   const params = strided
     ? `struct Params { n: u32, rank: u32, p0: f32, p1: f32, shape: array<vec4<u32>, 2>, ${names
         .map((n) => `st_${n}: array<vec4<u32>, 2>`)
         .join(', ')} }`
-    : mode === 'b'
+    : mode === 'b' || mode === 'b4'
       ? `struct Params { n: u32, rank: u32, p0: f32, p1: f32, ${names.map((n) => `div_${n}: u32, mod_${n}: u32`).join(', ')} }`
       : `struct Params { n: u32, rank: u32, p0: f32, p1: f32 }`;
   const loads = mode === 'b'
     ? names.map((n) => `let ${n} = in_${n}[(i / P.div_${n}) % P.mod_${n}];`).join('\n  ')
+    : mode === 'b4'
+    ? // i counts vec4s: a vec4 input's mod is in vec4s; a splat input reads element (4i / div) % mod
+      names.map((n, k) => (vecInputs[k] ? `let ${n} = in_${n}[i % P.mod_${n}];` : `let ${n} = T(in_${n}[((4u * i) / P.div_${n}) % P.mod_${n}]);`)).join('\n  ')
     : strided
     ? `
   var rem = i;
@@ -226,13 +234,23 @@ export function mapRaw(op: string, expr: string, inputs: Tensor[], params: [numb
   if (n === 0) return out;
   const contiguous = inputs.every((t) => sameShape(t.shape, shape));
   const blocks = contiguous ? null : inputs.map((t) => blockBroadcast(t.shape, shape));
-  const mode: MapMode = contiguous ? (n % 4 === 0 ? 'v4' : 'c') : blocks!.every((b) => b) ? 'b' : 's';
-  const threads = mode === 'v4' ? n / 4 : n;
+  const vecInputs = blocks?.map((b) => !!b && b.div === 1 && b.mod % 4 === 0) ?? [];
+  const b4 = !!blocks && n % 4 === 0 && blocks.every((b, k) => b && (vecInputs[k] || b.div % 4 === 0));
+  const mode: MapMode = contiguous ? (n % 4 === 0 ? 'v4' : 'c') : b4 ? 'b4' : blocks!.every((b) => b) ? 'b' : 's';
+  const threads = mode === 'v4' || mode === 'b4' ? n / 4 : n;
   const arity = inputs.length;
   let uniforms: ArrayBuffer;
   if (contiguous) uniforms = packUniforms([threads, shape.length, { f: params[0] }, { f: params[1] }]);
   else if (mode === 'b')
     uniforms = packUniforms([n, shape.length, { f: params[0] }, { f: params[1] }, ...blocks!.flatMap((b) => [b!.div, b!.mod])]);
+  else if (mode === 'b4')
+    uniforms = packUniforms([
+      threads,
+      shape.length,
+      { f: params[0] },
+      { f: params[1] },
+      ...blocks!.flatMap((b, k) => (vecInputs[k] ? [1, b!.mod / 4] : [b!.div, b!.mod])),
+    ]);
   else
     uniforms = packUniforms([
       n,
@@ -244,8 +262,8 @@ export function mapRaw(op: string, expr: string, inputs: Tensor[], params: [numb
     ]);
   ctx.dispatch({
     op,
-    key: `map:${mode}:${arity}:${expr}`,
-    code: () => mapShader(expr, arity, mode),
+    key: `map:${mode}${mode === 'b4' ? vecInputs.map((v) => (v ? 'v' : 's')).join('') : ''}:${arity}:${expr}`,
+    code: () => mapShader(expr, arity, mode, vecInputs),
     buffers: [out.binding(op), ...inputs.map((t) => t.binding(op))],
     uniforms,
     workgroups: grid1d(threads, WG),
