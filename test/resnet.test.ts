@@ -170,14 +170,17 @@ describe('ResNet-18 (tiny)', () => {
   for (const mode of ['eval', 'train'] as const) {
     it(`conv weight gradients match finite differences (${mode} mode)`, async () => {
       const { ctx } = gpu;
-      const rng = new Rng();
+      // A fixed instance: f32 central differences through a kinky net (ReLUs, batch statistics) miss
+      // on ~1 draw in 10, which would make CI flaky. Exactness against PyTorch is checked by
+      // test/resnet-golden.test.ts; this test keeps an independent check on one tiny instance per mode.
+      const rng = new Rng(mode === 'eval' ? 1011 : 1012);
       const rint = (n: number) => rng.int(1, n)[0]!;
       const model = new ResNet(ctx, { width: 4, numClasses: 3, seed: rint(1000) });
       // non-trivial running statistics first, then freeze them by choosing the mode
-      ctx.scope(() => model.forward(randn(ctx, [4, 3, 8, 8], new Generator(rint(1000)), 0.3, 1.2)));
+      ctx.scope(() => model.forward(randn(ctx, [8, 3, 16, 16], new Generator(rint(1000)), 0.3, 1.2)));
       model.train(mode === 'train');
-      const x = ctx.keep(randn(ctx, [4, 3, 8, 8], new Generator(rint(1000))));
-      const dir = ctx.keep(randn(ctx, [4, 3], new Generator(rint(1000))));
+      const x = ctx.keep(randn(ctx, [8, 3, 16, 16], new Generator(rint(1000))));
+      const dir = ctx.keep(randn(ctx, [8, 3], new Generator(rint(1000))));
       // loss = sum(logits * dir): a fixed random projection of the output
       const forwardLoss = () => sum(mul(model.forward(x), dir));
       const lossOf = () => ctx.scope(forwardLoss);
