@@ -48,3 +48,6 @@ export * from './unlearn/logreg.js';
 export * from './unlearn/svc.js';
 export * from './unlearn/split.js';
 export * from './unlearn/report.js';
+export * from './unlearn/components.js';
+export * from './unlearn/methods.js';
+export * from './unlearn/evaluate.js';

@@ -9,3 +9,5 @@ export * from './io/safetensors-node.js';
 export * from './data/cache-node.js';
 export * from './unlearn/split-node.js';
 export * from './unlearn/report-node.js';
+export * from './unlearn/experiment-node.js';
+export { writeFileAtomic } from './io/atomic-node.js';

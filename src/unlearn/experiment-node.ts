@@ -20,8 +20,8 @@ import { loadMnist, defaultMnistDir } from '../data/mnist-node.js';
 import { loadImageFolderSplits } from '../data/image-folder-node.js';
 import { loadCifar10Binary } from '../data/cifar-node.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../data/transforms.js';
-import { runUnlearning, CIFAR10_PRESETS, type MethodConfig, type MethodName } from './methods.js';
-import { predict, computeMetrics, type Outputs, type MethodMetrics, type SplitOutputs } from './evaluate.js';
+import { runUnlearning, type MethodConfig, type MethodName } from './methods.js';
+import { predict, computeMetrics, type MethodMetrics, type SplitOutputs } from './evaluate.js';
 import { randomForgetSplit, classForgetSplit, indexFileSplit, assertSameSplit, type ForgetSplit } from './split.js';
 import { saveSplit, loadSplit, writeFileAtomic } from './split-node.js';
 import { avgGap } from './metrics.js';
@@ -322,5 +322,3 @@ export function methodLabel(mc: MethodConfig): string {
   return bits.length ? `SFR-on (${bits.join(', ')})` : 'SFR-on';
 }
 
-export { CIFAR10_PRESETS };
-export type { Outputs };
