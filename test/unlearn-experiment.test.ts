@@ -56,6 +56,15 @@ describe.skipIf(!defaultMnistDir())('runExperiment (tiny MNIST)', () => {
     expect(logs2.filter((l) => l.includes('reusing')).length).toBe(4);
     expect(r2.rows.map((r) => r.FA)).toEqual(r1.rows.map((r) => r.FA));
 
+    // stages: pretraining alone, and scoring an outside checkpoint against this run's RT
+    const pre = await runExperiment(ctx, config(out), { until: 'pretrain', log: () => {} });
+    expect(pre.rows).toEqual([]);
+    const ev = await runExperiment(ctx, config(out), { evaluate: { path: join(out, 'pretrained.safetensors'), label: 'orig' }, log: () => {} });
+    expect(ev.rows.map((r) => r.method)).toEqual(['RT', 'orig']);
+    expect(ev.rows[1]!.FA).toBe(r1.original!.FA); // the pretrained model scored again
+    expect(existsSync(join(out, 'evaluate-orig.results.json'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).rows.length).toBe(3); // untouched
+
     // another forget seed in the same folder: the saved split does not match
     await expect(runExperiment(ctx, config(out, 2))).rejects.toThrow(/holds a different forget split/);
 

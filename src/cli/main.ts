@@ -17,6 +17,10 @@ Commands:
                                      run an unlearning experiment from a JSON config (see README); resumes;
                                      --lambdas adds an SFR-on λ sweep (also accepted by demo);
                                      --budget-minutes N starts no new method after N minutes
+  pretrain  --config FILE | --demo   only pretrain (or reuse) the original model of an experiment
+  retrain   --config FILE | --demo   pretrain + RT on the saved split, evaluate both, write the table
+  evaluate  --config FILE | --demo --model FILE.safetensors [--name LABEL]
+                                     score a model checkpoint against the experiment's RT on its split
   report --results FILE [--out DIR]  rebuild the Markdown/CSV/JSON/HTML report from results.json
   train --config FILE                train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
@@ -53,12 +57,21 @@ async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...args] = argv;
   switch (cmd) {
     case 'demo':
-    case 'unlearn': {
+    case 'unlearn':
+    case 'pretrain':
+    case 'retrain':
+    case 'evaluate': {
       const { runUnlearnCommand } = await import('./unlearn.js');
-      const config = cmd === 'unlearn' ? readJson(flag(args, 'config') ?? (() => { throw new Error('unlearn needs --config FILE'); })()) : undefined;
+      const cfgPath = flag(args, 'config');
+      if (cmd !== 'demo' && !cfgPath && !args.includes('--demo')) throw new Error(`${cmd} needs --config FILE (or --demo for the demo's setting)`);
+      const config = cfgPath ? readJson(cfgPath) : undefined;
+      const model = flag(args, 'model');
+      if (cmd === 'evaluate' && !model) throw new Error('evaluate needs --model FILE.safetensors');
       return withContext((ctx) =>
         runUnlearnCommand(ctx, {
-          demo: cmd === 'demo',
+          demo: !config,
+          until: cmd === 'pretrain' ? 'pretrain' : cmd === 'retrain' ? 'retrain' : undefined,
+          evaluate: cmd === 'evaluate' ? { path: model!, label: flag(args, 'name') ?? model!.replace(/^.*\//, '') } : undefined,
           config,
           out: flag(args, 'out'),
           methods: flag(args, 'methods')?.split(','),

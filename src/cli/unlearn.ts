@@ -76,7 +76,16 @@ function phaseBars() {
 
 export async function runUnlearnCommand(
   ctx: GpuContext,
-  opts: { demo: boolean; config?: unknown; out?: string; methods?: string[]; lambdas?: number[]; budgetMinutes?: number },
+  opts: {
+    demo: boolean;
+    config?: unknown;
+    out?: string;
+    methods?: string[];
+    lambdas?: number[];
+    budgetMinutes?: number;
+    until?: 'pretrain' | 'retrain';
+    evaluate?: { path: string; label: string };
+  },
 ): Promise<number> {
   const cfg = opts.demo ? demoConfig(opts.out) : resolveConfig(opts.config, opts.out);
   if (opts.lambdas) {
@@ -97,8 +106,13 @@ export async function runUnlearnCommand(
   }
   process.stderr.write(`${cfg.name}\ndevice: ${ctx.deviceName}\nmethods: ${cfg.methods.map(methodLabel).join(', ')}\noutput: ${cfg.outDir}\n`);
   const deadline = opts.budgetMinutes ? performance.now() + opts.budgetMinutes * 60_000 : undefined;
-  const result = await runExperiment(ctx, cfg, { progress: phaseBars(), deadline });
-  await finish(result, cfg.outDir);
+  const result = await runExperiment(ctx, cfg, { progress: phaseBars(), deadline, until: opts.until, evaluate: opts.evaluate });
+  if (opts.until === 'pretrain') {
+    process.stdout.write(`pretrained model: ${join(cfg.outDir, 'pretrained.safetensors')}\n`);
+    return 0;
+  }
+  const label = opts.evaluate ? `evaluate-${opts.evaluate.label.replace(/[^A-Za-z0-9_.-]/g, '_')}` : 'report';
+  await finish(result, cfg.outDir, label);
   return 0;
 }
 
@@ -130,17 +144,19 @@ function reportOptions(result: ExperimentResult): ReportOptions {
       `device: ${result.device}; total wall time ${(result.totalSeconds / 60).toFixed(1)} min (RTE is per method, mask computation included; RT's is its training time)`,
       `data: ${JSON.stringify(c.data)}; forget: ${JSON.stringify(c.forget)}; model: ResNet-18 ${JSON.stringify(c.model)}`,
       `pretrain: ${JSON.stringify(c.pretrain)}; retrain (RT): ${JSON.stringify(c.retrain)}`,
-      `original model before unlearning: FA ${o.FA.toFixed(2)}, RA ${o.RA.toFixed(2)}, TA ${o.TA.toFixed(2)}, MIA ${o.MIA_entropy.toFixed(2)}, D_KL ${o.kl?.toFixed(4)}`,
+      o
+        ? `original model before unlearning: FA ${o.FA.toFixed(2)}, RA ${o.RA.toFixed(2)}, TA ${o.TA.toFixed(2)}, MIA ${o.MIA_entropy.toFixed(2)}, D_KL ${o.kl?.toFixed(4)}`
+        : 'no original-model row',
       `MIA = SFR-on form (entropy, balanced logistic regression; % of D_f predicted member); MIA-eff. = SalUn form (confidence, RBF SVC C=3; % of D_f predicted non-member)`,
     ],
     sweep: lambdaSweep(result),
   };
 }
 
-async function finish(result: ExperimentResult, outDir: string) {
+async function finish(result: ExperimentResult, outDir: string, basename = 'report') {
   const opts = reportOptions(result);
   process.stdout.write(`\n${toMarkdown(result.rows, opts)}\n`);
-  const files = await writeReport(outDir, result.rows, opts);
+  const files = await writeReport(outDir, result.rows, { ...opts, basename });
   process.stdout.write(`\ntotal ${(result.totalSeconds / 60).toFixed(1)} min on ${result.device}\nreport: ${Object.values(files).join(', ')}\n`);
 }
 

@@ -72,7 +72,8 @@ export interface MethodRow extends MethodResult {
 export interface ExperimentResult {
   config: ExperimentConfig;
   rows: MethodRow[];
-  original: MethodRow;
+  /** the pretrained model's row (absent when the run stopped after pretraining) */
+  original?: MethodRow;
   device: string;
   totalSeconds: number;
 }
@@ -166,6 +167,10 @@ export async function runExperiment(
     only?: MethodName[];
     /** wall-clock time (performance.now() ms) after which no further method is started */
     deadline?: number;
+    /** stop after this stage: 'pretrain' (no RT, no table) or 'retrain' (RT and the original, no methods) */
+    until?: 'pretrain' | 'retrain';
+    /** instead of the methods, evaluate this model checkpoint (safetensors, the config's architecture) */
+    evaluate?: { path: string; label: string };
   } = {},
 ): Promise<ExperimentResult> {
   const t0 = performance.now();
@@ -231,6 +236,10 @@ export async function runExperiment(
   };
 
   const original = (await trainModel('pretrained', undefined, cfg.pretrain, cfg.seed, {})).model;
+  if (opts.until === 'pretrain') {
+    original.dispose();
+    return { config: cfg, rows: [], device: ctx.deviceName, totalSeconds: (performance.now() - t0) / 1000 };
+  }
   const rt = await trainModel('retrain', split.remain, cfg.retrain, cfg.seed + 1, { split: split.hash });
 
   // evaluation sets (no augmentation, eval mode)
@@ -249,11 +258,18 @@ export async function runExperiment(
   const originalRow: MethodRow = { method: 'Original', ...origMetrics, avgGap: gap(origMetrics, rtMetrics), rteMinutes: 0 };
   rt.model.dispose();
 
+  if (opts.evaluate) {
+    // a model unlearned elsewhere (or by hand), scored against this run's RT on the same split
+    const model = makeModel(cfg.seed);
+    await loadModel(model, opts.evaluate.path);
+    const m = computeMetrics(await outputsOf(model, opts.evaluate.label), rtOut.forget, cfg.seed);
+    rows.push({ method: opts.evaluate.label, ...m, avgGap: gap(m, rtMetrics), rteMinutes: NaN });
+    model.dispose();
+  }
   // 2. each method from the pretrained weights; finished methods are reloaded from their JSON
   mkdirSync(join(cfg.outDir, 'methods'), { recursive: true });
-  const forgetSet = new Set(split.forget);
-  void forgetSet;
-  for (const mc of cfg.methods) {
+  const methods = opts.until === 'retrain' || opts.evaluate ? [] : cfg.methods;
+  for (const mc of methods) {
     const label = methodLabel(mc);
     if (opts.only && !opts.only.includes(mc.method)) continue;
     if (opts.deadline !== undefined && performance.now() > opts.deadline) {
@@ -301,7 +317,9 @@ export async function runExperiment(
   }
   original.dispose();
   const result: ExperimentResult = { config: cfg, rows, original: originalRow, device: ctx.deviceName, totalSeconds: (performance.now() - t0) / 1000 };
-  await writeJsonAtomic(join(cfg.outDir, 'results.json'), result);
+  // an evaluation of an outside checkpoint must not replace the run's own results
+  const resultsName = opts.evaluate ? `evaluate-${opts.evaluate.label.replace(/[^A-Za-z0-9_.-]/g, '_')}.results.json` : 'results.json';
+  await writeJsonAtomic(join(cfg.outDir, resultsName), result);
   return result;
 }
 
