@@ -196,7 +196,7 @@ function step(
     maskGradients(ctx, params, mask);
     if (clip != null) clipGradNorm(params, clip);
     opt.step();
-    return ctx.noGrad(() => mulScalar(l, 1)); // keep a copy of the loss for NaN checks
+    return l; // survives the scope for the NaN check; its graph was freed by backward
   });
 }
 

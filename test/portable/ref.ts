@@ -82,14 +82,5 @@ export function refVjp(
   });
 }
 
-/** Index helpers for references over row-major arrays. */
-export function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
-export const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+/** Index helpers for references over row-major arrays (trivial, so shared with the engine). */
+export { stridesOf as strides, numel as size } from '../../src/autograd/shape.js';
