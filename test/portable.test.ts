@@ -2,7 +2,7 @@
 // runs the same list in headless Chromium.
 import { describe, it } from 'vitest';
 import { useGpu } from './helpers.js';
-import { CHECKS } from './portable/checks.js';
+import { ALL_CHECKS as CHECKS } from './portable/index.js';
 
 const gpu = useGpu();
 describe('portable kernel checks (Node, Dawn)', () => {

@@ -1,7 +1,7 @@
 // Page script for the browser tests: creates a context from navigator.gpu and runs the portable
 // kernel checks on request. Bundled by esbuild from test/browser.test.ts.
 import { GpuContext } from '../../src/index.js';
-import { CHECKS } from '../portable/checks.js';
+import { ALL_CHECKS as CHECKS } from '../portable/index.js';
 
 declare global {
   interface Window {
