@@ -303,6 +303,7 @@ export async function runExperiment(
       res = await runUnlearning(mc, u);
     } catch (e) {
       model.dispose();
+      if (ctx.lostError) throw e; // a lost device is no method's failure: stop, the rerun resumes here
       log(`${label}: FAILED: ${(e as Error).message}`);
       const row: MethodRow = { method: label, FA: NaN, RA: NaN, TA: NaN, MIA_entropy: NaN, MIA_svc: NaN, rteMinutes: NaN };
       rows.push(row);
