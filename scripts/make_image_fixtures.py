@@ -33,6 +33,7 @@ def main():
     smooth = np.stack([60 + 20 * c + 10 * y + 5 * x for c in range(3)], axis=-1).astype(np.uint8)
     jpegs = {
         'smooth-5x4.jpg': (smooth, dict(quality=100, subsampling=0)),
+        'smooth-grey-5x4.jpg': (smooth[..., 2], dict(quality=90)),
         'q95-444.jpg': (rgb, dict(quality=95, subsampling=0)),
         'q75-420.jpg': (rgb, dict(quality=75, subsampling=2)),
         'q50-422.jpg': (odd, dict(quality=50, subsampling=1)),

@@ -13,6 +13,7 @@ import { imageFormat, MAX_IMAGE_PIXELS, pngInfo, unsupportedFormat, type Decoded
 import { imageFolderFromFiles, type FolderFile, type ImageFolderOptions } from './image-folder.js';
 import { compileJpegWasm, createJpegDecoder, JPEG_WASM_PATH, type JpegDecoder } from './jpeg.js';
 import { readTar } from './tar.js';
+import { tinyImageNetFromFiles, type TinyImageNet, type TinyImageNetOptions } from './tiny-imagenet.js';
 import { readMaybeGzip } from './mnist-node.js';
 
 /** Where the installed @jsquash/jpeg keeps its decoder's .wasm. */
@@ -149,4 +150,23 @@ export async function loadImageFolderSplits<S extends string>(
       );
   }
   return out;
+}
+
+/**
+ * TinyImageNet from its directory or a .tar / .tar.gz of it (wnids.txt at the top or one folder down,
+ * e.g. tiny-imagenet-200/). Layout, label order (sorted wnids = torchvision ImageFolder on train/)
+ * and errors: see tiny-imagenet.ts.
+ */
+export async function loadTinyImageNet(source: string, opts: TinyImageNetOptions & { decode?: ImageDecoder } = {}): Promise<TinyImageNet> {
+  let st;
+  try {
+    st = statSync(source);
+  } catch (e) {
+    throw new EngineError('loadTinyImageNet', `cannot read ${source}: ${(e as Error).message}`);
+  }
+  let files: FolderFile[];
+  if (st.isDirectory()) files = listFolder(source).files;
+  else if (isArchive(source)) files = readArchive(source).files;
+  else throw new EngineError('loadTinyImageNet', `${source} is neither a directory nor a .tar/.tar.gz/.tgz archive`);
+  return tinyImageNetFromFiles(files, opts.decode ?? (await nodeImageDecoder()), { ...opts, source });
 }

@@ -18,7 +18,7 @@ export { browserImageDecoder } from './image-decode.js';
 export interface ImageFolderOptions {
   /** Only files under this '/'-separated prefix are used, e.g. 'train' or 'cifar10/test/'. */
   prefix?: string;
-  /** Expected channels (1 or 3); default: those of the first image. */
+  /** Channels (1 or 3); default: those of the first image. With 3, greyscale images are replicated to RGB. */
   channels?: 1 | 3;
   /** Expected [H, W]; default: that of the first image. */
   size?: [number, number];
@@ -126,6 +126,22 @@ export async function imageFolderFromFiles(
   opts: ImageFolderOptions & { dirs?: readonly string[]; source?: string } = {},
 ): Promise<ByteImageDataset> {
   const { classes, files: list } = imageFolderIndex(files, opts);
+  return decodeLabelled(list, classes, decode, opts);
+}
+
+/**
+ * Decodes labelled files, in the given order, into one [C, H, W] ByteImageDataset with `classes` as its
+ * class names. C, H, W are `channels` / `size` when given, else the first image's; with `channels: 3`
+ * a greyscale image is replicated to RGB (exactly what PIL's convert('RGB'), and so torchvision's
+ * loader, does); any other mismatch is an error naming the file. `source` prefixes names in errors.
+ */
+export async function decodeLabelled(
+  list: readonly { file: FolderFile; label: number }[],
+  classes: readonly string[],
+  decode: ImageDecoder,
+  opts: Pick<ImageFolderOptions, 'channels' | 'size' | 'onProgress'> & { source?: string; op?: string } = {},
+): Promise<ByteImageDataset> {
+  const op = opts.op ?? 'ImageFolder';
   const src = (p: string) => (opts.source ? `${opts.source}/${p}` : p);
   let C = opts.channels ?? 0;
   let H = opts.size?.[0] ?? 0;
@@ -142,19 +158,23 @@ export async function imageFolderFromFiles(
       img = await decode(bytes, name);
     } catch (e) {
       if (e instanceof EngineError) throw e;
-      throw new EngineError('ImageFolder', `${name}: corrupt image (${(e as Error).message})`);
+      throw new EngineError(op, `${name}: corrupt image (${(e as Error).message})`);
     }
     if (i === 0) {
       C ||= img.channels;
       H ||= img.height;
       W ||= img.width;
-      if (C !== 1 && C !== 3) throw new EngineError('ImageFolder', `${name}: has ${img.channels} channels; only 1 or 3 are supported`);
-      images = new Uint8Array(list.length * C * H * W);
+      if (C !== 1 && C !== 3) throw new EngineError(op, `${name}: has ${img.channels} channels; only 1 or 3 are supported`);
+      const total = list.length * C * H * W;
+      if (total > 2 ** 32 - 1)
+        throw new EngineError(op, `${list.length} images of ${C}x${H}x${W} need ${(total / 2 ** 30).toFixed(1)} GiB as bytes, over the 4 GiB a typed array can hold`);
+      images = new Uint8Array(total);
     }
-    if (img.channels !== C)
-      throw new EngineError('ImageFolder', `${name}: has ${img.channels} channel(s), expected ${C}`);
+    const replicate = img.channels === 1 && opts.channels === 3;
+    if (img.channels !== C && !replicate)
+      throw new EngineError(op, `${name}: has ${img.channels} channel(s), expected ${C}`);
     if (img.height !== H || img.width !== W)
-      throw new EngineError('ImageFolder', `${name}: is ${img.height}x${img.width} (HxW), expected ${H}x${W}`);
+      throw new EngineError(op, `${name}: is ${img.height}x${img.width} (HxW), expected ${H}x${W}`);
     // HWC (with pixelStride) -> CHW
     const hw = H * W;
     const base = i * C * hw;
@@ -162,7 +182,8 @@ export async function imageFolderFromFiles(
     const s = img.pixelStride;
     for (let c = 0; c < C; c++) {
       const o = base + c * hw;
-      for (let p = 0; p < hw; p++) images[o + p] = d[p * s + c]!;
+      const k = replicate ? 0 : c;
+      for (let p = 0; p < hw; p++) images[o + p] = d[p * s + k]!;
     }
     if (opts.onProgress && ((i + 1) % 1000 === 0 || i + 1 === list.length)) opts.onProgress(i + 1, list.length);
   }
