@@ -25,6 +25,20 @@ export type ImageDecoder = (bytes: Uint8Array, name: string) => DecodedImage | P
 export const MAX_IMAGE_PIXELS = 2 * 89_478_485;
 
 const OP = 'decodeImage';
+
+/**
+ * Most pixels a JPEG may claim per byte of file. Every block of a Huffman-coded scan costs at least one
+ * bit (its DC difference code), so a frame whose first scan holds the full-resolution component has at
+ * most 64 * 8 = 512 pixels per byte; this allows 4 times that. It bounds what a tiny corrupt file can
+ * make the decoder allocate.
+ */
+export const JPEG_MAX_PIXELS_PER_BYTE = 2048;
+
+/**
+ * Most raw (unfiltered) PNG bytes per byte of file: deflate expands at most 1032:1, and each row adds
+ * one filter byte. It bounds what a tiny corrupt PNG can make pngjs allocate.
+ */
+export const PNG_MAX_EXPANSION = 1032;
 const hex = (b: Uint8Array, n: number) => Array.from(b.subarray(0, n), (x) => x.toString(16).padStart(2, '0')).join(' ');
 
 /** 'png' | 'jpeg' by magic bytes, or null. */
@@ -84,6 +98,10 @@ export function pngInfo(b: Uint8Array, name: string, maxPixels = MAX_IMAGE_PIXEL
     throw new EngineError(OP, `${name}: corrupt image (PNG colour type ${colorType} with bit depth ${bitDepth})`);
   if (b[28]! > 1) throw new EngineError(OP, `${name}: corrupt image (PNG interlace method ${b[28]})`);
   checkSize(width, height, name, maxPixels);
+  const samples = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType]!;
+  const raw = Math.ceil((width * samples * bitDepth) / 8) * height;
+  if (raw > PNG_MAX_EXPANSION * b.length)
+    throw new EngineError(OP, `${name}: corrupt image (PNG header says ${width}x${height}, more pixel data than a ${b.length}-byte file can hold)`);
   return { width, height, bitDepth, colorType, interlaced: b[28] === 1, channels: colorType & 2 ? 3 : 1 };
 }
 
@@ -147,6 +165,8 @@ export function jpegInfo(b: Uint8Array, name: string, maxPixels = MAX_IMAGE_PIXE
       if (info.components !== 1 && info.components !== 3) corrupt(`frame header has ${info.components} components`);
       if (info.height === 0) unsupported('DNL-defined-height');
       checkSize(info.width, info.height, name, maxPixels);
+      if (info.width * info.height > JPEG_MAX_PIXELS_PER_BYTE * b.length)
+        corrupt(`frame header says ${info.width}x${info.height}, more pixels than a ${b.length}-byte JPEG can encode`);
       return info;
     }
     i += 2 + len;

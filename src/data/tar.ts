@@ -123,16 +123,17 @@ export function readTar(bytes: Uint8Array, archive = 'archive', opts: { director
     }
     offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
   }
-  return links.length ? resolveLinks(out, links) : out;
+  return links.length ? resolveLinks(out, links, archive, Math.floor(bytes.length / BLOCK)) : out;
 }
 
 /**
  * Hard links name an earlier entry (archive-relative); symbolic links are relative to their own
  * directory. A link to a file becomes a copy of it; a symbolic link to a directory copies the regular
  * files below it (targets that are themselves links are not followed further). Links whose target is
- * outside the archive are dropped, as a dangling link on disk would be skipped.
+ * outside the archive are dropped, as a dangling link on disk would be skipped. The copies may not
+ * outnumber the archive's 512-byte blocks (many links to a big directory would multiply the listing).
  */
-function resolveLinks(entries: TarEntry[], links: { name: string; target: string; hard: boolean }[]): TarEntry[] {
+function resolveLinks(entries: TarEntry[], links: { name: string; target: string; hard: boolean }[], archive: string, maxCopies: number): TarEntry[] {
   const files = new Map(entries.filter((e) => !e.directory).map((e) => [normalise(e.name) ?? e.name, e]));
   const out = [...entries];
   for (const l of links) {
@@ -146,6 +147,8 @@ function resolveLinks(entries: TarEntry[], links: { name: string; target: string
     }
     const under = `${target}/`;
     for (const [n, e] of files) if (n.startsWith(under)) out.push({ name: `${l.name.replace(/\/+$/, '')}/${n.slice(under.length)}`, data: e.data });
+    if (out.length - entries.length > maxCopies)
+      throw new EngineError('readTar', `${archive}: links expand to more than ${maxCopies} file copies (link ${l.name} -> ${l.target})`);
   }
   return out;
 }
