@@ -68,7 +68,7 @@ function mutateHeader(f: Fuzz, file: Uint8Array): Mutation {
       what = `__metadata__ = ${JSON.stringify(header.__metadata__)}`;
       break;
     case 7: {
-      const k = 200 + f.int(800);
+      const k = 100 + f.int(300);
       for (let i = 0; i < k; i++) header[`t${i}`] = { dtype: 'U8', shape: [0], data_offsets: [0, 0] };
       what = `${k} extra empty tensors`;
       break;
