@@ -19,18 +19,16 @@ holds the exact answer for the f32 inputs, not PyTorch's own f32 rounding (the f
 to it is printed and saved in the metadata). It does not cover eval mode or the optimizer step.
 
 Needs PyTorch (Debian 12: python3-torch; torchvision not required: the network is defined here).
-Writes with the `safetensors` package (numpy API) when importable, e.g.
-PYTHONPATH=<unpacked safetensors wheel>; otherwise by hand (8-byte LE header length, JSON header,
-raw LE data). Run from anywhere: /usr/bin/python3 scripts/make_resnet_golden.py
+Writes with scripts/fixture_io.py (the safetensors library's layout, no package needed).
+Run from anywhere: /usr/bin/python3 scripts/make_resnet_golden.py
 """
-import json
 import os
-import struct
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from fixture_io import np_of, rel_err as rel, save_safetensors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "resnet_golden.safetensors")
 WIDTH, CLASSES, N, H = 8, 10, 4, 16
@@ -108,43 +106,6 @@ def step(m, x, y):
     return logits.detach(), loss.detach(), grads, after
 
 
-def rel(a, b):
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30))
-
-
-def np_of(t):
-    t = t.detach().contiguous()
-    if t.dtype == torch.float64:
-        t = t.float()
-    return t.cpu().numpy()
-
-
-DT = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}
-
-
-def save(tensors, metadata, path):
-    try:
-        from safetensors.numpy import save_file
-
-        save_file(tensors, path, metadata=dict(metadata, writer="safetensors"))
-        return "safetensors"
-    except ImportError:
-        pass
-    header = {"__metadata__": dict(metadata, writer="manual")}
-    blobs, off = [], 0
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
-        raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": DT[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    js = json.dumps(header, separators=(",", ":")).encode()
-    js += b" " * (-len(js) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
-    return "manual"
-
-
 def main():
     m32, x, y = build()
     state = {k: v.clone() for k, v in m32.state_dict().items()}
@@ -180,8 +141,8 @@ def main():
         "torch_f32_vs_f64": f32_note,
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    writer = save(out, meta, OUT)
-    print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes, {len(out)} tensors, writer {writer}); loss {float(ls64):.6f}")
+    save_safetensors(OUT, out, dict(meta, writer="scripts/fixture_io.py"))
+    print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes, {len(out)} tensors); loss {float(ls64):.6f}")
 
 
 if __name__ == "__main__":
