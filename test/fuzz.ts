@@ -4,8 +4,8 @@
 // naming the file: never another exception, never more than a bounded allocation, never a hang (each
 // case is timed). A failure names the seed (FUZZ_SEED=<seed> replays it), the case and its mutation.
 
-import { EngineError } from '../src/gpu/context.js';
-import { Generator } from '../src/wgsl/fill.js';
+import { EngineError } from '../src/util/errors.js';
+import { Generator } from '../src/util/rng.js';
 
 /** Seeded random choices for mutations. */
 export class Fuzz {

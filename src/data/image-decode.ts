@@ -3,8 +3,7 @@
 // sizes) BEFORE any pixel buffer is allocated, and the browser decoder (WASM JPEG + canvas PNG).
 // It decodes no pixels itself: JPEG pixels come from jpeg.ts, PNG pixels from pngjs or the canvas.
 
-import { EngineError } from '../gpu/context.js';
-import type { JpegDecoder } from './jpeg.js';
+import { EngineError } from '../util/errors.js';
 
 /** A decoded image: `channels` native channels (1 grey, 3 colour) of pixel p stored at data[p * pixelStride + c]. */
 export interface DecodedImage {
@@ -17,6 +16,12 @@ export interface DecodedImage {
 
 /** Decodes one encoded image; throws an EngineError naming `name` for corrupt or unsupported input. */
 export type ImageDecoder = (bytes: Uint8Array, name: string) => DecodedImage | Promise<DecodedImage>;
+
+/** A JPEG decoder (createJpegDecoder in jpeg.ts). */
+export interface JpegDecoder {
+  /** Decodes one JPEG (RGBA storage, pixelStride 4; channels 1 or 3 as in the file). */
+  decode(bytes: Uint8Array, name: string): Promise<DecodedImage>;
+}
 
 /**
  * Largest width * height decoded: PIL's decompression-bomb error threshold (2 * 89,478,485 pixels).

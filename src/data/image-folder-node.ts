@@ -7,7 +7,6 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pngjs from 'pngjs';
-import { EngineError } from '../gpu/context.js';
 import type { ByteImageDataset } from './dataset.js';
 import { imageFormat, MAX_IMAGE_PIXELS, pngInfo, unsupportedFormat, type DecodedImage, type ImageDecoder } from './image-decode.js';
 import { imageFolderFromFiles, type FolderFile, type ImageFolderOptions } from './image-folder.js';
@@ -15,6 +14,7 @@ import { compileJpegWasm, createJpegDecoder, JPEG_WASM_PATH, type JpegDecoder } 
 import { readTar } from './tar.js';
 import { tinyImageNetFromFiles, type TinyImageNet, type TinyImageNetOptions } from './tiny-imagenet.js';
 import { readMaybeGzip } from './mnist-node.js';
+import { EngineError } from '../util/errors.js';
 
 /** Where the installed @jsquash/jpeg keeps its decoder's .wasm. */
 export function jpegWasmFile(): string {

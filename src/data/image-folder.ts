@@ -6,11 +6,11 @@
 // loader converts every image to RGB; here every image must already have the same channel count and
 // size). Alpha channels are ignored.
 
-import { EngineError } from '../gpu/context.js';
 import { ByteImageDataset } from './dataset.js';
 import type { DecodedImage, ImageDecoder } from './image-decode.js';
 import { gunzip, isGzip } from './idx.js';
 import { readTar } from './tar.js';
+import { EngineError } from '../util/errors.js';
 
 export type { DecodedImage, ImageDecoder } from './image-decode.js';
 export { browserImageDecoder } from './image-decode.js';

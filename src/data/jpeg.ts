@@ -5,19 +5,16 @@
 // JPEGs (jpegInfo rejects them first) and, like PIL, does not apply EXIF orientation.
 
 import mozjpegFactory from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
-import { EngineError } from '../gpu/context.js';
-import { jpegInfo, MAX_IMAGE_PIXELS, type DecodedImage } from './image-decode.js';
+import { EngineError } from '../util/errors.js';
+import { jpegInfo, MAX_IMAGE_PIXELS, type JpegDecoder } from './image-decode.js';
+
+export type { JpegDecoder } from './image-decode.js';
 
 /** The .wasm of @jsquash/jpeg's decoder: a compiled module, its bytes, or a URL to fetch. */
 export type WasmSource = WebAssembly.Module | ArrayBuffer | Uint8Array | URL | string;
 
 /** Path of the decoder's .wasm inside the @jsquash/jpeg package (for bundlers and servers). */
 export const JPEG_WASM_PATH = '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
-
-export interface JpegDecoder {
-  /** Decodes one JPEG (RGBA storage, pixelStride 4; channels 1 or 3 as in the file). */
-  decode(bytes: Uint8Array, name: string): Promise<DecodedImage>;
-}
 
 /** What the Emscripten glue exposes (see @jsquash/jpeg/codec/dec/mozjpeg_dec.d.ts). */
 interface MozJpegModule {

@@ -1,10 +1,10 @@
+import { EngineError } from '../util/errors.js';
 // A small reader for uncompressed tar archives (browser-safe): 512-byte headers, the ustar prefix
 // field, GNU long names and link names ('L', 'K') and pax 'path' / 'linkpath' records. It returns
 // regular files (as views into the archive bytes); hard links and symbolic links to files or
 // directories inside the archive become copies of their target, as a folder on disk read with links
 // followed (torchvision's ImageFolder does) would show. Devices and FIFOs are skipped. It does not write archives.
 
-import { EngineError } from '../gpu/context.js';
 
 export interface TarEntry {
   /** Path inside the archive, '/'-separated, without a leading './'. */

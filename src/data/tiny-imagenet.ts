@@ -7,7 +7,7 @@
 // train/ (the usual PyTorch pipeline), NOT the line order of wnids.txt (which is not sorted); pass
 // classOrder: 'wnids.txt' for the latter. wnids.txt must list exactly the train/ class folders.
 
-import { EngineError } from '../gpu/context.js';
+import { EngineError } from '../util/errors.js';
 import type { ByteImageDataset } from './dataset.js';
 import type { ImageDecoder } from './image-decode.js';
 import { byCodePoint, decodeLabelled, imageFolderIndex, type FolderFile, type ImageFolderOptions } from './image-folder.js';

@@ -5,7 +5,7 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { EngineError } from '../gpu/context.js';
+import { EngineError } from '../util/errors.js';
 import { writeFileAtomic } from './atomic-node.js';
 import {
   checkAgainstIndex,

@@ -8,11 +8,11 @@
 //
 // Letters: N batch, C channels, H W spatial size, M = N*H*W values per channel.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 
