@@ -148,7 +148,7 @@ describe('image decoding in headless Chromium', () => {
   }, 120_000);
   afterAll(() => close());
 
-  it.skipIf(skipWithout(haveChromium))('WASM JPEG decoder and canvas PNG decoder give PIL\'s pixels; canvas JPEGs are close', () => {
+  it.skipIf(skipWithout(haveChromium))('WASM JPEG decoder and canvas PNG decoder give PIL\'s pixels; canvas JPEGs report the file\'s channels', () => {
     requirePrereq(haveChromium, `Chromium at ${CHROMIUM}`);
     const img = (key: string) => {
       const r = results[key];

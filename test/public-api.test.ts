@@ -41,9 +41,10 @@ const BROWSER_ENTRY = [
 
 /** Names the Node entry adds to the browser entry. */
 const NODE_ENTRY_EXTRA = [
-    'CIFAR10_BATCH_FILES', 'cachedByteDataset', 'createNodeContext', 'decodeImageNode', 'defaultMnistDir',
-    'downsampleDataset', 'gap', 'jpegComponents', 'loadByteDataset', 'loadCifar10Binary', 'loadData',
-    'loadImageFolder', 'loadImageFolderSplits', 'loadMnist', 'loadSafetensorsFile', 'loadSplit',
+    'CIFAR10_BATCH_FILES', 'cachedByteDataset', 'createNodeContext', 'decodePng', 'defaultMnistDir',
+    'downsampleDataset', 'gap', 'gunzipNode', 'jpegWasmFile', 'listFolder', 'loadByteDataset', 'loadCifar10Binary', 'loadData',
+    'loadImageFolder', 'loadImageFolderSplits', 'loadMnist', 'loadSafetensorsFile', 'loadSafetensorsShards', 'loadSplit',
+    'loadTinyImageNet', 'nodeImageDecoder', 'nodeJpegDecoder',
     'methodLabel', 'readArchive', 'readMaybeGzip', 'runExperiment', 'saveByteDataset', 'saveSafetensorsFile',
     'saveSplit', 'writeFileAtomic', 'writeReport',
 ];
