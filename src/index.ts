@@ -34,6 +34,8 @@ export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
 export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
 export { MLP } from './models/mlp.js';
 export type { MlpOptions } from './models/mlp.js';
+export { ARCHITECTURES, architecture } from './models/registry.js';
+export type { Architecture, ArchInput } from './models/registry.js';
 
 // files
 export { parseSafetensors, serializeSafetensors, toFloat32, toInt32, f16ToNumber, bf16ToNumber, numberToF16, float32ToF16 } from './io/safetensors.js';

@@ -6,6 +6,7 @@ import * as api from '../src/index.js';
 import * as nodeApi from '../src/node.js';
 
 const BROWSER_ENTRY = [
+  'ARCHITECTURES', 'architecture',
   'createJpegDecoder', 'compileJpegWasm', 'JPEG_WASM_PATH', 'jpegInfo', 'pngInfo', 'imageFormat', 'MAX_IMAGE_PIXELS', 'byCodePoint', 'decodeLabelled', 'TORCHVISION_IMG_EXTENSIONS', 'tinyImageNetFromFiles', 'tinyImageNetRoot', 'mergeSafetensors', 'parseSafetensorsIndex', 'checkAgainstIndex', 'assertFinite', 'firstNonFinite',
     'Activation', 'Adam', 'AdamW', 'AdaptiveAvgPool2d', 'AvgPool2d', 'BINARY', 'BasicBlock', 'BatchNorm2d',
     'ByteImageDataset', 'CHECKPOINT_FILE', 'CIFAR10_CLASSES', 'CIFAR10_MEAN', 'CIFAR10_PRESETS',
