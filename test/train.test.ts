@@ -14,6 +14,7 @@ import { cosineLr } from '../src/nn/schedule.js';
 import { MLP } from '../src/models/mlp.js';
 import { ResNet } from '../src/models/resnet.js';
 import { trainClassifier, evaluate, type TrainProgress } from '../src/nn/train.js';
+import { nodeCheckpointIO } from '../src/nn/checkpoint-node.js';
 import type { Module } from '../src/nn/module.js';
 import { trainFromConfig, checkTrainConfig } from '../src/cli/train.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
@@ -77,11 +78,23 @@ describe('trainClassifier', () => {
     expect(h.map((e) => e.lr)).toEqual([0, 1, 2, 3].map((e) => cosineLr(0.1, 4)(e)));
     expect(events.filter((e) => e.kind === 'epoch').length).toBe(4);
     expect(events.filter((e) => e.kind === 'step').length).toBeGreaterThan(4);
-    // evaluate agrees with the history and returns probabilities in loader order
-    const ev = await evaluate(ctx, model, new DataLoader(test, { batchSize: 32 }), { probs: true });
-    expect(ev.accuracy).toBeCloseTo(h[3]!.testAccuracy!, 6);
-    expect(ev.probs!.length).toBe(80 * 4);
-    expect(Math.abs(ev.probs!.slice(0, 4).reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+    // evaluate agrees with the history and returns probabilities, predictions, labels and dataset
+    // indices in loader order (the loader here serves a shuffled subset)
+    const order = Int32Array.from(new Generator(4).permutation(80).slice(0, 70));
+    const evalLoader = new DataLoader(test, { batchSize: 32, indices: order });
+    const ev = await evaluate(ctx, model, evalLoader, { probs: true });
+    const evAll = await evaluate(ctx, model, new DataLoader(test, { batchSize: 32 }));
+    expect(evAll.accuracy).toBeCloseTo(h[3]!.testAccuracy!, 6);
+    expect([ev.n, ev.C, ev.probs!.length]).toEqual([70, 4, 70 * 4]);
+    expect([...ev.indices!]).toEqual([...order]);
+    expect([...ev.labels!]).toEqual([...order].map((i) => test.get(i).label));
+    for (let i = 0; i < 70; i++) {
+      const row = [...ev.probs!.subarray(i * 4, i * 4 + 4)];
+      expect(Math.abs(row.reduce((a, b) => a + b, 0) - 1), `row ${i} sums to 1`).toBeLessThan(1e-5);
+      expect(ev.preds![i], `pred ${i}`).toBe(row.indexOf(Math.max(...row)));
+    }
+    // the accuracy counted on the GPU is the fraction of CPU argmax predictions that match
+    expect(ev.accuracy).toBeCloseTo(ev.preds!.filter((p, i) => p === ev.labels![i]).length / 70, 6);
     expect(model.training).toBe(true);
     optimizer.dispose();
     model.dispose();
@@ -105,7 +118,7 @@ describe('trainClassifier', () => {
         const model = c.make();
         const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
         const res = await trainClassifier({
-          ctx, model, optimizer, epochs: c.epochs, checkpointDir: dir, resume, signal,
+          ctx, model, optimizer, epochs: c.epochs, checkpointDir: dir, checkpointIO: nodeCheckpointIO(), resume, signal,
           trainLoader: new DataLoader(train, { batchSize: 16, shuffle: true, seed: 9, transform: c.transform?.() }),
           schedule: cosineLr(0.05, c.epochs), progress: false,
           onProgress: (p) => p.kind === 'epoch' && onEpoch?.(p.epoch),

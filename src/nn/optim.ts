@@ -497,7 +497,6 @@ export function optimizerStateFromRecord(
   const tensors = new Map<string, Tensor>();
   for (const [key, r] of stateRecords) {
     const t = ctx.keep(new Tensor(ctx, r.shape, 'f32'));
-    t.name = prefix + key;
     if (t.size) ctx.upload(t.buffer(op), toFloat32(r));
     tensors.set(key, t);
   }
