@@ -189,20 +189,19 @@ export abstract class Optimizer {
     if (problems.length) throw new EngineError(op, problems.join('; '));
     const given = sd.tensors instanceof Map ? sd.tensors : new Map(Object.entries(sd.tensors));
     const ctx = this.params[0]!.ctx;
-    this.state.forEach((s, i) => {
-      s?.forEach((t) => t.dispose());
-      this.state[i] = null;
-    });
-    sd.paramSteps.forEach((t, i) => {
-      if (t === 0 || this.stateNames.length === 0) return;
+    // copies first, then the old state freed: `sd` may hold this optimizer's own live tensors
+    const next = sd.paramSteps.map((t, i) => {
+      if (t === 0 || this.stateNames.length === 0) return null;
       const p = this.params[i]!;
-      this.state[i] = this.stateNames.map((name) => {
+      return this.stateNames.map((name) => {
         const src = given.get(`state.${i}.${name}`)!;
         const dst = ctx.keep(new Tensor(ctx, p.shape, 'f32'));
         ctx.copyBuffer(src.buffer(op), 0, dst.buffer(op), 0, dst.bytes);
         return dst;
       });
     });
+    this.state.forEach((s) => s?.forEach((t) => t.dispose()));
+    this.state = next;
     this.paramSteps = [...sd.paramSteps];
     this.stepCount = sd.step;
     if (sd.lr !== undefined) this.lr = sd.lr;

@@ -103,7 +103,6 @@ export class ProgressBar {
     const eta = this.done > 0 ? (elapsed * (this.total - this.done)) / this.done : NaN;
     const s = this.stats;
     const parts = [
-      this.label,
       `${this.done}/${this.total}`,
       `${(100 * frac).toFixed(0).padStart(3)}%`,
       `${formatDuration(elapsed)}<${formatDuration(eta)}`,
@@ -114,11 +113,11 @@ export class ProgressBar {
       s.perSec !== undefined ? `${s.perSec.value.toFixed(1)} ${s.perSec.unit}/s` : '',
       s.lr !== undefined ? `lr ${s.lr.toPrecision(3)}` : '',
     ].filter(Boolean);
-    if (!bar) return parts.join(' ');
-    const width = Math.max(10, Math.min(30, (this.stream?.columns ?? 100) - parts.join(' ').length - 4));
+    if (!bar) return [this.label, ...parts].filter(Boolean).join(' ');
+    const width = Math.max(10, Math.min(30, (this.stream?.columns ?? 100) - [this.label, ...parts].join(' ').length - 4));
     const filled = Math.round(frac * width);
     const barText = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-    return [parts[0], barText, ...parts.slice(1)].filter(Boolean).join(' ');
+    return [this.label, barText, ...parts].filter(Boolean).join(' ');
   }
 
   private draw(final: boolean, summary = ''): void {
