@@ -27,7 +27,7 @@ export type { LrSchedule } from './nn/schedule.js';
 export { train } from './nn/loop.js';
 export type { EpochLoader, StepInfo, StepOutput, StepFn, TrainHook, LoopCheckpointOptions, EpochRecord, LoopProgress, TrainOptions, LoopResult } from './nn/loop.js';
 export { trainClassifier, evaluate, CHECKPOINT_FILE } from './nn/train.js';
-export type { EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult } from './nn/train.js';
+export type { EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult, EvaluateOptions, EvaluateOutputs } from './nn/train.js';
 export { saveCheckpoint, loadCheckpoint, checkpointState, memoryCheckpointIO, CHECKPOINT_FORMAT } from './nn/checkpoint.js';
 export type { CheckpointIO, CheckpointParts } from './nn/checkpoint.js';
 export { ExponentialMovingAverage } from './nn/ema.js';

@@ -18,6 +18,7 @@ import { ResNet } from '../src/models/resnet.js';
 import { trainClassifier, evaluate, type TrainProgress } from '../src/nn/train.js';
 import { nodeCheckpointIO } from '../src/nn/checkpoint-node.js';
 import { memoryCheckpointIO } from '../src/nn/checkpoint.js';
+import type { Outputs } from '../src/unlearn/evaluate.js';
 import type { Module } from '../src/nn/module.js';
 import { trainFromConfig, checkTrainConfig } from '../src/cli/train.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
@@ -85,7 +86,11 @@ describe('trainClassifier', () => {
     // indices in loader order (the loader here serves a shuffled subset)
     const order = Int32Array.from(new Generator(4).permutation(80).slice(0, 70));
     const evalLoader = new DataLoader(test, { batchSize: 32, indices: order });
-    const ev = await evaluate(ctx, model, evalLoader, { probs: true });
+    const calls: [number, number][] = [];
+    const ev = await evaluate(ctx, model, evalLoader, { probs: true, progress: (d, n) => calls.push([d, n]) });
+    const asPredict: Outputs = ev; // (compile-time) everything the unlearning code's predict() returns
+    expect(asPredict.n).toBe(70);
+    expect(calls).toEqual([[1, 3], [2, 3], [3, 3]]);
     const evAll = await evaluate(ctx, model, new DataLoader(test, { batchSize: 32 }));
     expect(evAll.accuracy).toBeCloseTo(h[3]!.testAccuracy!, 6);
     expect([ev.n, ev.C, ev.probs!.length]).toEqual([70, 4, 70 * 4]);

@@ -244,7 +244,7 @@ class MetricSums {
   /** Means so far (waits for the GPU). */
   async means(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const [n, e] of this.sums) out[n] = (await e.sum.read()) / Math.max(e.denom, Number.MIN_VALUE);
+    for (const [n, e] of this.sums) out[n] = e.denom > 0 ? (await e.sum.read()) / e.denom : NaN;
     return out;
   }
   tensors(): Map<string, Tensor> {
@@ -403,9 +403,9 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
   const stream = opts.progress === false ? null : opts.progress === true || opts.progress === undefined ? undefined : opts.progress;
   const inFlight = new InFlight(ctx, opts.inFlight ?? 2);
   let interrupted = false;
-  model.train();
   try {
     while (pos.globalStep < totalSteps && !interrupted) {
+      model.train(); // (again: onEpochEnd may have left it in eval mode)
       const epoch = pos.epoch;
       const steps = Math.min(spe, totalSteps - epoch * spe);
       const t0 = performance.now() - carriedSeconds * 1000;

@@ -208,18 +208,26 @@ export interface EvaluateResult {
   indices?: Int32Array;
 }
 
+export interface EvaluateOptions {
+  /** Also return probs, preds, labels, indices and C. */
+  probs?: boolean;
+  /** Labels must lie in [0, numClasses) (default: the loader's dataset's class count). */
+  numClasses?: number;
+  /** Called after each batch with (batches done, batches in all). */
+  progress?: (done: number, total: number) => void;
+}
+
+/** What evaluate returns with `probs: true`: every per-sample output, in loader order. */
+export type EvaluateOutputs = EvaluateResult & Required<Pick<EvaluateResult, 'C' | 'probs' | 'preds' | 'labels' | 'indices'>>;
+
 /**
  * Accuracy and mean loss of `model` over one pass of `loader` (its epoch 0 order), in eval mode
  * without gradients; the model's mode is restored afterwards. With `probs`, also the softmax
- * outputs, their argmax, the labels and the dataset indices (read back per batch). `progress` is
- * called after each batch with (batches done, batches in all).
+ * outputs, their argmax, the labels and the dataset indices (read back per batch).
  */
-export async function evaluate(
-  ctx: GpuContext,
-  model: Module,
-  loader: DataLoader,
-  opts: { probs?: boolean; numClasses?: number; progress?: (done: number, total: number) => void } = {},
-): Promise<EvaluateResult> {
+export async function evaluate(ctx: GpuContext, model: Module, loader: DataLoader, opts: EvaluateOptions & { probs: true }): Promise<EvaluateOutputs>;
+export async function evaluate(ctx: GpuContext, model: Module, loader: DataLoader, opts?: EvaluateOptions): Promise<EvaluateResult>;
+export async function evaluate(ctx: GpuContext, model: Module, loader: DataLoader, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
   const wasTraining = model.training;
   model.eval();
   const C = opts.numClasses ?? loader.dataset.numClasses;
