@@ -182,7 +182,7 @@ interface LoopState {
   hooks: Record<string, unknown>;
   /** Partial-epoch metric denominators (their sums are the `loop.sum.*` tensors). */
   denominators: Record<string, number>;
-  /** Partial-epoch summed count, seconds and lr. */
+  /** Partial-epoch summed count, elapsed seconds, and whether steps gave counts. */
   seen: number;
   seconds: number;
   counted: boolean;
