@@ -20,14 +20,20 @@ export * from './ops/index.js';
 export { Module, copyTensor } from './nn/module.js';
 export type { AnyModule, CpuTensor, StateSource, LoadResult } from './nn/module.js';
 export * from './nn/layers/index.js';
-export { Optimizer, SGD, Adam, AdamW, clipGradNorm, optimizerStateToRecord, loadOptimizerState } from './nn/optim.js';
-export type { OptimizerStateDict, SGDOptions, AdamOptions } from './nn/optim.js';
+export { Optimizer, SGD, Adam, AdamW, clipGradNorm, paramGroups, defaultNoDecay, optimizerStateToRecord, loadOptimizerState } from './nn/optim.js';
+export type { OptimizerStateDict, SGDOptions, AdamOptions, ParamGroup, ResolvedParamGroup } from './nn/optim.js';
 export { constantLr, cosineLr, linearLr, warmup } from './nn/schedule.js';
 export type { LrSchedule } from './nn/schedule.js';
-export { trainClassifier, evaluate, saveCheckpoint, loadCheckpoint, nodeCheckpointIO, CHECKPOINT_FILE } from './nn/train.js';
-export type { CheckpointIO, EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult } from './nn/train.js';
+export { train } from './nn/loop.js';
+export type { EpochLoader, StepInfo, StepOutput, StepFn, TrainHook, LoopCheckpointOptions, EpochRecord, LoopProgress, TrainOptions, LoopResult } from './nn/loop.js';
+export { trainClassifier, evaluate, CHECKPOINT_FILE } from './nn/train.js';
+export type { EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult, EvaluateOptions, EvaluateOutputs } from './nn/train.js';
+export { saveCheckpoint, loadCheckpoint, checkpointState, memoryCheckpointIO, CHECKPOINT_FORMAT } from './nn/checkpoint.js';
+export type { CheckpointIO, CheckpointParts } from './nn/checkpoint.js';
+export { ExponentialMovingAverage } from './nn/ema.js';
+export type { EmaOptions } from './nn/ema.js';
 export { ProgressBar, formatDuration } from './nn/progress.js';
-export type { ProgressStream, ProgressOptions } from './nn/progress.js';
+export type { ProgressStream, ProgressOptions, ProgressStats } from './nn/progress.js';
 
 // models
 export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
@@ -43,6 +49,7 @@ export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './io/
 export { mergeSafetensors, parseSafetensorsIndex, checkAgainstIndex, assertFinite, firstNonFinite } from './io/safetensors.js';
 export type { SafetensorsIndex, ParseOptions } from './io/safetensors.js';
 export { tensorsToRecord, loadIntoTensors } from './io/state.js';
+export type { LoadSource, LoadReport, LoadOptions, LoadPlan } from './io/state.js';
 
 // data
 export { ByteImageDataset, Subset, ConcatDataset } from './data/dataset.js';

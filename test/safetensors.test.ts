@@ -341,10 +341,11 @@ describe('GPU glue', () => {
     } catch (e) {
       msg = (e as Error).message;
     }
-    expect(msg).toMatch(/'fc\.weight' has shape \[3,2\] in the file, expected \[2,3\]/);
-    expect(msg).toMatch(/'labels' is F32 in the file, cannot load into i32\[3\]/);
-    expect(msg).toMatch(/missing: 'fc\.bias'/);
-    expect(msg).toMatch(/unexpected: 'extra\.one', 'extra\.two'/);
+    expect(msg).toMatch(/^loadIntoTensors: 4 problem\(s\)/);
+    expect(msg).toMatch(/'fc\.weight' has shape \[3,2\] in the source, expected \[2,3\]/);
+    expect(msg).toMatch(/'labels' is F32 in the source, cannot load into i32\[3\]/);
+    expect(msg).toMatch(/missing 1: 'fc\.bias'/);
+    expect(msg).toMatch(/unexpected 2: 'extra\.one', 'extra\.two'/);
     expect(Array.from(await named['fc.weight'].read())).toEqual(Array.from(before));
     // non-strict still rejects mis-shaped tensors
     expect(() => loadIntoTensors(named, bad, { strict: false })).toThrow(/'fc\.weight' has shape/);
