@@ -17,7 +17,7 @@ export * from './wgsl/matmul.js';
 export * from './wgsl/softmax.js';
 export * from './wgsl/cross_entropy.js';
 export * from './wgsl/conv2d.js';
-export * from './wgsl/batchnorm.js';
+export * from './wgsl/norm.js';
 export * from './wgsl/pool2d.js';
 export * from './data/dataset.js';
 export * from './data/idx.js';

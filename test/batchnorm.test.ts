@@ -7,7 +7,7 @@ import { tensor } from '../src/wgsl/fill.js';
 import { mul, relu } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
 import { backward, requireGrad } from '../src/autograd/graph.js';
-import { batchNorm2d, batchNorm2dRelu } from '../src/wgsl/batchnorm.js';
+import { batchNorm2d, batchNorm2dRelu } from '../src/wgsl/norm.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 
 const gpu = useGpu();

@@ -14,7 +14,7 @@ import type { Generator } from '../wgsl/fill.js';
 import { dropout } from '../wgsl/dropout.js';
 import { linear } from '../wgsl/matmul.js';
 import { conv2d } from '../wgsl/conv2d.js';
-import { batchNorm2d, batchNorm2dRelu } from '../wgsl/batchnorm.js';
+import { batchNorm2d, batchNorm2dRelu } from '../wgsl/norm.js';
 import { maxPool2d, avgPool2d, adaptiveAvgPool2d } from '../wgsl/pool2d.js';
 import { Module, uniformInit, kaimingNormalFanOut, constantInit } from './module.js';
 
