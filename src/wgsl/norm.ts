@@ -118,14 +118,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 const SUM = { type: 'f32', identity: '0.0' };
 const SUM2 = { type: 'vec2<f32>', identity: 'vec2<f32>(0.0)' };
 
-/** WGSL of act(z) and of d act / dz. */
+/** WGSL of act(z) and of d act / dz over the shader's value type T (f32 or vec4<f32>). */
 const ACT: Record<NormActivation, { f: (z: string) => string; df: (z: string) => string }> = {
-  none: { f: (z) => z, df: () => '1.0' },
-  relu: { f: (z) => `max(${z}, 0.0)`, df: (z) => `select(0.0, 1.0, ${z} > 0.0)` },
+  none: { f: (z) => z, df: () => 'T(1.0)' },
+  relu: { f: (z) => `max(${z}, T(0.0))`, df: (z) => `select(T(0.0), T(1.0), ${z} > T(0.0))` },
   // silu(z) = z·σ(z), silu'(z) = σ(z)·(1 + z·(1 - σ(z)))
-  silu: { f: (z) => `(${z} / (1.0 + exp(-${z})))`, df: (z) => `silu_grad(${z})` },
+  silu: { f: (z) => `(${z} / (T(1.0) + exp(-${z})))`, df: (z) => `silu_grad(${z})` },
 };
-const SILU_GRAD = /* wgsl */ `fn silu_grad(z: f32) -> f32 { let s = 1.0 / (1.0 + exp(-z)); return s * (1.0 + z * (1.0 - s)); }`;
+/** The value type T and the activation's helper. */
+const prelude = (vec: boolean, act: NormActivation) =>
+  `alias T = ${vec ? 'vec4<f32>' : 'f32'};\n${act === 'silu' ? 'fn silu_grad(z: T) -> T { let s = T(1.0) / (T(1.0) + exp(-z)); return s * (T(1.0) + z * (T(1.0) - s)); }' : ''}`;
 
 /** Storage declarations: the first read_write, then read-only, bindings numbered in order. */
 function bindings(rw: string[], ro: string[]): string {
@@ -185,35 +187,78 @@ interface Variant {
 }
 const variantKey = (v: Variant) => `${v.hasW ? 'w' : ''}${v.hasB ? 'b' : ''}:${v.act}:${v.perRow ? 'row' : 'ch'}`;
 
-/** WGSL lets for one value: xhat, and z = xhat·w + b (the activation's input). */
-function valueLets(v: Variant, needZ: boolean): string {
-  const w = v.hasW ? ' * weight[c]' : '';
-  const b = v.hasB ? ' + bias[c]' : '';
-  return `let xhat = (x[i] - stats[k]) * stats[P.nStats + k];${needZ ? ` let z = xhat${w}${b};` : ''}`;
+/** How a shader reads one value of x / dy and its weight / bias. */
+interface Access {
+  x: string;
+  dy: string;
+  w: string;
+  b: string;
+}
+/** Reductions: one value at flat index i, channel c. */
+const SCALAR: Access = { x: 'x[i]', dy: 'dy[i]', w: 'weight[c]', b: 'bias[c]' };
+
+/**
+ * Elementwise kernels handle 4 consecutive values at once (vec4 loads, one index computation) when
+ * they share their statistic and either their channel (S % 4 == 0) or run over 4 consecutive
+ * channels of one group (S == 1 and K % 4 == 0: layer norm's rows); else one value per invocation.
+ */
+type Layout = 'scalar' | 'vec4' | 'vec4-channels';
+function elemLayout(g: NormGeom): Layout {
+  if (g.S % 4 === 0) return 'vec4';
+  if (g.perRow && g.S === 1 && g.K % 4 === 0) return 'vec4-channels';
+  return 'scalar';
+}
+/** Values per invocation of the elementwise kernels. */
+const layoutWidth = (l: Layout) => (l === 'scalar' ? 1 : 4);
+function elemAccess(l: Layout): Access {
+  if (l === 'scalar') return SCALAR;
+  const ch = l === 'vec4-channels' ? 'c / 4u' : 'c';
+  return { x: 'x[e]', dy: 'dy[e]', w: `weight[${ch}]`, b: `bias[${ch}]` };
 }
 
-/** Elementwise indices: affine channel c and statistic k of flat index i. */
-const ELEM_INDEX = (perRow: boolean) => `let c = (i / P.S) % P.C; let k = ${perRow ? 'i / (P.K * P.S)' : 'c'};`;
+/** WGSL lets for one value: xhat, and z = xhat·w + b (the activation's input). */
+function valueLets(v: Variant, needZ: boolean, a: Access): string {
+  const w = v.hasW ? ` * ${a.w}` : '';
+  const b = v.hasB ? ` + ${a.b}` : '';
+  return `let xhat = (${a.x} - stats[k]) * stats[P.nStats + k];${needZ ? ` let z = xhat${w}${b};` : ''}`;
+}
+
+/** Elementwise prologue: e the invocation's vector index, i its first flat index, c, k. */
+function elemIndex(v: Variant, l: Layout): string {
+  const n = layoutWidth(l);
+  return `let e = ${LINEAR_INDEX(WG)};
+  if (e >= P.N * P.C * P.S / ${n}u) { return; }
+  let i = e * ${n}u;
+  let c = (i / P.S) % P.C;
+  let k = ${v.perRow ? 'i / (P.K * P.S)' : 'c'};`;
+}
+
+/** Storage declarations of an elementwise kernel: value arrays of T, per-channel arrays of W. */
+function elemBindings(l: Layout, rw: string[], ro: string[]): string {
+  const perValue = new Set(['y', 'x', 'dx', 'dy']);
+  const perChannel = new Set(['weight', 'bias']);
+  const type = (n: string) => (perValue.has(n) && l !== 'scalar') || (perChannel.has(n) && l === 'vec4-channels') ? 'vec4<f32>' : 'f32';
+  const all = [...rw.map((n) => [n, 'read_write']), ...ro.map((n) => [n, 'read'])];
+  return [...all.map(([n, m], k) => `@group(0) @binding(${k}) var<storage, ${m}> ${n}: array<${type(n!)}>;`), `@group(0) @binding(${all.length}) var<uniform> P: Params;`].join('\n');
+}
 
 /** y = act((x - mean) * rstd * weight + bias). */
-function applyShader(v: Variant): string {
+function applyShader(v: Variant, l: Layout): string {
   const ro = ['x', 'stats', ...(v.hasW ? ['weight'] : []), ...(v.hasB ? ['bias'] : [])];
   return /* wgsl */ `
 ${PARAMS}
-${bindings(['y'], ro)}
-${v.act === 'silu' ? SILU_GRAD : ''}
+${elemBindings(l, ['y'], ro)}
+${prelude(l !== 'scalar', v.act)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = ${LINEAR_INDEX(WG)};
-  if (i >= P.N * P.C * P.S) { return; }
-  ${ELEM_INDEX(v.perRow)}
-  ${valueLets(v, true)}
-  y[i] = ${ACT[v.act].f('z')};
+  ${elemIndex(v, l)}
+  ${valueLets(v, true, elemAccess(l))}
+  y[e] = ${ACT[v.act].f('z')};
 }`;
 }
 
 /** g = dy · act'(z), the gradient reaching the affine output. */
-const gradIn = (v: Variant) => (v.act === 'none' ? 'let g = dy[i];' : `let g = dy[i] * ${ACT[v.act].df('z')};`);
+const gradIn = (v: Variant, a: Access) => (v.act === 'none' ? `let g = ${a.dy};` : `let g = ${a.dy} * ${ACT[v.act].df('z')};`);
 
 /**
  * Per-channel sums over (n, s): sumGx[c] = Σ g·xhat (= dweight), sumG[c] = Σ g (= dbias). For batch
@@ -224,11 +269,11 @@ function paramSumsShader(v: Variant, plan: ReducePlan): string {
   return /* wgsl */ `${planEnable(plan)}
 ${PARAMS}
 ${bindings(['sumGx', 'sumG'], ro)}
-${v.act === 'silu' ? SILU_GRAD : ''}
+${prelude(false, v.act)}
 ${wgReduceFn('sumPair', SUM2, plan)}
 ${reduceMain(plan)}
   var acc = vec2<f32>(0.0);
-  if (valid) ${forEachValue('channel', v.perRow, plan, `${valueLets(v, v.act !== 'none')} ${gradIn(v)} acc += vec2<f32>(g * xhat, g);`)}
+  if (valid) ${forEachValue('channel', v.perRow, plan, `${valueLets(v, v.act !== 'none', SCALAR)} ${gradIn(v, SCALAR)} acc += vec2<f32>(g * xhat, g);`)}
   let tot = sumPair(acc, ${planArgs(plan)});
   if (valid && lead) {
     sumGx[q] = tot.x;
@@ -246,11 +291,11 @@ function rowSumsShader(v: Variant, plan: ReducePlan): string {
   return /* wgsl */ `${planEnable(plan)}
 ${PARAMS}
 ${bindings(['rowSums'], ro)}
-${v.act === 'silu' ? SILU_GRAD : ''}
+${prelude(false, v.act)}
 ${wgReduceFn('sumPair', SUM2, plan)}
 ${reduceMain(plan)}
   var acc = vec2<f32>(0.0);
-  if (valid) ${forEachValue('row', true, plan, `${valueLets(v, v.act !== 'none')} ${gradIn(v)} let dxhat = g${v.hasW ? ' * weight[c]' : ''}; acc += vec2<f32>(dxhat, dxhat * xhat);`)}
+  if (valid) ${forEachValue('row', true, plan, `${valueLets(v, v.act !== 'none', SCALAR)} ${gradIn(v, SCALAR)} let dxhat = g${v.hasW ? ' * weight[c]' : ''}; acc += vec2<f32>(dxhat, dxhat * xhat);`)}
   let tot = sumPair(acc, ${planArgs(plan)});
   if (valid && lead) {
     rowSums[q] = tot.x;
@@ -264,27 +309,26 @@ ${reduceMain(plan)}
  *   dx = rstd · (dxhat - (Σ dxhat + xhat · Σ dxhat·xhat) / M), sums over the value's group;
  * with fixed statistics (batch norm in eval): dx = rstd · dxhat.
  */
-function dxShader(v: Variant, batchStats: boolean): string {
+function dxShader(v: Variant, batchStats: boolean, l: Layout): string {
   const sums = !batchStats ? [] : v.perRow ? ['rowSums'] : ['sumGx', 'sumG'];
   const ro = ['dy', 'x', 'stats', ...(v.hasW ? ['weight'] : []), ...(v.act !== 'none' && v.hasB ? ['bias'] : []), ...sums];
-  const w = v.hasW ? 'weight[c]' : '1.0';
+  const a = elemAccess(l);
+  const w = v.hasW ? a.w : '1.0';
   const terms = v.perRow
     ? 'let sumD = rowSums[k]; let sumDX = rowSums[P.nStats + k];'
     : `let sumD = ${w} * sumG[c]; let sumDX = ${w} * sumGx[c];`;
   return /* wgsl */ `
 ${PARAMS}
-${bindings(['dx'], ro)}
-${v.act === 'silu' ? SILU_GRAD : ''}
+${elemBindings(l, ['dx'], ro)}
+${prelude(l !== 'scalar', v.act)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = ${LINEAR_INDEX(WG)};
-  if (i >= P.N * P.C * P.S) { return; }
-  ${ELEM_INDEX(v.perRow)}
-  ${valueLets(v, v.act !== 'none')}
-  ${gradIn(v)}
+  ${elemIndex(v, l)}
+  ${valueLets(v, v.act !== 'none', a)}
+  ${gradIn(v, a)}
   let dxhat = g * ${w};
   let rstd = stats[P.nStats + k];
-  ${batchStats ? `${terms}\n  dx[i] = rstd * (dxhat - (sumD + xhat * sumDX) / P.count);` : 'dx[i] = rstd * dxhat;'}
+  ${batchStats ? `${terms}\n  dx[e] = rstd * (dxhat - (sumD + xhat * sumDX) / P.count);` : 'dx[e] = rstd * dxhat;'}
 }`;
 }
 
@@ -332,6 +376,8 @@ function normCore(call: NormCall): Tensor {
   const batchStats = !running || running.training;
   const stats = new Tensor(ctx, [2, nStats], 'f32');
   const view: View = perRow ? 'row' : 'channel';
+  const layout = elemLayout(geom);
+  const elemGrid = grid1d(x.size / layoutWidth(layout), WG);
   if (batchStats) {
     const plan = planReduction(ctx, nStats, M, WG_WIDE, strategy);
     const upd = running ? [running.runningMean.binding(op), running.runningVar.binding(op)] : [];
@@ -355,11 +401,11 @@ function normCore(call: NormCall): Tensor {
   const affine = [...(weight ? [weight.binding(op)] : []), ...(bias ? [bias.binding(op)] : [])];
   ctx.dispatch({
     op,
-    key: `norm:apply:${variantKey(v)}`,
-    code: () => applyShader(v),
+    key: `norm:apply:${variantKey(v)}:${layout}`,
+    code: () => applyShader(v, layout),
     buffers: [y.binding(op), x.binding(op), stats.binding(op), ...affine],
     uniforms: uniforms(0, null),
-    workgroups: grid1d(x.size, WG),
+    workgroups: elemGrid,
   });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   if (!ctx.gradEnabled || !inputs.some((t) => t.requiresGrad)) {
@@ -409,11 +455,11 @@ function normCore(call: NormCall): Tensor {
       dx = new Tensor(ctx, x.shape, 'f32');
       ctx.dispatch({
         op: bop,
-        key: `norm:dx:${variantKey(v)}:${batchStats}`,
-        code: () => dxShader(v, batchStats),
+        key: `norm:dx:${variantKey(v)}:${batchStats}:${layout}`,
+        code: () => dxShader(v, batchStats, layout),
         buffers: [dx.binding(bop), dy.binding(bop), x.binding(bop), stats.binding(bop), ...wIf(true), ...bIf(act !== 'none'), ...sums],
         uniforms: uniforms(0, null),
-        workgroups: grid1d(x.size, WG),
+        workgroups: elemGrid,
       });
       rowSums?.dispose();
     }

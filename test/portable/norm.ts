@@ -193,10 +193,12 @@ export const NORM_CHECKS: Check[] = [
     run: (ctx) =>
       ctx.scope(async () => {
         const rng = new Rng();
+        // D % 4 == 0 takes the vec4 elementwise kernels, the other D the scalar ones
         await layerNormCase(ctx, rng, [3, 5], 1, true, 'none', 1e-5);
         await layerNormCase(ctx, rng, [2, 3, 4], 2, false, 'none', 1e-5);
         await layerNormCase(ctx, rng, [2, 2, 6], 1, true, 'none', 1e-6, undefined, false);
         await layerNormCase(ctx, rng, [4, 2, 3], 2, true, 'relu', 1e-3);
+        await layerNormCase(ctx, rng, [3, 2, 4], 2, true, 'silu', 1e-5, undefined, false);
       }),
   },
   {
@@ -204,6 +206,8 @@ export const NORM_CHECKS: Check[] = [
     run: (ctx) =>
       ctx.scope(async () => {
         const rng = new Rng();
+        // spatial size S % 4 == 0 takes the vec4 elementwise kernels
+        await groupNormCase(ctx, rng, [2, 4, 3, 4], 2, true, 'silu', 1e-6);
         await groupNormCase(ctx, rng, [2, 4, 3, 2], 2, true, 'silu', 1e-6);
         await groupNormCase(ctx, rng, [2, 3, 5], 3, false, 'none', 1e-5);
         await groupNormCase(ctx, rng, [3, 4, 2, 2], 1, true, 'none', 1e-5);
@@ -219,6 +223,7 @@ export const NORM_CHECKS: Check[] = [
         await batchNormCase(ctx, rng, [3, 2, 2, 3], true, 'relu');
         await batchNormCase(ctx, rng, [2, 3, 2, 2], false, 'relu');
         await batchNormCase(ctx, rng, [2, 2, 3, 1], true, 'silu');
+        await batchNormCase(ctx, rng, [2, 2, 2, 4], true, 'silu');
       }),
   },
   {
