@@ -57,7 +57,7 @@ interface NormGeom {
 
 const PARAMS = /* wgsl */ `struct Params {
   N: u32, G: u32, K: u32, S: u32, C: u32, nStats: u32, nKept: u32, lbShift: u32,
-  count: f32, eps: f32, momentum: f32, unbias: f32,
+  M: f32, eps: f32, momentum: f32, unbias: f32,
 }`;
 
 type View = 'channel' | 'row';
@@ -129,10 +129,13 @@ const ACT: Record<NormActivation, { f: (z: string) => string; df: (z: string) =>
 const prelude = (vec: boolean, act: NormActivation) =>
   `alias T = ${vec ? 'vec4<f32>' : 'f32'};\n${act === 'silu' ? 'fn silu_grad(z: T) -> T { let s = T(1.0) / (T(1.0) + exp(-z)); return s * (T(1.0) + z * (T(1.0) - s)); }' : ''}`;
 
-/** Storage declarations: the first read_write, then read-only, bindings numbered in order. */
-function bindings(rw: string[], ro: string[]): string {
-  const all = [...rw.map((n) => [n, 'read_write']), ...ro.map((n) => [n, 'read'])];
-  return [...all.map(([n, m], k) => `@group(0) @binding(${k}) var<storage, ${m}> ${n}: array<f32>;`), `@group(0) @binding(${all.length}) var<uniform> P: Params;`].join('\n');
+/**
+ * Storage declarations: the read_write ones, then the read-only ones, bindings numbered in order,
+ * then the uniforms P. `type` gives each array's element type (f32 unless told).
+ */
+function bindings(rw: string[], ro: string[], type: (name: string) => string = () => 'f32'): string {
+  const all = [...rw.map((n) => [n, 'read_write'] as const), ...ro.map((n) => [n, 'read'] as const)];
+  return [...all.map(([n, m], k) => `@group(0) @binding(${k}) var<storage, ${m}> ${n}: array<${type(n)}>;`), `@group(0) @binding(${all.length}) var<uniform> P: Params;`].join('\n');
 }
 
 /**
@@ -149,10 +152,10 @@ ${wgReduceFn('sumVar', SUM, plan)}
 ${reduceMain(plan)}
   var s = 0.0;
   if (valid) ${forEachValue(view, perRow, plan, 's += x[i];')}
-  let mean = sumMean(s, ${planArgs(plan)}) / P.count;
+  let mean = sumMean(s, ${planArgs(plan)}) / P.M;
   var d2 = 0.0;
   if (valid) ${forEachValue(view, perRow, plan, 'let d = x[i] - mean; d2 += d * d;')}
-  let variance = sumVar(d2, ${planArgs(plan)}) / P.count;
+  let variance = sumVar(d2, ${planArgs(plan)}) / P.M;
   if (valid && lead) {
     stats[q] = mean;
     stats[P.nStats + q] = inverseSqrt(variance + P.eps);
@@ -233,13 +236,10 @@ function elemIndex(v: Variant, l: Layout): string {
   let k = ${v.perRow ? 'i / (P.K * P.S)' : 'c'};`;
 }
 
-/** Storage declarations of an elementwise kernel: value arrays of T, per-channel arrays of W. */
+/** Storage declarations of an elementwise kernel: values (x, y, dx, dy) and, across channels, weight / bias as vec4. */
 function elemBindings(l: Layout, rw: string[], ro: string[]): string {
-  const perValue = new Set(['y', 'x', 'dx', 'dy']);
-  const perChannel = new Set(['weight', 'bias']);
-  const type = (n: string) => (perValue.has(n) && l !== 'scalar') || (perChannel.has(n) && l === 'vec4-channels') ? 'vec4<f32>' : 'f32';
-  const all = [...rw.map((n) => [n, 'read_write']), ...ro.map((n) => [n, 'read'])];
-  return [...all.map(([n, m], k) => `@group(0) @binding(${k}) var<storage, ${m}> ${n}: array<${type(n!)}>;`), `@group(0) @binding(${all.length}) var<uniform> P: Params;`].join('\n');
+  const vec = (n: string) => (['y', 'x', 'dx', 'dy'].includes(n) && l !== 'scalar') || (['weight', 'bias'].includes(n) && l === 'vec4-channels');
+  return bindings(rw, ro, (n) => (vec(n) ? 'vec4<f32>' : 'f32'));
 }
 
 /** y = act((x - mean) * rstd * weight + bias). */
@@ -328,7 +328,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ${gradIn(v, a)}
   let dxhat = g * ${w};
   let rstd = stats[P.nStats + k];
-  ${batchStats ? `${terms}\n  dx[e] = rstd * (dxhat - (sumD + xhat * sumDX) / P.count);` : 'dx[e] = rstd * dxhat;'}
+  ${batchStats ? `${terms}\n  dx[e] = rstd * (dxhat - (sumD + xhat * sumDX) / P.M);` : 'dx[e] = rstd * dxhat;'}
 }`;
 }
 
@@ -379,7 +379,7 @@ function normCore(call: NormCall): Tensor {
   const layout = elemLayout(geom);
   const elemGrid = grid1d(x.size / layoutWidth(layout), WG);
   if (batchStats) {
-    const plan = planReduction(ctx, nStats, M, WG_WIDE, strategy);
+    const plan = planReduction(ctx, { nOut: nStats, len: M, wide: WG_WIDE, adjacentOutputs: !perRow && S === 1, force: strategy });
     const upd = running ? [running.runningMean.binding(op), running.runningVar.binding(op)] : [];
     ctx.dispatch({
       op,
@@ -425,7 +425,7 @@ function normCore(call: NormCall): Tensor {
       const affineShape = weight?.shape ?? bias?.shape ?? [C];
       sumGx = new Tensor(ctx, affineShape, 'f32');
       sumG = new Tensor(ctx, affineShape, 'f32');
-      const plan = planReduction(ctx, C, N * S, WG_WIDE, strategy);
+      const plan = planReduction(ctx, { nOut: C, len: N * S, wide: WG_WIDE, adjacentOutputs: S === 1, force: strategy });
       ctx.dispatch({
         op: bop,
         key: `norm:paramSums:${variantKey(v)}:${planKey(plan)}`,
@@ -441,7 +441,7 @@ function normCore(call: NormCall): Tensor {
       let rowSums: Tensor | null = null;
       if (batchStats && perRow) {
         rowSums = new Tensor(ctx, [2, nStats], 'f32');
-        const plan = planReduction(ctx, nStats, M, WG_WIDE, strategy);
+        const plan = planReduction(ctx, { nOut: nStats, len: M, wide: WG_WIDE, force: strategy });
         ctx.dispatch({
           op: bop,
           key: `norm:rowSums:${variantKey(v)}:${planKey(plan)}`,

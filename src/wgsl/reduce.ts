@@ -117,7 +117,7 @@ export function reduceRaw(kind: ReduceKind, x: Tensor, axis: number, strategy?: 
   const out = new Tensor(x.ctx, outShape, kind.startsWith('arg') ? 'i32' : 'f32');
   const nOut = outer * inner;
   if (nOut === 0) return out;
-  const plan = planReduction(x.ctx, nOut, r, WG_TREE, strategy);
+  const plan = planReduction(x.ctx, { nOut, len: r, wide: WG_TREE, force: strategy });
   x.ctx.dispatch({
     op,
     key: `reduce:${kind}:${planKey(plan)}`,

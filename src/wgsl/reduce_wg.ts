@@ -65,26 +65,46 @@ export const WG_ROW_MIN = 128;
 /** With this many outputs or more, one invocation per output already fills the device. */
 export const WG_OUTPUTS_MAX = 512;
 
+/** What a launch reduces, for planReduction. */
+export interface ReduceShape {
+  /** number of outputs (rows) */
+  nOut: number;
+  /** values per row */
+  len: number;
+  /** invocations per output on the workgroup paths of GPUs */
+  wide: number;
+  /**
+   * Consecutive outputs read consecutive addresses at each step of their rows (e.g. column sums of a
+   * row-major matrix): one invocation per output then gives contiguous vector loads on CPU devices.
+   */
+  adjacentOutputs?: boolean;
+  /** Overrides the choice (tests and benchmarks). */
+  force?: ReduceChoice;
+}
+
 /**
- * The plan for reducing `nOut` rows of `len` values each. Many outputs or short rows: `loop`.
- * Otherwise a workgroup per output: on a CPU device with subgroups, one subgroup wide (no barrier);
- * on other devices with subgroups, `wide` invocations with the subgroup step; else the tree.
- * `force` (tests and benchmarks) overrides the strategy and optionally the width; a subgroup plan
- * on a device without a fixed subgroup size, or with a width that is not a multiple of it, falls
- * back to the tree.
+ * The plan for reducing `nOut` rows of `len` values each. Many outputs or short rows: `loop`; on CPU
+ * devices also at least 64 adjacent outputs (lavapipe, shared machine: layer norm [2048, 384]
+ * forward+backward took 24-53 ms CPU with its dweight/dbias column sums one invocation per column,
+ * 51-66 ms with a subgroup per column, four interleaved runs each). Otherwise a workgroup per output: on
+ * a CPU device with subgroups, one subgroup wide (no barrier); on other devices with subgroups,
+ * `wide` invocations with the subgroup step; else the tree. A forced subgroup plan on a device
+ * without a fixed subgroup size, or with a width that is not a multiple of it, falls back to the tree.
  */
-export function planReduction(ctx: GpuContext, nOut: number, len: number, wide: number, force?: ReduceChoice): ReducePlan {
+export function planReduction(ctx: GpuContext, r: ReduceShape): ReducePlan {
   const sg = fixedSubgroupSize(ctx);
-  const forced = typeof force === 'string' ? { strategy: force, wg: 0 } : force;
-  const strategy = forced?.strategy ?? (nOut >= WG_OUTPUTS_MAX || len < WG_ROW_MIN ? 'loop' : sg > 0 ? 'subgroup' : 'tree');
+  const cpu = cpuDevice(ctx);
+  const forced = typeof r.force === 'string' ? { strategy: r.force, wg: 0 } : r.force;
+  const loop = r.nOut >= WG_OUTPUTS_MAX || r.len < WG_ROW_MIN || (cpu && !!r.adjacentOutputs && r.nOut >= 64);
+  const strategy = forced?.strategy ?? (loop ? 'loop' : sg > 0 ? 'subgroup' : 'tree');
   const width = forced?.wg || 0;
   if (width && (width & (width - 1) || width > 1024)) throw new Error(`planReduction: workgroup width ${width} is not a power of two <= 1024`);
   if (strategy === 'loop') return { strategy, wg: width || 64 };
   if (strategy === 'subgroup' && sg > 0 && (!width || width % sg === 0)) {
-    const wg = width || (cpuDevice(ctx) ? sg : Math.ceil(wide / sg) * sg);
+    const wg = width || (cpu ? sg : Math.ceil(r.wide / sg) * sg);
     return { strategy, wg, oneSubgroup: wg === sg };
   }
-  return { strategy: 'tree', wg: width || wide };
+  return { strategy: 'tree', wg: width || r.wide };
 }
 
 /** Cache-key fragment that identifies the plan's generated code. */
