@@ -6,10 +6,11 @@
 //                          [--cols 1024] [--no-tf] [--min-time 1]
 
 import { parseArgs, setup, timeIt, printTable, writeJson, relDiff, fmt, meta } from './common.js';
-import { tensor, Generator } from '../src/wgsl/fill.js';
+import { tensor } from '../src/wgsl/fill.js';
 import { add, relu, mul } from '../src/wgsl/elementwise.js';
 import { sum, max } from '../src/wgsl/reduce.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { Generator } from '../src/util/rng.js';
 
 const args = parseArgs('bench/results/bandwidth.json');
 const sizes = (args.get('sizes') ?? (args.quick ? '1048576' : '1048576,4194304')).split(',').map(Number);

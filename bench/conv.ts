@@ -7,9 +7,10 @@
 //   tsx bench/conv.ts [--quick] [--batch 32] [--no-tf] [--min-time 1] [--out bench/results/conv.json]
 
 import { parseArgs, setup, timeIt, printTable, writeJson, relDiff, fmt, meta } from './common.js';
-import { tensor, Generator } from '../src/wgsl/fill.js';
+import { tensor } from '../src/wgsl/fill.js';
 import { convGeometry, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, type ConvGeom } from '../src/wgsl/conv2d.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { Generator } from '../src/util/rng.js';
 
 interface Layer { name: string; C: number; O: number; HW: number; k: number; s: number; p: number }
 /** ResNet-18 (CIFAR variant: 3x3 stem, no max-pool) conv shapes on 32x32 input. */

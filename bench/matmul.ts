@@ -10,8 +10,8 @@
 import { parseArgs, setup, timeIt, printTable, writeJson, relDiff, fmt, meta } from './common.js';
 import { tensor } from '../src/wgsl/fill.js';
 import { matmulRaw, chooseTiling, type MatmulTiling } from '../src/wgsl/matmul.js';
-import { Generator } from '../src/wgsl/fill.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { Generator } from '../src/util/rng.js';
 
 type Shape = { name: string; M: number; K: number; N: number };
 

@@ -12,10 +12,12 @@
 //   tsx bench/norm.ts [--quick] [--no-tf] [--no-variants] [--min-time 1] [--out bench/results/norm.json]
 
 import { parseArgs, setup, timeIt, printTable, writeJson, relDiff, fmt, meta } from './common.js';
-import { tensor, Generator } from '../src/wgsl/fill.js';
+import { tensor } from '../src/wgsl/fill.js';
+import { Generator } from '../src/util/rng.js';
 import { add, addScalar, mul, relu, rsqrt, silu, square, sub } from '../src/wgsl/elementwise.js';
 import { mean } from '../src/wgsl/reduce.js';
-import { backward, record, requireGrad, view } from '../src/autograd/graph.js';
+import { requireGrad, reshape, view } from '../src/autograd/graph.js';
+import { backward } from '../src/autograd/backward.js';
 import { batchNorm2d, groupNorm, layerNorm, type NormOptions } from '../src/wgsl/norm.js';
 import type { ReduceChoice } from '../src/wgsl/reduce_wg.js';
 import type { Tensor } from '../src/autograd/tensor.js';
@@ -72,8 +74,6 @@ const CASES: Case[] = args.quick
 const VARIANTS: ReduceChoice[] = ['loop', 'tree', { strategy: 'tree', wg: 64 }, 'subgroup', { strategy: 'subgroup', wg: 64 }];
 const label = (s: ReduceChoice) => (typeof s === 'string' ? s : `${s.strategy} ${s.wg}`);
 
-/** Differentiable reshape (shares storage). */
-const reshape = (t: Tensor, shape: number[]) => record(view(t, shape), 'reshape', [t], (g) => [view(g, t.shape)]);
 /** (x - mean) / sqrt(var + eps) over `axes`, from primitives. */
 function normalise(x: Tensor, axes: number[]) {
   const xc = sub(x, mean(x, axes, true));

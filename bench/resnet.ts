@@ -8,8 +8,9 @@ import { ResNet } from '../src/models/resnet.js';
 import { SGD } from '../src/nn/optim.js';
 import { crossEntropy, labelsTensor } from '../src/wgsl/cross_entropy.js';
 import { mean } from '../src/wgsl/reduce.js';
-import { backward } from '../src/autograd/graph.js';
-import { randn, Generator } from '../src/wgsl/fill.js';
+import { randn } from '../src/wgsl/fill.js';
+import { Generator } from '../src/util/rng.js';
+import { backward } from '../src/autograd/backward.js';
 
 const args = parseArgs('bench/results/resnet.json');
 const { ctx, close } = await setup(false);

@@ -1,53 +1,108 @@
 // Public entry point (browser-safe: no Node-only imports). Node users also import createNodeContext
 // from 'unlearn-gpu/node' (or the package root, which resolves to src/node.ts under Node).
+// Curated: every name here is public API, listed by test/public-api.test.ts, so a change to it is a
+// visible diff. Kernel internals (shaders, raw launchers, tilings) stay in their own files.
 
-export { GpuContext, EngineError, REQUESTED_LIMITS, OPTIONAL_FEATURES } from './gpu/context.js';
+// device, errors, randomness
+export { GpuContext, REQUESTED_LIMITS, OPTIONAL_FEATURES, NO_ADAPTER_HELP } from './gpu/context.js';
 export type { DispatchSpec, ContextStats } from './gpu/context.js';
+export { EngineError } from './util/errors.js';
+export { Generator, threefry2x32 } from './util/rng.js';
+
+// tensors, autograd and every op
 export { Tensor, DTYPE_BYTES } from './autograd/tensor.js';
 export type { DType, GradNode } from './autograd/tensor.js';
-export { backward, record, view, detach, requireGrad } from './autograd/graph.js';
-export * from './autograd/shape.js';
-export * from './wgsl/fill.js';
-export * from './wgsl/elementwise.js';
-export * from './wgsl/reduce.js';
-export * from './wgsl/optim.js';
-export * from './nn/optim.js';
-export * from './nn/schedule.js';
-export * from './wgsl/matmul.js';
-export * from './wgsl/softmax.js';
-export * from './wgsl/cross_entropy.js';
-export * from './wgsl/conv2d.js';
-export * from './wgsl/norm.js';
-export * from './wgsl/pool2d.js';
-export * from './data/dataset.js';
-export * from './data/idx.js';
-export * from './data/cifar.js';
-export * from './data/tar.js';
-export * from './data/image-folder.js';
-export * from './data/loader.js';
-export * from './data/transforms.js';
-export * from './data/gpu.js';
-export * from './io/safetensors.js';
-export * from './io/state.js';
-export * from './wgsl/gather.js';
-export * from './wgsl/scatter_add.js';
-export * from './wgsl/permute.js';
-export * from './wgsl/slice.js';
-export * from './wgsl/pad.js';
-export * from './wgsl/concat.js';
-export * from './wgsl/dropout.js';
-export * from './ops/composite.js';
-export * from './nn/module.js';
-export * from './nn/layers.js';
-export * from './nn/train.js';
-export * from './nn/progress.js';
-export * from './models/resnet.js';
-export * from './models/mlp.js';
-export * from './unlearn/metrics.js';
-export * from './unlearn/logreg.js';
-export * from './unlearn/svc.js';
-export * from './unlearn/split.js';
-export * from './unlearn/report.js';
-export * from './unlearn/components.js';
-export * from './unlearn/methods.js';
-export * from './unlearn/evaluate.js';
+export { record } from './autograd/graph.js';
+export { numel, shapeStr, sameShape, stridesOf, broadcastShapes } from './autograd/shape.js';
+export * from './ops/index.js';
+
+// modules, layers, optimizers, training
+export { Module, copyTensor } from './nn/module.js';
+export type { AnyModule, CpuTensor, StateSource, LoadResult } from './nn/module.js';
+export * from './nn/layers/index.js';
+export { Optimizer, SGD, Adam, AdamW, clipGradNorm, optimizerStateToRecord, loadOptimizerState } from './nn/optim.js';
+export type { OptimizerStateDict, SGDOptions, AdamOptions } from './nn/optim.js';
+export { constantLr, cosineLr, linearLr, warmup } from './nn/schedule.js';
+export type { LrSchedule } from './nn/schedule.js';
+export { trainClassifier, evaluate, saveCheckpoint, loadCheckpoint, nodeCheckpointIO, CHECKPOINT_FILE } from './nn/train.js';
+export type { CheckpointIO, EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult } from './nn/train.js';
+export { ProgressBar, formatDuration } from './nn/progress.js';
+export type { ProgressStream, ProgressOptions } from './nn/progress.js';
+
+// models
+export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
+export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
+export { MLP } from './models/mlp.js';
+export type { MlpOptions } from './models/mlp.js';
+
+// files
+export { parseSafetensors, serializeSafetensors, toFloat32, toInt32, f16ToNumber, bf16ToNumber, numberToF16, float32ToF16 } from './io/safetensors.js';
+export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './io/safetensors.js';
+export { tensorsToRecord, loadIntoTensors } from './io/state.js';
+
+// data
+export { ByteImageDataset, Subset, ConcatDataset } from './data/dataset.js';
+export type { Dataset, Sample, ImageShape } from './data/dataset.js';
+export { DataLoader } from './data/loader.js';
+export type { Batch, DataLoaderOptions } from './data/loader.js';
+export {
+  compose,
+  normalize,
+  randomCrop,
+  randomHorizontalFlip,
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  MNIST_MEAN,
+  MNIST_STD,
+  cifar10TrainTransform,
+  cifar10EvalTransform,
+  mnistTransform,
+} from './data/transforms.js';
+export type { Transform } from './data/transforms.js';
+export { parseIdx, loadIdxImages, loadIdxLabels, mnistFromIdx, gunzip, FASHION_MNIST_CLASSES } from './data/idx.js';
+export { CIFAR10_CLASSES, parseCifar10Batch, cifar10FromBatches } from './data/cifar.js';
+export { readTar } from './data/tar.js';
+export type { TarEntry } from './data/tar.js';
+export { imageFolderIndex, imageFolderFromFiles, imageFolderFromArchive, browserImageDecoder } from './data/image-folder.js';
+export type { DecodedImage, ImageDecoder, ImageFolderOptions, FolderFile } from './data/image-folder.js';
+export { toGpuBatch } from './data/gpu.js';
+
+// unlearning
+export { runUnlearning, decayFactor, CIFAR10_PRESETS } from './unlearn/methods.js';
+export type { MethodConfig, MethodName, SfrOnOptions, EpochMethodOptions, OptimizerSpec, Decay, UnlearnSetup, UnlearnResult } from './unlearn/methods.js';
+export {
+  fisherRatioMask,
+  salunMask,
+  maskGradients,
+  maskDensity,
+  adaptiveAscent,
+  adaptiveWeights,
+  gradientAscent,
+  meanCrossEntropy,
+  randomLabelCrossEntropy,
+  drawRandomLabels,
+  badTeacherKl,
+  scrubKd,
+  scrubMax,
+  scrubMin,
+  uploadBatch,
+} from './unlearn/components.js';
+export type { SaliencyMask, StepBatch, Term, TermContext } from './unlearn/components.js';
+export { predict, computeMetrics } from './unlearn/evaluate.js';
+export type { Outputs, MethodMetrics, SplitOutputs } from './unlearn/evaluate.js';
+export {
+  accuracy,
+  predictionEntropy,
+  trueLabelConfidence,
+  miaEntropyLogReg,
+  miaConfidenceSvc,
+  klDivergence,
+  jsDivergence,
+  avgGap,
+} from './unlearn/metrics.js';
+export { fitLogReg, logRegPredict } from './unlearn/logreg.js';
+export { SVC } from './unlearn/svc.js';
+export { randomForgetSplit, classForgetSplit, indexFileSplit, makeSplit, splitHash, assertSameSplit, splitToJson, splitFromJson } from './unlearn/split.js';
+export type { ForgetSplit, ForgetSplitKind } from './unlearn/split.js';
+export { toMarkdown, toCsv, toJson, toHtml, gapsToReference, linePlot, barChart } from './unlearn/report.js';
+export type { MethodResult, LambdaSweep, ReportOptions } from './unlearn/report.js';

@@ -7,7 +7,8 @@ import { tensor, full } from '../src/wgsl/fill.js';
 import { add, mul, relu, tanh, addScalar } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
 import { matmul } from '../src/wgsl/matmul.js';
-import { backward, detach, requireGrad } from '../src/autograd/graph.js';
+import { detach, requireGrad } from '../src/autograd/graph.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

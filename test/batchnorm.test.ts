@@ -8,9 +8,10 @@ import { useGpu, Rng, f32, viaF32, expectClose, refVjp, size } from './helpers.j
 import { tensor } from '../src/wgsl/fill.js';
 import { mul, relu } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { batchNorm2d, batchNorm2dRelu, groupNorm, layerNorm, type NormActivation } from '../src/wgsl/norm.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 const SHAPES: [number, number, number, number][] = [

@@ -6,8 +6,9 @@ import { useGpu, Rng, f32, viaF32, expectClose, refVjp, size } from './helpers.j
 import { tensor } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, convGeometry, hasSubgroups } from '../src/wgsl/conv2d.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

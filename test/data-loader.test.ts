@@ -4,10 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { ByteImageDataset, ConcatDataset, Subset, type Dataset } from '../src/data/dataset.js';
 import { DataLoader, type Batch } from '../src/data/loader.js';
-import {
-  CIFAR10_MEAN, CIFAR10_STD, cifar10EvalTransform, cifar10TrainTransform, compose, normalize, randomCrop, randomHorizontalFlip,
-} from '../src/data/transforms.js';
-import { Generator } from '../src/wgsl/fill.js';
+import { CIFAR10_MEAN, CIFAR10_STD, cifar10EvalTransform, cifar10TrainTransform, compose, normalize, randomCrop, randomHorizontalFlip } from '../src/data/transforms.js';
+import { Generator } from '../src/util/rng.js';
 
 /** n images [C, H, W] with pixel (i, p) = (i * 31 + p) % 256 and label i % k */
 function synth(n: number, shape: [number, number, number] = [1, 2, 3], k = 4): ByteImageDataset {

@@ -3,10 +3,12 @@
 import { describe, it, expect } from 'vitest';
 import { useGpu, Rng, f32, viaF32, expectClose, refVjp, strides, size } from './helpers.js';
 import { tensor } from '../src/wgsl/fill.js';
-import { UNARY, BINARY, blockBroadcast, unary, add, sub, mul, div, pow, maximum, minimum, where, eq, lt, ge, type UnaryName } from '../src/wgsl/elementwise.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { UNARY, BINARY, unary, add, sub, mul, div, pow, maximum, minimum, where, eq, lt, ge, type UnaryName } from '../src/wgsl/elementwise.js';
+import { blockBroadcast } from '../src/wgsl/map.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { sum } from '../src/wgsl/reduce.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 const SHAPES = [[7], [3, 5], [2, 3, 4]];

@@ -6,10 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { useGpu, Rng, f32 } from './helpers.js';
 import { MLP } from '../src/models/mlp.js';
 import { SGD } from '../src/nn/optim.js';
-import { backward } from '../src/autograd/graph.js';
 import { crossEntropy, labelsTensor } from '../src/wgsl/cross_entropy.js';
 import { mean } from '../src/wgsl/reduce.js';
 import { tensor } from '../src/wgsl/fill.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 
@@ -29,7 +29,7 @@ describe('training memory', () => {
       });
       return { x: f32(x), y };
     });
-    const model = new MLP(ctx, [D, 32, C], { seed: 1 });
+    const model = new MLP(ctx, { sizes: [D, 32, C], seed: 1 });
     const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
     const live: number[] = [], bytes: number[] = [], created: number[] = [], losses: number[] = [];
     for (let step = 0; step < STEPS; step++) {

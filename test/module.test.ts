@@ -3,14 +3,15 @@
 // naming every bad entry, freeze / clone / train-eval, BatchNorm's counter.
 import { describe, it, expect } from 'vitest';
 import { useGpu, expectClose } from './helpers.js';
-import { tensor, randn, Generator } from '../src/wgsl/fill.js';
-import { backward } from '../src/autograd/graph.js';
+import { tensor, randn } from '../src/wgsl/fill.js';
 import { sum } from '../src/wgsl/reduce.js';
 import { ResNet } from '../src/models/resnet.js';
 import { MLP } from '../src/models/mlp.js';
-import { BatchNorm2d, Dropout, Flatten, Sequential, Linear } from '../src/nn/layers.js';
-import { EngineError } from '../src/gpu/context.js';
+import { BatchNorm2d, Dropout, Flatten, Sequential, Linear } from '../src/nn/layers/index.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { Generator } from '../src/util/rng.js';
+import { EngineError } from '../src/util/errors.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 
@@ -172,9 +173,9 @@ describe('Module', () => {
 
   it('same seed gives the same weights, another seed different ones', async () => {
     const { ctx } = gpu;
-    const a = new MLP(ctx, [12, 7, 3], { seed: 5 });
-    const b = new MLP(ctx, [12, 7, 3], { seed: 5 });
-    const c = new MLP(ctx, [12, 7, 3], { seed: 6 });
+    const a = new MLP(ctx, { sizes: [12, 7, 3], seed: 5 });
+    const b = new MLP(ctx, { sizes: [12, 7, 3], seed: 5 });
+    const c = new MLP(ctx, { sizes: [12, 7, 3], seed: 6 });
     const [ra, rb, rc] = await Promise.all([readAll(a.stateDict()), readAll(b.stateDict()), readAll(c.stateDict())]);
     for (const [n, v] of ra) {
       expect([...rb.get(n)!]).toEqual([...v]);
@@ -246,7 +247,7 @@ describe('Module', () => {
 
   it('freeze stops parameter gradients; unfreeze restores them', async () => {
     const { ctx } = gpu;
-    const m = new MLP(ctx, [6, 5, 2], { seed: 1 });
+    const m = new MLP(ctx, { sizes: [6, 5, 2], seed: 1 });
     m.freeze();
     expect(m.parameters().every((p) => !p.requiresGrad)).toBe(true);
     await ctx.scope(async () => {
@@ -290,7 +291,7 @@ describe('Module', () => {
 
   it('BatchNorm2d counts batches in training only and matches the batch statistics', async () => {
     const { ctx } = gpu;
-    const bn = new BatchNorm2d(ctx, 3);
+    const bn = new BatchNorm2d(ctx, { numFeatures: 3 });
     const xs = new Float32Array(2 * 3 * 2 * 2).map((_, i) => Math.sin(i * 1.3) * 2 + (i % 3));
     await ctx.scope(async () => {
       const x = tensor(ctx, xs, [2, 3, 2, 2]);
@@ -317,7 +318,7 @@ describe('Module', () => {
   it('Sequential, Flatten and Dropout: names, gradient through the reshape, train/eval behaviour', async () => {
     const { ctx } = gpu;
     const gen = new Generator(3);
-    const net = new Sequential(ctx, [new Flatten(ctx), new Dropout(ctx, 0.5, gen), new Linear(ctx, 8, 2, { gen })]);
+    const net = new Sequential(ctx, [new Flatten(ctx), new Dropout(ctx, { p: 0.5, gen }), new Linear(ctx, { inFeatures: 8, outFeatures: 2, gen })]);
     expect(net.namedParameters().map(([n]) => n)).toEqual(['2.weight', '2.bias']);
     const xs = new Float32Array(16).map((_, i) => 1 + i);
     await ctx.scope(async () => {

@@ -6,10 +6,11 @@ import { useGpu, Rng, f32, viaF32, expectClose, refVjp, strides, size } from './
 import { tensor } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { variance, std, logSumExp, mseLoss, klDivFromLogits, oneHot } from '../src/ops/composite.js';
 import { labelsTensor } from '../src/wgsl/cross_entropy.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

@@ -2,11 +2,13 @@
 // the kept fraction is near 1 - p, and backward is mask * g / (1 - p); identity when off.
 import { describe, it, expect } from 'vitest';
 import { useGpu, Rng, f32, viaF32, expectClose } from './helpers.js';
-import { tensor, Generator, randomRef } from '../src/wgsl/fill.js';
+import { tensor, randomRef } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { dropout } from '../src/wgsl/dropout.js';
+import { Generator } from '../src/util/rng.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

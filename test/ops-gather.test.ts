@@ -5,10 +5,11 @@ import { useGpu, Rng, f32, viaF32, expectClose, refVjp, size } from './helpers.j
 import { tensor } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { indexSelect, indexTensor } from '../src/wgsl/gather.js';
-import { scatterAdd } from '../src/wgsl/scatter_add.js';
+import { scatterAdd } from '../src/wgsl/gather.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

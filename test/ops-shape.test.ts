@@ -5,12 +5,13 @@ import { useGpu, Rng, f32, viaF32, expectClose, refVjp, strides, size } from './
 import { tensor } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { permute, transpose } from '../src/wgsl/permute.js';
 import { slice, narrow } from '../src/wgsl/slice.js';
-import { pad } from '../src/wgsl/pad.js';
+import { pad } from '../src/wgsl/slice.js';
 import { concat } from '../src/wgsl/concat.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

@@ -5,10 +5,11 @@ import { useGpu, Rng, f32, viaF32, expectClose, refVjp, size } from './helpers.j
 import { tensor } from '../src/wgsl/fill.js';
 import { exp, log, sub, mul, div } from '../src/wgsl/elementwise.js';
 import { sum, max } from '../src/wgsl/reduce.js';
-import { backward, requireGrad, detach } from '../src/autograd/graph.js';
+import { requireGrad, detach } from '../src/autograd/graph.js';
 import { softmax, logSoftmax } from '../src/wgsl/softmax.js';
 import { crossEntropy, labelsTensor } from '../src/wgsl/cross_entropy.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

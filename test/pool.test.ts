@@ -5,9 +5,10 @@ import { useGpu, Rng, f32, viaF32, expectClose, refVjp, size } from './helpers.j
 import { tensor } from '../src/wgsl/fill.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
-import { backward, requireGrad } from '../src/autograd/graph.js';
+import { requireGrad } from '../src/autograd/graph.js';
 import { maxPool2d, avgPool2d, globalAvgPool2d, adaptiveAvgPool2d } from '../src/wgsl/pool2d.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

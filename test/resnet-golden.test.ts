@@ -9,10 +9,10 @@ import { useGpu } from './helpers.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
 import { toFloat32, toInt32, type SafetensorsTensor } from '../src/io/safetensors.js';
 import { tensor } from '../src/wgsl/fill.js';
-import { backward } from '../src/autograd/graph.js';
 import { mean } from '../src/wgsl/reduce.js';
 import { crossEntropy, labelsTensor } from '../src/wgsl/cross_entropy.js';
 import { ResNet } from '../src/models/resnet.js';
+import { backward } from '../src/autograd/backward.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/resnet_golden.safetensors', import.meta.url));
 const TOL = 1e-4;

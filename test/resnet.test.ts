@@ -4,8 +4,7 @@
 // (eval mode, BatchNorm on running statistics; and training mode through the batch statistics).
 import { describe, it, expect } from 'vitest';
 import { useGpu, Rng, f32, viaF32, expectClose } from './helpers.js';
-import { tensor, randn, Generator } from '../src/wgsl/fill.js';
-import { backward } from '../src/autograd/graph.js';
+import { tensor, randn } from '../src/wgsl/fill.js';
 import { mean, sum } from '../src/wgsl/reduce.js';
 import { mul } from '../src/wgsl/elementwise.js';
 import { crossEntropy, labelsTensor } from '../src/wgsl/cross_entropy.js';
@@ -13,6 +12,8 @@ import { SGD } from '../src/nn/optim.js';
 import { ResNet } from '../src/models/resnet.js';
 import { copyTensor } from '../src/nn/module.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { Generator } from '../src/util/rng.js';
+import { backward } from '../src/autograd/backward.js';
 
 const gpu = useGpu();
 

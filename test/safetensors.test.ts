@@ -7,18 +7,10 @@ import { mkdtemp, readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useGpu, Rng, f32 } from './helpers.js';
-import {
-  parseSafetensors,
-  serializeSafetensors,
-  toFloat32,
-  f16ToNumber,
-  bf16ToNumber,
-  numberToF16,
-  float32ToF16,
-  type SafetensorsTensor,
-} from '../src/io/safetensors.js';
+import { parseSafetensors, serializeSafetensors, toFloat32, f16ToNumber, bf16ToNumber, numberToF16, float32ToF16, type SafetensorsTensor } from '../src/io/safetensors.js';
 import { saveSafetensorsFile, loadSafetensorsFile } from '../src/io/safetensors-node.js';
-import { tensorsToRecord, loadIntoTensors, optimizerStateToRecord, loadOptimizerState } from '../src/io/state.js';
+import { tensorsToRecord, loadIntoTensors } from '../src/io/state.js';
+import { optimizerStateToRecord, loadOptimizerState } from '../src/nn/optim.js';
 import { Adam } from '../src/nn/optim.js';
 import { requireGrad } from '../src/autograd/graph.js';
 import { viaF32 } from './helpers.js';

@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useGpu } from './helpers.js';
-import { Generator } from '../src/wgsl/fill.js';
 import { ByteImageDataset } from '../src/data/dataset.js';
 import { DataLoader } from '../src/data/loader.js';
 import { compose, randomCrop, randomHorizontalFlip } from '../src/data/transforms.js';
@@ -20,6 +19,7 @@ import { trainFromConfig, checkTrainConfig } from '../src/cli/train.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
 import { readFileSync } from 'node:fs';
+import { Generator } from '../src/util/rng.js';
 
 const gpu = useGpu();
 const dirs: string[] = [];
@@ -58,7 +58,7 @@ describe('trainClassifier', () => {
     const { ctx } = gpu;
     const train = synthetic(240, 6, 4, 1);
     const test = synthetic(80, 6, 4, 2);
-    const model = new MLP(ctx, [36, 32, 4], { seed: 3 });
+    const model = new MLP(ctx, { sizes: [36, 32, 4], seed: 3 });
     const optimizer = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
     const events: TrainProgress[] = [];
     const before = await evaluate(ctx, model, new DataLoader(test, { batchSize: 32 }));
@@ -88,7 +88,7 @@ describe('trainClassifier', () => {
   });
 
   const cases = [
-    { name: 'MLP', make: () => new MLP(gpu.ctx, [36, 16, 4], { seed: 7 }), transform: undefined, epochs: 3, stopAfter: 1 },
+    { name: 'MLP', make: () => new MLP(gpu.ctx, { sizes: [36, 16, 4], seed: 7 }), transform: undefined, epochs: 3, stopAfter: 1 },
     {
       name: 'ResNet (BatchNorm buffers, augmentation)',
       make: () => new ResNet(gpu.ctx, { width: 2, inChannels: 1, numClasses: 4, seed: 7 }),

@@ -3,26 +3,18 @@
 // a tiny class-forgetting problem, including the strict mask's bit-identical frozen weights.
 import { describe, it, expect } from 'vitest';
 import { useGpu, expectClose } from './helpers.js';
-import { Generator, tensor } from '../src/wgsl/fill.js';
+import { tensor } from '../src/wgsl/fill.js';
 import { ByteImageDataset } from '../src/data/dataset.js';
 import { DataLoader } from '../src/data/loader.js';
 import { MLP } from '../src/models/mlp.js';
 import { SGD } from '../src/nn/optim.js';
 import { trainClassifier } from '../src/nn/train.js';
 import type { Module } from '../src/nn/module.js';
-import {
-  adaptiveWeights,
-  drawRandomLabels,
-  fisherRatioMask,
-  kthLargest,
-  salunMask,
-  klFromLogits,
-  badTeacherKl,
-  uploadBatch,
-} from '../src/unlearn/components.js';
+import { adaptiveWeights, drawRandomLabels, fisherRatioMask, kthLargest, salunMask, klFromLogits, badTeacherKl, uploadBatch } from '../src/unlearn/components.js';
 import { decayFactor, runUnlearning, CIFAR10_PRESETS, type MethodConfig, type UnlearnSetup } from '../src/unlearn/methods.js';
 import { predict } from '../src/unlearn/evaluate.js';
 import { accuracy } from '../src/unlearn/metrics.js';
+import { Generator } from '../src/util/rng.js';
 
 const gpu = useGpu();
 
@@ -105,7 +97,7 @@ describe('masks', () => {
   it('Fisher-ratio mask on a tiny linear model matches the float64 computation', async () => {
     const { ctx } = gpu;
     const ds = synthetic(40, 2, 3, 5); // 4 features, 3 classes
-    const model = new MLP(ctx, [4, 3], { seed: 3 });
+    const model = new MLP(ctx, { sizes: [4, 3], seed: 3 });
     const forget = Int32Array.from({ length: 10 }, (_, i) => i);
     const remain = Int32Array.from({ length: 30 }, (_, i) => i + 10);
     const fl = new DataLoader(ds, { batchSize: 4, indices: forget });
@@ -129,7 +121,7 @@ describe('masks', () => {
   it('SalUn mask keeps the top fraction of |Σ ∇(−CE)| over all parameters', async () => {
     const { ctx } = gpu;
     const ds = synthetic(24, 2, 3, 7);
-    const model = new MLP(ctx, [4, 5, 3], { seed: 4 });
+    const model = new MLP(ctx, { sizes: [4, 5, 3], seed: 4 });
     const fl = new DataLoader(ds, { batchSize: 8 });
     const mask = await salunMask(ctx, model, fl, 0.25);
     let on = 0, n = 0;
@@ -157,9 +149,9 @@ describe('forgetting terms', () => {
   it("BT's target is the bad teacher on forget samples and the original elsewhere", async () => {
     const { ctx } = gpu;
     const ds = synthetic(6, 2, 3, 11);
-    const student = new MLP(ctx, [4, 3], { seed: 1 });
-    const good = new MLP(ctx, [4, 3], { seed: 2 });
-    const bad = new MLP(ctx, [4, 3], { seed: 3 });
+    const student = new MLP(ctx, { sizes: [4, 3], seed: 1 });
+    const good = new MLP(ctx, { sizes: [4, 3], seed: 2 });
+    const bad = new MLP(ctx, { sizes: [4, 3], seed: 3 });
     const loader = new DataLoader(ds, { batchSize: 6 });
     const b = (await loader.batches(0).next()).value!;
     await ctx.scope(async () => {
@@ -177,7 +169,7 @@ describe('forgetting terms', () => {
   it("SCRUB runs max steps only in the first msteps epochs", async () => {
     const { ctx } = gpu;
     const ds = synthetic(32, 2, 2, 13);
-    const model = new MLP(ctx, [4, 2], { seed: 5 });
+    const model = new MLP(ctx, { sizes: [4, 2], seed: 5 });
     const phases: string[] = [];
     const setup = tinySetup(ctx, ds, model, Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), (p) => phases.push(p));
     const cfg = { ...CIFAR10_PRESETS.SCRUB, epochs: 3, msteps: 2 } as MethodConfig;
@@ -197,7 +189,7 @@ function tinySetup(ctx: typeof gpu.ctx, ds: ByteImageDataset, model: Module, for
     ctx,
     model,
     original: model.clone().eval(),
-    makeFreshModel: () => new MLP(ctx, (model as MLP).sizes, { seed: 99 }),
+    makeFreshModel: () => new MLP(ctx, { ...(model as MLP).config, seed: 99 }),
     forgetLoader: new DataLoader(ds, { batchSize: 8, shuffle: true, seed, indices: forget }),
     remainLoader: new DataLoader(ds, { batchSize: 8, shuffle: true, seed: seed + 1, indices: remain }),
     mixedLoader: new DataLoader(ds, { batchSize: 8, shuffle: true, seed: seed + 2 }),
@@ -213,7 +205,7 @@ describe('divergence', () => {
   it('a loss that becomes NaN or Inf during ascent stops the method with a clear error', async () => {
     const { ctx } = gpu;
     const ds = synthetic(32, 2, 2, 19);
-    const model = new MLP(ctx, [4, 8, 2], { seed: 6 });
+    const model = new MLP(ctx, { sizes: [4, 8, 2], seed: 6 });
     const cfg = { ...CIFAR10_PRESETS.GA, epochs: 20, clip: null, optimizer: { kind: 'sgd', lr: 1e8, momentum: 0.9 } } as MethodConfig;
     await expect(runUnlearning(cfg, tinySetup(ctx, ds, model, Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7])))).rejects.toThrow(/GA: loss became (NaN|-?Infinity) at step \d+/);
   });
@@ -221,7 +213,7 @@ describe('divergence', () => {
 
 describe('SFR-on end to end (tiny class forgetting)', () => {
   async function pretrained(ctx: typeof gpu.ctx, ds: ByteImageDataset) {
-    const model = new MLP(ctx, [16, 16, 4], { seed: 21 });
+    const model = new MLP(ctx, { sizes: [16, 16, 4], seed: 21 });
     const opt = new SGD(model.trainableParameters(), { lr: 0.1, momentum: 0.9 });
     await trainClassifier({ ctx, model, trainLoader: new DataLoader(ds, { batchSize: 16, shuffle: true, seed: 1 }), optimizer: opt, epochs: 6, progress: false });
     return model;

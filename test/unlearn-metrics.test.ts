@@ -4,11 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fitLogReg, logRegObjective, logRegPredict } from '../src/unlearn/logreg.js';
-import {
-  accuracy, argmaxRows, avgGap, jsDivergence, klDivergence, miaConfidenceSvc, miaEntropyLogReg, predictionEntropy, trueLabelConfidence,
-} from '../src/unlearn/metrics.js';
-import { Generator } from '../src/wgsl/fill.js';
+import { accuracy, argmaxRows, avgGap, jsDivergence, klDivergence, miaConfidenceSvc, miaEntropyLogReg, predictionEntropy, trueLabelConfidence } from '../src/unlearn/metrics.js';
 import { Rng } from './helpers.js';
+import { Generator } from '../src/util/rng.js';
 
 /** independent float64 objective: ½w² + C Σ s log(1 + exp(−ỹ(wx + b))) for 1-D x */
 function obj1d(w: number, b: number, x: number[], y: number[], s: [number, number], C = 1): number {

@@ -5,11 +5,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  assertSameSplit, classForgetSplit, indexFileSplit, makeSplit, randomForgetSplit, splitFromJson, splitHash, splitToJson,
-} from '../src/unlearn/split.js';
+import { assertSameSplit, classForgetSplit, indexFileSplit, makeSplit, randomForgetSplit, splitFromJson, splitHash, splitToJson } from '../src/unlearn/split.js';
 import { loadSplit, saveSplit } from '../src/unlearn/split-node.js';
-import { Generator } from '../src/wgsl/fill.js';
+import { Generator } from '../src/util/rng.js';
 
 const dirs: string[] = [];
 afterAll(async () => {

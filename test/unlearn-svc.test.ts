@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SVC } from '../src/unlearn/svc.js';
-import { Generator } from '../src/wgsl/fill.js';
 import { Rng } from './helpers.js';
+import { Generator } from '../src/util/rng.js';
 
 /** n points around (cx, cy) with spread s */
 function cluster(rng: Rng, n: number, cx: number, cy: number, s: number): number[][] {

@@ -1,7 +1,7 @@
+import { EngineError } from '../util/errors.js';
 // Shape arithmetic shared by ops and kernels: element counts, strides, broadcasting, axis handling.
 // Pure functions on number arrays; no GPU here.
 
-import { EngineError } from '../gpu/context.js';
 
 export function numel(shape: readonly number[]): number {
   let n = 1;

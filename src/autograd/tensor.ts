@@ -2,8 +2,9 @@
 // (reshape, detach) share the storage through a reference count. Lifetime is explicit: dispose(),
 // or a ctx.scope() around the block. It holds no math: ops live in src/wgsl and src/ops.
 
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import { numel, shapeStr } from './shape.js';
+import { EngineError } from '../util/errors.js';
 
 /** Element types. f16 storage is reserved for later (2 bytes per element, needs 'shader-f16'). */
 export type DType = 'f32' | 'i32' | 'u32' | 'f16';

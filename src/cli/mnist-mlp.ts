@@ -11,7 +11,7 @@ import { MLP } from '../models/mlp.js';
 import { Adam } from '../nn/optim.js';
 import { cosineLr } from '../nn/schedule.js';
 import { trainClassifier, evaluate } from '../nn/train.js';
-import { EngineError } from '../gpu/context.js';
+import { EngineError } from '../util/errors.js';
 
 export interface MnistMlpOptions {
   /** Default 3. */
@@ -54,7 +54,7 @@ export async function runMnistMlp(opts: MnistMlpOptions = {}): Promise<{ testAcc
   const ctx = await createNodeContext();
   try {
     const [c, h, w] = train.shape;
-    const model = new MLP(ctx, [c * h * w, ...(opts.hidden ?? [256, 128]), train.numClasses], { seed });
+    const model = new MLP(ctx, { sizes: [c * h * w, ...(opts.hidden ?? [256, 128]), train.numClasses], seed });
     const lr = opts.lr ?? 2e-3;
     const optimizer = new Adam(model.parameters(), { lr });
     await trainClassifier({

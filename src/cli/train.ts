@@ -5,22 +5,12 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import { createNodeContext } from '../gpu/node.js';
-import { Generator } from '../wgsl/fill.js';
 import type { Dataset } from '../data/dataset.js';
 import { ByteImageDataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
-import {
-  cifar10EvalTransform,
-  cifar10TrainTransform,
-  compose,
-  mnistTransform,
-  normalize,
-  randomCrop,
-  randomHorizontalFlip,
-  type Transform,
-} from '../data/transforms.js';
+import { cifar10EvalTransform, cifar10TrainTransform, compose, mnistTransform, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../data/transforms.js';
 import { defaultMnistDir, loadMnist } from '../data/mnist-node.js';
 import { loadCifar10Binary } from '../data/cifar-node.js';
 import { loadImageFolderSplits } from '../data/image-folder-node.js';
@@ -28,10 +18,13 @@ import { SGD, Adam, AdamW, type Optimizer } from '../nn/optim.js';
 import { constantLr, cosineLr, linearLr, type LrSchedule } from '../nn/schedule.js';
 import type { Module } from '../nn/module.js';
 import { ResNet } from '../models/resnet.js';
-import { MLP, type Activation } from '../models/mlp.js';
+import { MLP } from '../models/mlp.js';
+import type { ActivationKind as Activation } from '../nn/layers/index.js';
 import { trainClassifier, evaluate, type EpochMetrics } from '../nn/train.js';
 import { tensorsToRecord } from '../io/state.js';
 import { saveSafetensorsFile } from '../io/safetensors-node.js';
+import { EngineError } from '../util/errors.js';
+import { Generator } from '../util/rng.js';
 
 /** The JSON config of `train`. Paths are relative to the config file's directory. */
 export interface TrainConfig {
@@ -174,7 +167,7 @@ export function buildModel(ctx: GpuContext, cfg: TrainConfig, shape: readonly nu
   if (m.name === 'resnet18')
     return new ResNet(ctx, { numClasses: classes, inChannels: m.inChannels ?? shape[0], width: m.width ?? 64, variant: m.variant ?? 'cifar', seed: cfg.seed ?? 0 });
   const inFeatures = shape.reduce((a, b) => a * b, 1);
-  return new MLP(ctx, [inFeatures, ...(m.hidden ?? [256, 128]), classes], { activation: m.activation ?? 'relu', seed: cfg.seed ?? 0 });
+  return new MLP(ctx, { sizes: [inFeatures, ...(m.hidden ?? [256, 128]), classes], activation: m.activation ?? 'relu', seed: cfg.seed ?? 0 });
 }
 
 export function buildOptimizer(cfg: TrainConfig, model: Module): Optimizer {

@@ -6,8 +6,8 @@
 
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { EngineError } from '../gpu/context.js';
 import { ByteImageDataset, type ImageShape } from './dataset.js';
+import { EngineError } from '../util/errors.js';
 
 const MAGIC = 'UGDS';
 

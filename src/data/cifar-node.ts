@@ -3,9 +3,9 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { EngineError } from '../gpu/context.js';
 import type { ByteImageDataset } from './dataset.js';
 import { cifar10FromBatches } from './cifar.js';
+import { EngineError } from '../util/errors.js';
 
 export const CIFAR10_BATCH_FILES = {
   train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],

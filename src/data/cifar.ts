@@ -2,8 +2,8 @@
 // label byte followed by 3072 pixel bytes (1024 red, 1024 green, 1024 blue: already CHW, 32 x 32).
 // No file access here (see cifar-node.ts); CIFAR-100's two-label records are not handled.
 
-import { EngineError } from '../gpu/context.js';
 import { ByteImageDataset } from './dataset.js';
+import { EngineError } from '../util/errors.js';
 
 export const CIFAR10_CLASSES = [
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',

@@ -1,10 +1,10 @@
+import { EngineError } from '../util/errors.js';
 // Image classification data sets held on the CPU: the Dataset interface, an in-memory byte-image
 // data set (all images in one Uint8Array, CHW per image), Subset and ConcatDataset.
 // It does not batch, shuffle or augment (see loader.ts and transforms.ts), and it touches no GPU.
 //
 // Dimension letters: N images, C channels, H height, W width.
 
-import { EngineError } from '../gpu/context.js';
 
 /** [C, H, W] of one image. */
 export type ImageShape = [number, number, number];

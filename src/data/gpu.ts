@@ -1,10 +1,11 @@
 // Upload of a CPU mini-batch to the device: x as an f32 tensor [B, C, H, W], y as an i32 tensor [B].
 // It only uploads (no augmentation, no autograd: the tensors are leaves).
 
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { tensor } from '../wgsl/fill.js';
 import type { Batch } from './loader.js';
+import { EngineError } from '../util/errors.js';
+import { tensor } from '../ops/index.js';
 
 /** Uploads a batch after checking every label lies in [0, numClasses) (default: batch.numClasses). */
 export function toGpuBatch(ctx: GpuContext, batch: Batch, numClasses = batch.numClasses): { x: Tensor; y: Tensor } {

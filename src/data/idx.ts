@@ -4,8 +4,8 @@
 //
 // Dimension letters: N images, H height, W width.
 
-import { EngineError } from '../gpu/context.js';
 import { ByteImageDataset } from './dataset.js';
+import { EngineError } from '../util/errors.js';
 
 /** True when `bytes` starts with the gzip magic number 1f 8b. */
 export const isGzip = (bytes: Uint8Array) => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;

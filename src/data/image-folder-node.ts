@@ -5,11 +5,11 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
-import { EngineError } from '../gpu/context.js';
 import type { ByteImageDataset } from './dataset.js';
 import { imageFolderFromFiles, type DecodedImage, type FolderFile, type ImageFolderOptions } from './image-folder.js';
 import { readTar } from './tar.js';
 import { readMaybeGzip } from './mnist-node.js';
+import { EngineError } from '../util/errors.js';
 
 /** Number of colour components in a JPEG's start-of-frame segment, or 0 when none is found. */
 export function jpegComponents(b: Uint8Array): number {

@@ -5,10 +5,10 @@
 // in Node, browserImageDecoder() here for browsers. No resizing, no colour conversion: every image
 // must already have the requested channel count and size. Alpha channels are ignored.
 
-import { EngineError } from '../gpu/context.js';
 import { ByteImageDataset } from './dataset.js';
 import { gunzip, isGzip } from './idx.js';
 import { readTar } from './tar.js';
+import { EngineError } from '../util/errors.js';
 
 /** A decoded image: `channels` native channels (1 grey, 3 colour) of pixel p stored at data[p * pixelStride + c]. */
 export interface DecodedImage {

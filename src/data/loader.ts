@@ -4,10 +4,10 @@
 //
 // Dimension letters: B batch, C channels, H height, W width.
 
-import { EngineError } from '../gpu/context.js';
-import { Generator, threefry2x32 } from '../wgsl/fill.js';
 import { checkIndex, type Dataset, type ImageShape } from './dataset.js';
 import type { Transform } from './transforms.js';
+import { EngineError } from '../util/errors.js';
+import { Generator, threefry2x32 } from '../util/rng.js';
 
 /** One mini-batch. */
 export interface Batch {

@@ -5,9 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { EngineError } from '../gpu/context.js';
 import type { ByteImageDataset } from './dataset.js';
 import { isGzip, mnistFromIdx } from './idx.js';
+import { EngineError } from '../util/errors.js';
 
 /** Reads a file, gunzipping it when it starts with 1f 8b; errors name the file. */
 export function readMaybeGzip(file: string): Uint8Array {

@@ -1,8 +1,8 @@
+import { EngineError } from '../util/errors.js';
 // A small reader for uncompressed tar archives (browser-safe): 512-byte headers, the ustar prefix
 // field, GNU long names ('L') and pax 'path' records. It returns regular files only (as views into
 // the archive bytes); links, directories and devices are skipped. It does not write archives.
 
-import { EngineError } from '../gpu/context.js';
 
 export interface TarEntry {
   /** Path inside the archive, '/'-separated, without a leading './'. */

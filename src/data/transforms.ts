@@ -4,9 +4,9 @@
 //
 // Dimension letters: C channels, H height, W width.
 
-import { EngineError } from '../gpu/context.js';
-import type { Generator } from '../wgsl/fill.js';
 import type { ImageShape } from './dataset.js';
+import { EngineError } from '../util/errors.js';
+import type { Generator } from '../util/rng.js';
 
 export interface Transform {
   /** Output [C, H, W] for an input of `shape`. */

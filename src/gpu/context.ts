@@ -5,6 +5,7 @@
 
 import { BufferPool, type PoolStats } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
+import { EngineError } from '../util/errors.js';
 
 /** Limits we ask the device for at the adapter's maximum when the adapter offers more than default. */
 export const REQUESTED_LIMITS = [
@@ -26,17 +27,6 @@ export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] 
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment's maximum allowed value
 const UNIFORM_ARENA = 256 * 1024; // 1024 dispatches per submit before an automatic flush
-
-/** Error thrown by the engine; `op` names the operation that rejected its input. */
-export class EngineError extends Error {
-  constructor(
-    readonly op: string,
-    message: string,
-  ) {
-    super(`${op}: ${message}`);
-    this.name = 'EngineError';
-  }
-}
 
 export interface DispatchSpec {
   /** Unique key of the shader source; the pipeline is compiled once per key. */

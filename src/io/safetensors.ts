@@ -1,9 +1,9 @@
+import { EngineError } from '../util/errors.js';
 // The safetensors file format in memory (browser-safe, no Node imports): an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__}, then raw
 // little-endian data. Parse with strict validation, serialize like the Python library.
 // It does not touch the GPU (src/io/state.ts does) nor the file system (src/io/safetensors-node.ts).
 
-import { EngineError } from '../gpu/context.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 

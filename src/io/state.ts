@@ -1,13 +1,11 @@
-// GPU glue between named tensors (model parameters, optimizer state) and safetensors records:
-// read tensors back into a record for saving, load a record into existing tensors with every
-// missing, unexpected and mis-shaped name reported in one error, and the same for an optimizer's
-// state. No file I/O here.
+// GPU glue between named tensors and safetensors records: read tensors back into a record for saving,
+// load a record into existing tensors with every missing, unexpected and mis-shaped name reported in
+// one error. No file I/O here (see safetensors-node.ts); optimizer state records are in nn/optim.ts.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor, type DType } from '../autograd/tensor.js';
 import { sameShape, shapeStr } from '../autograd/shape.js';
-import type { Optimizer } from '../nn/optim.js';
 import { toFloat32, toInt32, type SafetensorsDType, type SafetensorsFile, type SafetensorsTensor } from './safetensors.js';
+import { EngineError } from '../util/errors.js';
 
 type Named = Map<string, Tensor> | Record<string, Tensor>;
 const entriesOf = (named: Named): [string, Tensor][] => (named instanceof Map ? [...named] : Object.entries(named));
@@ -31,7 +29,7 @@ export interface LoadReport {
   unexpected: string[];
 }
 
-const FLOAT_FILE: SafetensorsDType[] = ['F64', 'F32', 'F16', 'BF16'];
+export const FLOAT_FILE: SafetensorsDType[] = ['F64', 'F32', 'F16', 'BF16'];
 
 /**
  * Copy the file's tensors into the same-named tensors (values converted: floats into f32, integers
@@ -94,80 +92,4 @@ export function loadIntoTensors(
     tmp.dispose();
   }
   return { missing: strict ? [] : missing, unexpected: strict ? [] : unexpected };
-}
-
-// ------------------------------------------------------------------------------------------------
-// Optimizer state
-
-/**
- * An optimizer's state as a record (reads back): `<prefix>state.<i>.<name>` (F32, the parameter's
- * shape), `<prefix>state.<i>.step` (F32 scalar, as torch stores it) for each parameter that has
- * stepped, `<prefix>step` (I64 scalar: step() calls) and `<prefix>lr` (F64 scalar). Merge it with a
- * model's record to write one checkpoint file.
- */
-export async function optimizerStateToRecord(opt: Optimizer, prefix = 'optimizer.'): Promise<Map<string, SafetensorsTensor>> {
-  const sd = opt.stateDict();
-  const named = new Map<string, Tensor>();
-  for (const [k, t] of sd.tensors instanceof Map ? sd.tensors : Object.entries(sd.tensors)) named.set(prefix + k, t);
-  const rec = await tensorsToRecord(named);
-  sd.paramSteps.forEach((t, i) => {
-    if (t > 0) rec.set(`${prefix}state.${i}.step`, { dtype: 'F32', shape: [], data: Float32Array.of(t) });
-  });
-  rec.set(`${prefix}step`, { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(sd.step)) });
-  rec.set(`${prefix}lr`, { dtype: 'F64', shape: [], data: Float64Array.of(sd.lr ?? opt.lr) });
-  return rec;
-}
-
-/**
- * Restore an optimizer from the entries of `file` that start with `prefix` (as written by
- * optimizerStateToRecord); other entries are ignored. Missing, unexpected and mis-shaped state
- * tensors are reported by name in one error (see Optimizer.loadStateDict).
- */
-export function loadOptimizerState(opt: Optimizer, file: SafetensorsFile | Map<string, SafetensorsTensor>, prefix = 'optimizer.'): void {
-  const op = 'loadOptimizerState';
-  const records = file instanceof Map ? file : file.tensors;
-  const ctx = opt.params[0]!.ctx;
-  const paramSteps = opt.params.map(() => 0);
-  const problems: string[] = [];
-  const scalar = (name: string): number | undefined => {
-    const r = records.get(prefix + name);
-    if (!r) return undefined;
-    if (r.data.length !== 1) {
-      problems.push(`'${prefix + name}' has shape ${shapeStr(r.shape)}, expected a scalar`);
-      return undefined;
-    }
-    return Number(r.data[0]);
-  };
-  const step = scalar('step');
-  if (step === undefined && !problems.length) problems.push(`missing '${prefix}step'`);
-  const lr = scalar('lr');
-  const stateRecords = new Map<string, SafetensorsTensor>();
-  for (const [name, r] of records) {
-    if (!name.startsWith(prefix) || name === `${prefix}step` || name === `${prefix}lr`) continue;
-    const key = name.slice(prefix.length);
-    const m = /^state\.(\d+)\.step$/.exec(key);
-    if (m) {
-      const i = Number(m[1]);
-      if (i >= paramSteps.length) problems.push(`unexpected '${name}' (the optimizer has ${paramSteps.length} parameters)`);
-      else paramSteps[i] = scalar(key) ?? 0;
-    } else stateRecords.set(key, r);
-  }
-  if (problems.length) throw new EngineError(op, problems.join('; '));
-  const tensors = new Map<string, Tensor>();
-  try {
-    for (const [key, r] of stateRecords) {
-      if (!FLOAT_FILE.includes(r.dtype)) {
-        problems.push(`'${prefix + key}' is ${r.dtype}, expected a float tensor`);
-        continue;
-      }
-      const t = ctx.keep(new Tensor(ctx, r.shape, 'f32'));
-      t.name = prefix + key;
-      if (t.size) ctx.upload(t.buffer(op), toFloat32(r));
-      tensors.set(key, t);
-    }
-    if (problems.length) throw new EngineError(op, problems.join('; '));
-    opt.loadStateDict({ step: step!, lr, paramSteps, tensors });
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
 }

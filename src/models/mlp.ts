@@ -2,64 +2,41 @@
 // Linear -> activation -> ... -> Linear. Parameters are named like torch's nn.Sequential inside a
 // `layers` attribute (`layers.0.weight`, `layers.2.weight`, ...). No dropout or normalisation.
 
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { gelu, relu, sigmoid, tanh } from '../wgsl/elementwise.js';
-import { Generator } from '../wgsl/fill.js';
 import { Module } from '../nn/module.js';
-import { Linear, Sequential, reshape } from '../nn/layers.js';
-
-export type Activation = 'relu' | 'tanh' | 'gelu' | 'sigmoid';
-const ACT = { relu, tanh, gelu, sigmoid };
-
-/** Parameter-free activation layer. */
-export class ActivationLayer extends Module {
-  constructor(
-    ctx: GpuContext,
-    readonly kind: Activation,
-  ) {
-    super(ctx);
-    if (!(kind in ACT)) throw new EngineError('MLP', `unknown activation '${kind}' (relu, tanh, gelu, sigmoid)`);
-  }
-  forward(x: Tensor): Tensor {
-    return ACT[this.kind](x);
-  }
-  override spawn(): ActivationLayer {
-    return new ActivationLayer(this.ctx, this.kind);
-  }
-}
+import { Activation, Linear, Sequential, type ActivationKind } from '../nn/layers/index.js';
+import { reshape } from '../ops/index.js';
+import { EngineError } from '../util/errors.js';
+import { Generator } from '../util/rng.js';
 
 export interface MlpOptions {
-  activation?: Activation;
+  /** [inFeatures, hidden..., numClasses] */
+  sizes: readonly number[];
+  activation?: ActivationKind;
   seed?: number;
 }
 
-/** sizes = [inFeatures, hidden..., numClasses]; forward: [N, ...] -> [N, sizes.at(-1)]. */
-export class MLP extends Module {
+/** forward: [N, ...] -> [N, sizes.at(-1)]. */
+export class MLP extends Module<[Tensor], Tensor, MlpOptions> {
   readonly layers: Sequential;
-  constructor(
-    ctx: GpuContext,
-    readonly sizes: readonly number[],
-    readonly opts: MlpOptions = {},
-  ) {
-    super(ctx);
+  constructor(ctx: GpuContext, config: MlpOptions) {
+    super(ctx, config);
+    const { sizes } = config;
     if (sizes.length < 2 || !sizes.every((s) => Number.isInteger(s) && s > 0))
       throw new EngineError('MLP', `sizes must be at least two positive integers, got [${sizes.join(', ')}]`);
-    const gen = new Generator(opts.seed ?? 0);
+    const gen = new Generator(config.seed ?? 0);
     const mods: Module[] = [];
     for (let i = 0; i + 1 < sizes.length; i++) {
-      mods.push(new Linear(ctx, sizes[i]!, sizes[i + 1]!, { gen }));
-      if (i + 2 < sizes.length) mods.push(new ActivationLayer(ctx, opts.activation ?? 'relu'));
+      mods.push(new Linear(ctx, { inFeatures: sizes[i]!, outFeatures: sizes[i + 1]!, gen }));
+      if (i + 2 < sizes.length) mods.push(new Activation(ctx, { kind: config.activation ?? 'relu' }));
     }
     this.layers = this.registerModule('layers', new Sequential(ctx, mods));
   }
   forward(x: Tensor): Tensor {
+    const sizes = this.config.sizes;
     const flat = x.rank === 2 ? x : reshape(x, [x.shape[0] ?? 1, -1]);
-    if (flat.shape[1] !== this.sizes[0])
-      throw new EngineError('MLP', `input ${x.describe()} has ${flat.shape[1]} features, expected ${this.sizes[0]}`);
+    if (flat.shape[1] !== sizes[0]) throw new EngineError('MLP', `input ${x.describe()} has ${flat.shape[1]} features, expected ${sizes[0]}`);
     return this.layers.forward(flat);
-  }
-  override spawn(): MLP {
-    return new MLP(this.ctx, this.sizes, this.opts);
   }
 }

@@ -5,13 +5,13 @@
 //
 // Letters: N batch, C channels, H W spatial size.
 
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { add, relu } from '../wgsl/elementwise.js';
-import { globalAvgPool2d } from '../wgsl/pool2d.js';
-import { Generator } from '../wgsl/fill.js';
+import { add, relu, globalAvgPool2d } from '../ops/index.js';
 import { Module } from '../nn/module.js';
-import { BatchNorm2d, Conv2d, Linear, MaxPool2d, Sequential } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, Linear, MaxPool2d, Sequential } from '../nn/layers/index.js';
+import { EngineError } from '../util/errors.js';
+import { Generator } from '../util/rng.js';
 
 export interface ResNetOptions {
   /** Output classes (default 10). */
@@ -26,32 +26,37 @@ export interface ResNetOptions {
   seed?: number;
 }
 
-/** torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)). */
-export class BasicBlock extends Module {
+export interface BasicBlockConfig {
+  inPlanes: number;
+  planes: number;
+  stride: number;
+  gen: Generator;
+}
+
+/** torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)); bn1 carries the relu. */
+export class BasicBlock extends Module<[Tensor], Tensor, BasicBlockConfig> {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   readonly downsample: Sequential | null;
-  constructor(ctx: GpuContext, inPlanes: number, planes: number, stride: number, gen: Generator) {
-    super(ctx);
+  constructor(ctx: GpuContext, config: BasicBlockConfig) {
+    super(ctx, config);
+    const { inPlanes, planes, stride, gen } = config;
     const conv = (cin: number, k: number, s: number) =>
-      new Conv2d(ctx, cin, planes, k, { stride: s, padding: (k - 1) / 2, bias: false, gen, init: 'kaiming-fan-out' });
+      new Conv2d(ctx, { inChannels: cin, outChannels: planes, kernelSize: k, stride: s, padding: (k - 1) / 2, bias: false, gen, init: 'kaiming-fan-out' });
     this.conv1 = this.registerModule('conv1', conv(inPlanes, 3, stride));
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(ctx, planes));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(ctx, { numFeatures: planes, activation: 'relu' }));
     this.conv2 = this.registerModule('conv2', conv(planes, 3, 1));
-    this.bn2 = this.registerModule('bn2', new BatchNorm2d(ctx, planes));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(ctx, { numFeatures: planes }));
     this.downsample =
       stride !== 1 || inPlanes !== planes
-        ? this.registerModule('downsample', new Sequential(ctx, [conv(inPlanes, 1, stride), new BatchNorm2d(ctx, planes)]))
+        ? this.registerModule('downsample', new Sequential(ctx, [conv(inPlanes, 1, stride), new BatchNorm2d(ctx, { numFeatures: planes })]))
         : null;
-  }
-  override spawn(): BasicBlock {
-    return new BasicBlock(this.ctx, this.conv1.inChannels, this.conv1.outChannels, this.conv1.opts.stride ?? 1, this.conv1.opts.gen);
   }
   /** x [N, inPlanes, H, W] -> [N, planes, H/stride, W/stride]. */
   forward(x: Tensor): Tensor {
-    const h = this.bn1.forward(this.conv1.forward(x), true);
+    const h = this.bn1.forward(this.conv1.forward(x));
     const out = this.bn2.forward(this.conv2.forward(h));
     const identity = this.downsample ? this.downsample.forward(x) : x;
     return relu(add(out, identity));
@@ -59,7 +64,7 @@ export class BasicBlock extends Module {
 }
 
 /** ResNet-18. forward: x [N, inChannels, H, W] -> logits [N, numClasses]. */
-export class ResNet extends Module {
+export class ResNet extends Module<[Tensor], Tensor, ResNetOptions> {
   readonly options: Required<ResNetOptions>;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
@@ -67,7 +72,7 @@ export class ResNet extends Module {
   readonly layers: Sequential[];
   readonly fc: Linear;
   constructor(ctx: GpuContext, opts: ResNetOptions = {}) {
-    super(ctx);
+    super(ctx, opts);
     const o: Required<ResNetOptions> = {
       numClasses: opts.numClasses ?? 10,
       inChannels: opts.inChannels ?? 3,
@@ -84,25 +89,25 @@ export class ResNet extends Module {
     const stem = o.variant === 'cifar' ? { k: 3, stride: 1, padding: 1 } : { k: 7, stride: 2, padding: 3 };
     this.conv1 = this.registerModule(
       'conv1',
-      new Conv2d(ctx, o.inChannels, w, stem.k, { stride: stem.stride, padding: stem.padding, bias: false, gen, init: 'kaiming-fan-out' }),
+      new Conv2d(ctx, { inChannels: o.inChannels, outChannels: w, kernelSize: stem.k, stride: stem.stride, padding: stem.padding, bias: false, gen, init: 'kaiming-fan-out' }),
     );
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(ctx, w));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(ctx, { numFeatures: w, activation: 'relu' }));
     // torchvision's maxpool has no parameters, so leaving it out of the registry keeps the names equal
-    this.maxpool = o.variant === 'imagenet' ? new MaxPool2d(ctx, 3, 2, 1) : null;
+    this.maxpool = o.variant === 'imagenet' ? new MaxPool2d(ctx, { kernelSize: 3, stride: 2, padding: 1 }) : null;
     let inPlanes = w;
     this.layers = [1, 2, 4, 8].map((mult, i) => {
       const planes = w * mult;
       const stride = i === 0 ? 1 : 2;
-      const blocks = [new BasicBlock(ctx, inPlanes, planes, stride, gen), new BasicBlock(ctx, planes, planes, 1, gen)];
+      const blocks = [new BasicBlock(ctx, { inPlanes, planes, stride, gen }), new BasicBlock(ctx, { inPlanes: planes, planes, stride: 1, gen })];
       inPlanes = planes;
       return this.registerModule(`layer${i + 1}`, new Sequential(ctx, blocks));
     });
-    this.fc = this.registerModule('fc', new Linear(ctx, 8 * w, o.numClasses, { gen }));
+    this.fc = this.registerModule('fc', new Linear(ctx, { inFeatures: 8 * w, outFeatures: o.numClasses, gen }));
   }
 
   /** Features before the classifier: [N, 8*width] after global average pooling. */
   features(x: Tensor): Tensor {
-    let h = this.bn1.forward(this.conv1.forward(x), true);
+    let h = this.bn1.forward(this.conv1.forward(x));
     if (this.maxpool) h = this.maxpool.forward(h);
     for (const layer of this.layers) h = layer.forward(h);
     return globalAvgPool2d(h);
@@ -112,10 +117,6 @@ export class ResNet extends Module {
     if (x.rank !== 4 || x.shape[1] !== this.options.inChannels)
       throw new EngineError('ResNet', `expected input [N, ${this.options.inChannels}, H, W], got ${x.describe()}`);
     return this.fc.forward(this.features(x));
-  }
-
-  override spawn(): ResNet {
-    return new ResNet(this.ctx, this.options);
   }
 }
 

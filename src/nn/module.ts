@@ -3,11 +3,13 @@
 // state dicts, strict loading with one error listing every problem, freezing and cloning.
 // It does not hook forward calls, keep parameter groups or move data between devices.
 
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import { Tensor, type DType } from '../autograd/tensor.js';
 import { sameShape, shapeStr, numel } from '../autograd/shape.js';
-import { rand, randn, full, tensor, type Generator } from '../wgsl/fill.js';
+import { rand, randn, full, tensor } from '../wgsl/fill.js';
 import { toFloat32, toInt32, type SafetensorsTensor } from '../io/safetensors.js';
+import { EngineError } from '../util/errors.js';
+import type { Generator } from '../util/rng.js';
 
 /** A tensor held on the CPU, as parsed from a safetensors file (I64/F64/... accepted on load). */
 export interface CpuTensor {
@@ -29,25 +31,37 @@ export interface LoadResult {
   unexpected: string[];
 }
 
-/** Base of every layer and model. Subclasses register their state in the constructor. */
-export abstract class Module {
+/**
+ * Base of every layer and model: typed inputs and output (`Module<[x: Tensor, t: Tensor, y: Tensor]>`
+ * for a diffusion UNet, `Module` = one tensor in, one out) and a plain config object the module is
+ * built from. Subclasses take `(ctx, config)` and register their state in the constructor; spawn()
+ * and clone() then follow from the config with no code of their own.
+ */
+export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor, Config = unknown> {
   /** True in training mode (BatchNorm uses batch statistics, Dropout drops). */
   training = true;
   private readonly _params = new Map<string, Tensor>();
   private readonly _buffers = new Map<string, Tensor>();
-  private readonly _children = new Map<string, Module>();
+  private readonly _children = new Map<string, AnyModule>();
 
-  constructor(readonly ctx: GpuContext) {}
+  constructor(
+    readonly ctx: GpuContext,
+    /** What the module was built from (sizes, options, seeds); spawn() rebuilds from it. */
+    readonly config: Config,
+  ) {}
 
-  /** y = module(x). */
-  abstract forward(x: Tensor): Tensor;
+  abstract forward(...inputs: In): Out;
 
   /**
-   * A fresh module of the same architecture and configuration (its values are then overwritten by
-   * clone()). Layers and models of this library implement it; custom modules override it to clone.
+   * A fresh module of the same architecture, built again from `config` by the subclass's own
+   * `(ctx, config)` constructor (its values are then overwritten by clone()). A module whose
+   * constructor takes something else overrides this.
    */
-  spawn(): Module {
-    throw new EngineError('Module.clone', `${this.constructor.name} does not implement spawn(), so it cannot be cloned`);
+  spawn(): this {
+    const Ctor = this.constructor as new (ctx: GpuContext, config: Config) => this;
+    if (Ctor.length > 2)
+      throw new EngineError('Module.spawn', `${Ctor.name}'s constructor takes more than (ctx, config); override spawn() to clone it`);
+    return new Ctor(this.ctx, this.config);
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -93,7 +107,7 @@ export abstract class Module {
   }
 
   /** Register a child module under `name` (e.g. `layer1`, or `0` inside a Sequential). */
-  protected registerModule<M extends Module>(name: string, m: M): M {
+  protected registerModule<M extends AnyModule>(name: string, m: M): M {
     this.checkName(name);
     if (m.ctx !== this.ctx) throw new EngineError('registerModule', `child '${name}' lives on another GPU context`);
     this._children.set(name, m);
@@ -110,13 +124,13 @@ export abstract class Module {
   // Traversal
 
   /** Direct children by name, in registration order. */
-  namedChildren(): [string, Module][] {
+  namedChildren(): [string, AnyModule][] {
     return [...this._children];
   }
 
   /** This module and every descendant with dotted names ('' for this one). */
-  namedModules(prefix = ''): [string, Module][] {
-    const out: [string, Module][] = [[prefix, this]];
+  namedModules(prefix = ''): [string, AnyModule][] {
+    const out: [string, AnyModule][] = [[prefix, this]];
     for (const [n, c] of this._children) out.push(...c.namedModules(prefix ? `${prefix}.${n}` : n));
     return out;
   }
@@ -159,7 +173,7 @@ export abstract class Module {
    */
   stateDict(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
-    const walk = (m: Module, prefix: string) => {
+    const walk = (m: AnyModule, prefix: string) => {
       m.syncBuffers();
       for (const [n, t] of m._params) out.set(prefix + n, t);
       for (const [n, t] of m._buffers) out.set(prefix + n, t);
@@ -218,7 +232,7 @@ export abstract class Module {
   }
 
   /** Copy all parameters and buffers of `other` (same architecture) into this module. */
-  copyFrom(other: Module): this {
+  copyFrom(other: AnyModule): this {
     this.loadStateDict(other.stateDict(), { strict: true });
     return this;
   }
@@ -288,6 +302,10 @@ export abstract class Module {
     }
   }
 }
+
+/** A module of any signature (containers, optimizers and runners hold these). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyModule = Module<any[], any, any>;
 
 // ------------------------------------------------------------------------------------------------
 // Loading helpers

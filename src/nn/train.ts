@@ -6,14 +6,8 @@
 //
 // Letters: B batch, C classes.
 
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
-import { backward } from '../autograd/graph.js';
-import { add, ge, mul } from '../wgsl/elementwise.js';
-import { max, mean, sum } from '../wgsl/reduce.js';
-import { tensor, zeros, type Generator } from '../wgsl/fill.js';
-import { crossEntropy } from '../wgsl/cross_entropy.js';
-import { softmax } from '../wgsl/softmax.js';
 import { toGpuBatch } from '../data/gpu.js';
 import type { Batch, DataLoader } from '../data/loader.js';
 import { toFloat32, type SafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
@@ -22,6 +16,9 @@ import type { Optimizer } from './optim.js';
 import type { LrSchedule } from './schedule.js';
 import type { Module } from './module.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
+import { EngineError } from '../util/errors.js';
+import type { Generator } from '../util/rng.js';
+import { add, ge, mul, max, mean, sum, tensor, zeros, crossEntropy, softmax, backward } from '../ops/index.js';
 
 /** File I/O for checkpoints (Node: nodeCheckpointIO(); a browser can keep them in IndexedDB). */
 export interface CheckpointIO {

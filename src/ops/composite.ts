@@ -4,7 +4,6 @@
 //
 // Dimension letters: N = samples, C = classes.
 
-import { EngineError } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { detach, view } from '../autograd/graph.js';
 import { normAxis } from '../autograd/shape.js';
@@ -13,6 +12,7 @@ import { sum, mean, max } from '../wgsl/reduce.js';
 import { logSoftmax } from '../wgsl/softmax.js';
 import { indexSelect } from '../wgsl/gather.js';
 import { tensor } from '../wgsl/fill.js';
+import { EngineError } from '../util/errors.js';
 
 function axisList(op: string, x: Tensor, axis?: number | number[]): number[] {
   if (axis === undefined) return x.shape.map((_, i) => i);

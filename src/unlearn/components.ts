@@ -7,14 +7,9 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import type { Module } from '../nn/module.js';
 import type { Batch, DataLoader } from '../data/loader.js';
-import { EngineError } from '../gpu/context.js';
-import { backward, detach, view } from '../autograd/graph.js';
-import { add, div, ge, mul, mulScalar, addScalar, neg, powScalar, reciprocal, square, abs } from '../wgsl/elementwise.js';
-import { full, tensor } from '../wgsl/fill.js';
-import { sum, mean } from '../wgsl/reduce.js';
-import { crossEntropy, labelsTensor } from '../wgsl/cross_entropy.js';
-import { softmax, logSoftmax } from '../wgsl/softmax.js';
 import { toGpuBatch } from '../data/gpu.js';
+import { EngineError } from '../util/errors.js';
+import { detach, view, add, div, ge, mul, mulScalar, addScalar, neg, powScalar, reciprocal, square, abs, full, tensor, sum, mean, crossEntropy, labelsTensor, softmax, logSoftmax, backward } from '../ops/index.js';
 
 /** Parameter -> 0/1 mask of the same shape. A missing entry means "all ones". */
 export type SaliencyMask = Map<Tensor, Tensor>;

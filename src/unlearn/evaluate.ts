@@ -5,10 +5,10 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { Module } from '../nn/module.js';
 import type { DataLoader } from '../data/loader.js';
-import { softmax } from '../wgsl/softmax.js';
 import { toGpuBatch } from '../data/gpu.js';
-import { Generator } from '../wgsl/fill.js';
 import { accuracy, argmaxRows, miaEntropyLogReg, miaConfidenceSvc, klDivergence, jsDivergence, trueLabelConfidence } from './metrics.js';
+import { Generator } from '../util/rng.js';
+import { softmax } from '../ops/index.js';
 
 /** Softmax outputs of a model over a loader, in loader order. */
 export interface Outputs {

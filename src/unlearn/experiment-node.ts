@@ -6,7 +6,6 @@
 import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GpuContext } from '../gpu/context.js';
-import { EngineError } from '../gpu/context.js';
 import { ResNet } from '../models/resnet.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../nn/optim.js';
@@ -26,6 +25,7 @@ import { randomForgetSplit, classForgetSplit, indexFileSplit, assertSameSplit, t
 import { saveSplit, loadSplit, writeFileAtomic } from './split-node.js';
 import { avgGap } from './metrics.js';
 import type { MethodResult } from './report.js';
+import { EngineError } from '../util/errors.js';
 
 export interface TrainRecipe {
   epochs: number;

@@ -8,31 +8,12 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import type { Module } from '../nn/module.js';
 import type { DataLoader, Batch } from '../data/loader.js';
-import { EngineError } from '../gpu/context.js';
-import { backward } from '../autograd/graph.js';
-import { add, mulScalar } from '../wgsl/elementwise.js';
 import { SGD, Adam, AdamW, clipGradNorm, type Optimizer } from '../nn/optim.js';
-import {
-  adaptiveAscent,
-  badTeacherKl,
-  drawRandomLabels,
-  fisherRatioMask,
-  gradientAscent,
-  maskGradients,
-  maskDensity,
-  meanCrossEntropy,
-  randomLabelCrossEntropy,
-  salunMask,
-  scrubMax,
-  scrubMin,
-  uploadBatch,
-  type MaskProgress,
-  type SaliencyMask,
-  type Term,
-  type TermContext,
-} from './components.js';
-import { Generator } from '../wgsl/fill.js';
+import { adaptiveAscent, badTeacherKl, drawRandomLabels, fisherRatioMask, gradientAscent, maskGradients, maskDensity, meanCrossEntropy, randomLabelCrossEntropy, salunMask, scrubMax, scrubMin, uploadBatch, type MaskProgress, type SaliencyMask, type Term, type TermContext } from './components.js';
 import { copyTensor } from '../nn/module.js';
+import { EngineError } from '../util/errors.js';
+import { Generator } from '../util/rng.js';
+import { add, mulScalar, backward } from '../ops/index.js';
 
 // ------------------------------------------------------------------------------------------------
 // Hyperparameters

@@ -6,10 +6,10 @@
 // Input format: a probability matrix is a row-major Float32Array (or any ArrayLike) [N*C] of softmax
 // outputs, one row per sample; labels are Int32Array [N]. Percentages are in [0, 100].
 
-import { EngineError } from '../gpu/context.js';
-import type { Generator } from '../wgsl/fill.js';
 import { fitLogReg, logRegPredict, type LogRegModel } from './logreg.js';
 import { SVC, type SvcOptions } from './svc.js';
+import { EngineError } from '../util/errors.js';
+import type { Generator } from '../util/rng.js';
 
 /** Top-1 accuracy in percent of pred [N] against labels [N]. */
 export function accuracy(pred: Int32Array, labels: Int32Array): number {

@@ -1,9 +1,9 @@
+import { EngineError } from '../util/errors.js';
+import { Generator } from '../util/rng.js';
 // Forget/remain splits of a training set (spec §5): random (seeded permutation, first ⌊p·n⌋ forget),
 // whole classes, or an explicit index list; validated, with a stable hash so an RT checkpoint can
 // record its split and a mismatch is caught. Browser-safe; file I/O is in split-node.ts.
 
-import { EngineError } from '../gpu/context.js';
-import { Generator } from '../wgsl/fill.js';
 
 export type ForgetSplitKind = 'random' | 'class' | 'indices';
 

@@ -3,12 +3,12 @@
 //
 // Dimension letters: each input is [O, A_k, I] around the axis; the output is [O, sum_k A_k, I].
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { normAxis, numel, shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 import { narrow } from './slice.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 

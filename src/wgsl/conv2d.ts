@@ -10,12 +10,12 @@
 // Letters: N batch, C input channels, H W input size, O output channels, KH KW kernel size,
 // OH OW output size, P = OH*OW, K = KH*KW.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 import { sum } from './reduce.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 /** Pixel (or input-channel, in wgrad) tile of one invocation. */

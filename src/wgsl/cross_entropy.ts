@@ -5,12 +5,13 @@
 //
 // Dimension letters: N = samples, C = classes.
 
-import { EngineError, type GpuContext } from '../gpu/context.js';
+import { type GpuContext } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 import { tensor } from './fill.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 

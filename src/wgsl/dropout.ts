@@ -3,11 +3,12 @@
 // The backward regenerates the same mask from (seed, stream) instead of storing it. No p = 1 (the
 // scale would be infinite) and no per-channel (spatial) dropout.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record, view } from '../autograd/graph.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
-import { THREEFRY_WGSL, type Generator } from './fill.js';
+import { THREEFRY_WGSL } from './fill.js';
+import { EngineError } from '../util/errors.js';
+import type { Generator } from '../util/rng.js';
 
 const WG = 64;
 

@@ -7,12 +7,12 @@
 // Dimension letters: M rows of C, N columns of C, K the inner dimension; "batch" are the leading
 // dimensions, broadcast between A and B.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record, view } from '../autograd/graph.js';
 import { broadcastShapes, broadcastStrides, numel, shapeStr } from '../autograd/shape.js';
 import { packUniforms } from './util.js';
 import { sum, sumTo } from './reduce.js';
+import { EngineError } from '../util/errors.js';
 
 export interface MatmulOptions {
   /** A is stored as [...batch, K, M] and used transposed. */

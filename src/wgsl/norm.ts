@@ -15,11 +15,11 @@
 // statistics; dweight and dbias of every kind), the row view keeps r = n·G + g and sums over (k, s)
 // (layer/group norm statistics and their dx terms).
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { numel, shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
+import { EngineError } from '../util/errors.js';
 import { planReduction, planKey, planEnable, planBuiltins, planArgs, wgReduceFn, type ReducePlan, type ReduceChoice } from './reduce_wg.js';
 
 const WG = 64;

@@ -5,10 +5,10 @@
 //
 // Shapes: every tensor of one launch has the parameter's shape, N elements in all.
 
-import { EngineError } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { sameShape } from '../autograd/shape.js';
 import { f32lit, grid1d, LINEAR_INDEX, packUniforms } from './util.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 

@@ -3,11 +3,11 @@
 // any strided window of a contiguous tensor, which slice.ts uses. Tensors stay contiguous: there are
 // no lazy strided views.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { checkRank, normAxis, stridesOf } from '../autograd/shape.js';
 import { DIM_FN, grid1d, LINEAR_INDEX, MAX_RANK, packUniforms } from './util.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 

@@ -6,11 +6,11 @@
 //
 // Letters: N batch, C channels, H W input size, KH KW window, OH OW output size.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { shapeStr } from '../autograd/shape.js';
 import { f32lit, grid1d, LINEAR_INDEX, packUniforms } from './util.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 type Pair = number | [number, number];

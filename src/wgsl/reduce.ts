@@ -4,11 +4,12 @@
 // rest one invocation per output (no barriers, which are expensive on CPU WebGPU). Variance and
 // friends are composed in src/ops.
 
-import { EngineError } from '../gpu/context.js';
+import { EngineError } from '../util/errors.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record, view } from '../autograd/graph.js';
 import { normAxis, numel, sameShape, shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
+import { mapRaw } from './map.js';
 import { planReduction, planKey, planEnable, planBuiltins, planArgs, wgReduceFn, type Combiner, type ReducePlan, type ReduceChoice } from './reduce_wg.js';
 
 export type ReduceKind = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
@@ -171,8 +172,8 @@ export function mean(x: Tensor, axis?: number | number[], keepDim = false): Tens
   const axes = axesOf('mean', x, axis);
   const count = axes.reduce((n, a) => n * x.shape[a]!, 1);
   const s = sum(x, axis, keepDim);
-  const m = scale(s, 1 / count);
-  return m;
+  const m = mapRaw('mean', 'a * p0', [s], [1 / count, 0]);
+  return record(m, 'mean', [s], (g) => [mapRaw('mean.backward', 'a * p0', [g], [1 / count, 0])]);
 }
 
 /** Max over one axis (or all); gradient split equally between tied maxima (like torch.amax). */
@@ -198,9 +199,9 @@ function extremum(kind: 'max' | 'min', x: Tensor, axis: number | undefined, keep
     x.ctx.scope(() => {
       const yk = view(out, keptShp);
       const gk = view(g, keptShp);
-      const mask = mapRawLazy('extremum.backward', 'select(T(0.0), T(1.0), a == b)', [x, yk]);
+      const mask = mapRaw('extremum.backward', 'select(T(0.0), T(1.0), a == b)', [x, yk]);
       const count = sum(mask, flat ? undefined : a, true);
-      return mapRawLazy('extremum.backward', 'a * b / c', [mask, gk, count]);
+      return mapRaw('extremum.backward', 'a * b / c', [mask, gk, count]);
     }),
   ]);
 }
@@ -243,11 +244,5 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
 
 /** Broadcast `t` to `shape` by materialising it (used by backward rules). */
 export function expandTo(t: Tensor, shape: readonly number[]): Tensor {
-  return mapRawLazy('expand', 'a', [t], [0, 0], [...shape]);
-}
-
-// late-bound to avoid an import cycle at module-evaluation time
-import { mapRaw as mapRawLazy, mulScalar } from './elementwise.js';
-function scale(t: Tensor, s: number): Tensor {
-  return mulScalar(t, s);
+  return mapRaw('expand', 'a', [t], [0, 0], [...shape]);
 }

@@ -5,11 +5,11 @@
 // Dimension letters: the input is seen as [O, R, I]: O = product of the dims before the axis,
 // R = the softmax axis, I = product of the dims after it. Every (o, i) pair is one row.
 
-import { EngineError } from '../gpu/context.js';
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
 import { normAxis, numel } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
+import { EngineError } from '../util/errors.js';
 
 const WG = 64;
 

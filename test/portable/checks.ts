@@ -4,6 +4,8 @@
 
 import type { GpuContext } from '../../src/gpu/context.js';
 import * as E from '../../src/index.js';
+import { randomRef } from '../../src/wgsl/fill.js';
+import { u32ToUnit } from '../../src/util/rng.js';
 import { Rng, assertClose, f32, viaF32, refVjp, size, strides } from './ref.js';
 
 export interface Check {
@@ -91,8 +93,8 @@ export const CHECKS: Check[] = [
         const z = await E.randn(ctx, [n], g).read();
         const ref = new E.Generator(seed);
         const su = ref.nextStream(), sz = ref.nextStream();
-        assertClose(u, Float64Array.from({ length: n }, (_, i) => E.randomRef('uniform', ref.k0, ref.k1, su, i, -2, 3)), 1e-6, 1e-6, 'uniform');
-        assertClose(z, Float64Array.from({ length: n }, (_, i) => E.randomRef('normal', ref.k0, ref.k1, sz, i, 0, 1)), 1e-3, 1e-4, 'normal'); // log/cos precision differs by device
+        assertClose(u, Float64Array.from({ length: n }, (_, i) => randomRef('uniform', ref.k0, ref.k1, su, i, -2, 3)), 1e-6, 1e-6, 'uniform');
+        assertClose(z, Float64Array.from({ length: n }, (_, i) => randomRef('normal', ref.k0, ref.k1, sz, i, 0, 1)), 1e-3, 1e-4, 'normal'); // log/cos precision differs by device
       }),
   },
 ];
@@ -457,7 +459,7 @@ CHECKS.push(
         const ref = new E.Generator(seed);
         const stream = ref.nextStream();
         const keep = Math.fround(1 - p), scale = Math.fround(1 / keep);
-        const mask = Float64Array.from({ length: n }, (_, i) => (E.u32ToUnit(E.threefry2x32(ref.k0, ref.k1, i, stream)[0]) < keep ? 1 : 0));
+        const mask = Float64Array.from({ length: n }, (_, i) => (u32ToUnit(E.threefry2x32(ref.k0, ref.k1, i, stream)[0]) < keep ? 1 : 0));
         const y = E.dropout(x, p, gen, true);
         assertClose(await y.read(), xd.map((v, i) => v * mask[i]! * scale), 1e-6, 0, 'dropout');
         const y2 = E.dropout(x, p, new E.Generator(seed), true);

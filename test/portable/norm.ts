@@ -7,7 +7,8 @@
 
 import type { GpuContext } from '../../src/gpu/context.js';
 import type { Tensor } from '../../src/autograd/tensor.js';
-import { backward, record, requireGrad, view } from '../../src/autograd/graph.js';
+import { requireGrad, reshape, view } from '../../src/autograd/graph.js';
+import { backward } from '../../src/autograd/backward.js';
 import { tensor } from '../../src/wgsl/fill.js';
 import { add, addScalar, mul, relu, rsqrt, silu, square, sub } from '../../src/wgsl/elementwise.js';
 import { mean, reduceRaw, sum, type ReduceKind } from '../../src/wgsl/reduce.js';
@@ -276,7 +277,6 @@ export const NORM_CHECKS: Check[] = [
         const rng = new Rng();
         const eps = 1e-5;
         // composite: (x - mean) * rsqrt(mean((x - mean)^2) + eps) over `axes`
-        const reshape = (t: Tensor, shape: number[]) => record(view(t, shape), 'reshape', [t], (g) => [view(g, t.shape)]);
         const normalise = (x: Tensor, axes: number[]) => {
           const xc = sub(x, mean(x, axes, true));
           return mul(xc, rsqrt(addScalar(mean(square(xc), axes, true), eps)));

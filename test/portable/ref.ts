@@ -1,7 +1,7 @@
+import { Generator } from '../../src/util/rng.js';
 // Float64 reference helpers shared by the Node tests and the browser tests (no vitest, no Node
 // imports): seeded random inputs, closeness checks naming the first bad index, finite-difference VJPs.
 
-import { Generator } from '../../src/wgsl/fill.js';
 
 /** Seeded float64 random arrays for inputs (fresh per test through the seed). */
 export class Rng {
