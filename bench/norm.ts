@@ -121,7 +121,7 @@ function composite(c: Case, t: Inputs): Tensor {
     case 'ln-plain':
       return normalise(t.x, [1]);
     case 'gn-silu': {
-      const [N, C] = c.shape as [number, number];
+      const N = c.shape[0]!;
       const xn = reshape(normalise(reshape(t.x, [N, c.groups!, t.x.size / N / c.groups!]), [2]), c.shape);
       return silu(add(mul(xn, chan(t.w)), chan(t.b)));
     }
