@@ -34,10 +34,14 @@ export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
 export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
 export { MLP } from './models/mlp.js';
 export type { MlpOptions } from './models/mlp.js';
+export { ARCHITECTURES, architecture } from './models/registry.js';
+export type { Architecture, ArchInput } from './models/registry.js';
 
 // files
 export { parseSafetensors, serializeSafetensors, toFloat32, toInt32, f16ToNumber, bf16ToNumber, numberToF16, float32ToF16 } from './io/safetensors.js';
 export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './io/safetensors.js';
+export { mergeSafetensors, parseSafetensorsIndex, checkAgainstIndex, assertFinite, firstNonFinite } from './io/safetensors.js';
+export type { SafetensorsIndex, ParseOptions } from './io/safetensors.js';
 export { tensorsToRecord, loadIntoTensors } from './io/state.js';
 
 // data
@@ -66,6 +70,12 @@ export type { TarEntry } from './data/tar.js';
 export { imageFolderIndex, imageFolderFromFiles, imageFolderFromArchive, browserImageDecoder } from './data/image-folder.js';
 export type { DecodedImage, ImageDecoder, ImageFolderOptions, FolderFile } from './data/image-folder.js';
 export { toGpuBatch } from './data/gpu.js';
+export { createJpegDecoder, compileJpegWasm, JPEG_WASM_PATH } from './data/jpeg.js';
+export type { JpegDecoder, WasmSource } from './data/jpeg.js';
+export { jpegInfo, pngInfo, imageFormat, MAX_IMAGE_PIXELS } from './data/image-decode.js';
+export { byCodePoint, decodeLabelled, TORCHVISION_IMG_EXTENSIONS } from './data/image-folder.js';
+export { tinyImageNetFromFiles, tinyImageNetRoot } from './data/tiny-imagenet.js';
+export type { TinyImageNet, TinyImageNetOptions } from './data/tiny-imagenet.js';
 
 // unlearning
 export { runUnlearning, decayFactor, CIFAR10_PRESETS } from './unlearn/methods.js';

@@ -6,6 +6,8 @@ import * as api from '../src/index.js';
 import * as nodeApi from '../src/node.js';
 
 const BROWSER_ENTRY = [
+  'ARCHITECTURES', 'architecture',
+  'createJpegDecoder', 'compileJpegWasm', 'JPEG_WASM_PATH', 'jpegInfo', 'pngInfo', 'imageFormat', 'MAX_IMAGE_PIXELS', 'byCodePoint', 'decodeLabelled', 'TORCHVISION_IMG_EXTENSIONS', 'tinyImageNetFromFiles', 'tinyImageNetRoot', 'mergeSafetensors', 'parseSafetensorsIndex', 'checkAgainstIndex', 'assertFinite', 'firstNonFinite',
     'Activation', 'Adam', 'AdamW', 'AdaptiveAvgPool2d', 'AvgPool2d', 'BINARY', 'BasicBlock', 'BatchNorm2d',
     'ByteImageDataset', 'CHECKPOINT_FILE', 'CIFAR10_CLASSES', 'CIFAR10_MEAN', 'CIFAR10_PRESETS',
     'CIFAR10_STD', 'ConcatDataset', 'Conv2d', 'DTYPE_BYTES', 'DataLoader', 'Dropout', 'Embedding',
@@ -41,9 +43,10 @@ const BROWSER_ENTRY = [
 
 /** Names the Node entry adds to the browser entry. */
 const NODE_ENTRY_EXTRA = [
-    'CIFAR10_BATCH_FILES', 'cachedByteDataset', 'createNodeContext', 'decodeImageNode', 'defaultMnistDir',
-    'downsampleDataset', 'gap', 'jpegComponents', 'loadByteDataset', 'loadCifar10Binary', 'loadData',
-    'loadImageFolder', 'loadImageFolderSplits', 'loadMnist', 'loadSafetensorsFile', 'loadSplit',
+    'CIFAR10_BATCH_FILES', 'cachedByteDataset', 'createNodeContext', 'decodePng', 'defaultMnistDir',
+    'downsampleDataset', 'gap', 'gunzipNode', 'jpegWasmFile', 'listFolder', 'loadByteDataset', 'loadCifar10Binary', 'loadData',
+    'loadImageFolder', 'loadImageFolderSplits', 'loadMnist', 'loadSafetensorsFile', 'loadSafetensorsShards', 'loadSplit',
+    'loadTinyImageNet', 'nodeImageDecoder', 'nodeJpegDecoder',
     'methodLabel', 'readArchive', 'readMaybeGzip', 'runExperiment', 'saveByteDataset', 'saveSafetensorsFile',
     'saveSplit', 'writeFileAtomic', 'writeReport',
 ];
