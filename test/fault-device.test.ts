@@ -19,6 +19,7 @@ import { MLP } from '../src/models/mlp.js';
 import { SGD } from '../src/nn/optim.js';
 import { cosineLr } from '../src/nn/schedule.js';
 import { trainClassifier, type TrainProgress } from '../src/nn/train.js';
+import { nodeCheckpointIO } from '../src/nn/checkpoint-node.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
 import { Generator } from '../src/util/rng.js';
 import { EngineError } from '../src/util/errors.js';
@@ -75,7 +76,7 @@ describe('device loss', () => {
     const model = new MLP(ctx, { sizes: [36, 16, 4], seed: 7 });
     const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
     const res = await trainClassifier({
-      ctx, model, optimizer, epochs: EPOCHS, checkpointDir: dir, resume: opts.resume ?? false,
+      ctx, model, optimizer, epochs: EPOCHS, checkpointDir: dir, checkpointIO: nodeCheckpointIO(), resume: opts.resume ?? false,
       trainLoader: new DataLoader(data, { batchSize: 16, shuffle: true, seed: 9 }),
       schedule: cosineLr(0.05, EPOCHS), progress: false, readEvery: 2,
       onProgress: (p) => opts.onProgress?.(p, model),
@@ -136,9 +137,9 @@ describe('device loss', () => {
     }
     await lossCtx.close();
 
-    // the checkpoint on disk is epoch 1's, complete; a new context resumes from it
+    // the checkpoint on disk is the one written at the end of epoch 1 (6 steps), complete; a new context resumes from it
     const ckpt = await loadSafetensorsFile(join(dir, 'checkpoint.safetensors'));
-    expect(ckpt.metadata.epoch).toBe('1');
+    expect(JSON.parse(ckpt.metadata.state!).globalStep).toBe(6);
     const freshCtx = await createNodeContext();
     try {
       const resumed = await train(freshCtx, dir, { resume: true });
