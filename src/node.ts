@@ -11,3 +11,4 @@ export * from './unlearn/split-node.js';
 export * from './unlearn/report-node.js';
 export * from './unlearn/experiment-node.js';
 export { writeFileAtomic } from './io/atomic-node.js';
+export { nodeCheckpointIO } from './nn/checkpoint-node.js';
