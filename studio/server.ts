@@ -6,12 +6,14 @@
 import { createServer, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { buildBundles, mnistFiles } from './build.js';
+import { MNIST_DIR } from './src/assets.js';
 
 const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
   css: 'text/css; charset=utf-8',
   js: 'text/javascript; charset=utf-8',
   json: 'application/json',
+  wasm: 'application/wasm',
 };
 
 export interface StudioServer {
@@ -24,13 +26,13 @@ export interface StudioServer {
 export async function startStudioServer(opts: { port?: number; host?: string } = {}): Promise<StudioServer> {
   const files = await buildBundles();
   const mnist = mnistFiles(false);
-  files.set('data/mnist/manifest.json', new TextEncoder().encode(JSON.stringify(mnist.manifest)));
+  files.set(`${MNIST_DIR}manifest.json`, new TextEncoder().encode(JSON.stringify(mnist.manifest)));
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
     let body = files.get(path);
-    if (!body && path.startsWith('data/mnist/')) {
+    if (!body && path.startsWith(MNIST_DIR)) {
       try {
-        body = mnist.read(path.slice('data/mnist/'.length));
+        body = mnist.read(path.slice(MNIST_DIR.length));
       } catch {
         body = undefined;
       }

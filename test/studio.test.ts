@@ -1,7 +1,8 @@
 // The browser studio (studio/) in headless Chromium through playwright-core: the server is started on
 // a free port, the tiny preset runs end to end by itself (?auto=1&preset=tiny) and its table is
 // checked; then the λ rerun and downloads, bad checkpoints, corrupt archives, picking images, stopping
-// a run, the kernel tab, and pages without WebGPU. Skips without Chromium, except under CI=true.
+// a run, the kernel tab, the static build, and pages without WebGPU. Skips without Chromium, except
+// under CI=true, where it fails (test/prereq.ts).
 // Timing is never asserted. Screenshots go to .cache/studio/ (git-ignored).
 import { describe, it, beforeAll, afterAll, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -15,10 +16,10 @@ import { startStudioServer, type StudioServer } from '../studio/server.js';
 import { writeStudio } from '../studio/build.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsTensor } from '../src/index.js';
 import { NO_ADAPTER, NO_NAVIGATOR_GPU } from '../studio/src/webgpu-check.js';
+import { requirePrereq, skipWithout } from './prereq.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
-const CI = process.env.CI === 'true';
 const SHOTS = '.cache/studio';
 const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 const METHODS = ['RT', 'SFR-on', 'FT', 'GA', 'RL', 'SalUn', 'BT', 'SCRUB'];
@@ -75,6 +76,28 @@ function imageFolderArchive(dir: string): Uint8Array {
   return readFileSync(path.join(dir, 'pets.tar.gz'));
 }
 
+const IMAGES = 'test/fixtures/images';
+const pilPixels = (file: string) =>
+  Buffer.from((JSON.parse(readFileSync(`${IMAGES}/pil_pixels.json`, 'utf8')) as { files: Record<string, { pixels: string }> }).files[file]!.pixels, 'base64');
+
+/** a JPEG image-folder .tar (32x32 RGB fixtures whose PIL pixels are known): train/{a,b} 2 each, test/{a,b} 1 each */
+function jpegArchive(dir: string): Uint8Array {
+  const layout: Record<string, string> = {
+    'train/a/0.jpg': 'q90-420-32x32.jpg',
+    'train/a/1.jpg': 'q60-444-optimized.jpg',
+    'train/b/0.jpg': 'q60-444-optimized.jpg',
+    'train/b/1.jpg': 'q90-420-32x32.jpg',
+    'test/a/0.jpg': 'q90-420-32x32.jpg',
+    'test/b/0.jpg': 'q60-444-optimized.jpg',
+  };
+  for (const [to, from] of Object.entries(layout)) {
+    mkdirSync(path.dirname(path.join(dir, 'photos', to)), { recursive: true });
+    writeFileSync(path.join(dir, 'photos', to), readFileSync(`${IMAGES}/${from}`));
+  }
+  execFileSync('tar', ['cf', path.join(dir, 'photos.tar'), '-C', dir, 'photos']);
+  return readFileSync(path.join(dir, 'photos.tar'));
+}
+
 /** CIFAR-10 binary records: label byte + 3072 pixel bytes each */
 function cifarRecords(labels: number[]): Uint8Array {
   const out = new Uint8Array(labels.length * 3073);
@@ -85,19 +108,14 @@ function cifarRecords(labels: number[]): Uint8Array {
   return out;
 }
 
-describe('studio: Chromium is present under CI', () => {
-  it.runIf(CI)('finds Chromium (CI=true fails instead of skipping)', () => {
-    expect(haveChromium, `no Chromium at ${CHROMIUM} (set CHROMIUM_PATH or run scripts/setup-system.sh --browser)`).toBe(true);
-  });
-});
-
-describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
+describe.skipIf(skipWithout(haveChromium))('studio in headless Chromium (WebGPU)', () => {
   let server: StudioServer;
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
+    requirePrereq(haveChromium, `Chromium at ${CHROMIUM} (set CHROMIUM_PATH or run scripts/setup-system.sh --browser)`);
     mkdirSync(SHOTS, { recursive: true });
     server = await startStudioServer({ port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--enable-unsafe-webgpu', ...ARGS] });
@@ -219,14 +237,14 @@ describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
     const bad = serializeSafetensors(mlpTensors({ 'layers.0.weight': [64, 100], 'layers.0.bias': [64], 'layers.2.bias': [10], 'head.weight': [10, 64] }));
     const r1 = await pickCheckpoint('wrong.safetensors', bad);
     expect(r1.cls).toContain('err');
-    for (const part of ['wrong.safetensors', 'missing 1: layers.2.weight', 'unexpected 1: head.weight', 'mis-shaped 1: layers.0.weight: source [64,100], module [64,196]']) expect(r1.status).toContain(part);
+    for (const part of ['wrong.safetensors', "missing 1: 'layers.2.weight'", "unexpected 1: 'head.weight'", "'layers.0.weight' has shape [64,100] in the source, expected [64,196]"]) expect(r1.status).toContain(part);
     expect(r1.banner).toBe(r1.status);
     expect(await p.evaluate(() => document.body.dataset.state)).toBe('error');
 
     // not a safetensors file at all
     const r2 = await pickCheckpoint('notes.safetensors', new TextEncoder().encode('hello, this is not a checkpoint'));
     expect(r2.cls).toContain('err');
-    expect(r2.status).toMatch(/notes\.safetensors: safetensors: header length \d+ runs beyond the file/);
+    expect(r2.status).toMatch(/^checkpoint: notes\.safetensors: .*header length \d+ .*not a safetensors file/);
 
     // a matching one replaces pretraining
     const good = serializeSafetensors(mlpTensors({ 'layers.0.weight': [64, 196], 'layers.0.bias': [64], 'layers.2.weight': [10, 64], 'layers.2.bias': [10] }));
@@ -277,6 +295,17 @@ describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
       expect(await loadFile(['pets.tar.gz', imageFolderArchive(tmp)])).toBe('image folder from pets.tar.gz: 10 train / 4 test images of [1×8×8], 2 classes.');
       await p.waitForFunction(() => /MLP \[64, 64, 2\]/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
       expect(await p.evaluate(() => Array.from(document.querySelectorAll('#forget-class option')).map((o) => o.textContent))).toEqual(['cat (5)', 'dog (5)']);
+      // JPEGs go through the library's WASM decoder: the pixels the page shows are exactly PIL's
+      expect(await loadFile(['photos.tar', jpegArchive(tmp)])).toBe('image folder from photos.tar: 4 train / 2 test images of [3×32×32], 2 classes, training with random crop + flip.');
+      const shown = await p.evaluate(() =>
+        [0, 1].map((i) => {
+          const cv = document.querySelector<HTMLCanvasElement>(`#grid canvas[data-index="${i}"]`)!;
+          const rgba = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
+          return Array.from(rgba.filter((_, k) => k % 4 !== 3));
+        }),
+      );
+      expect(Buffer.from(shown[0]!).equals(pilPixels('q90-420-32x32.jpg'))).toBe(true);
+      expect(Buffer.from(shown[1]!).equals(pilPixels('q60-444-optimized.jpg'))).toBe(true);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -325,8 +354,8 @@ describe.skipIf(!haveChromium)('studio in headless Chromium (WebGPU)', () => {
   it('the static build (npm run studio:build) serves from plain files, MNIST gzipped', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'studio-dist-'));
     const files = await writeStudio(dir);
-    expect(files).toEqual(expect.arrayContaining(['index.html', 'main.js', 'worker.js', 'bench.js', 'studio.css', 'data/mnist/manifest.json', 'data/mnist/train-images-idx3-ubyte.gz']));
-    const types: Record<string, string> = { html: 'text/html', js: 'text/javascript', css: 'text/css', json: 'application/json' };
+    expect(files).toEqual(expect.arrayContaining(['index.html', 'main.js', 'worker.js', 'bench.js', 'studio.css', 'data/mnist/manifest.json', 'data/mnist/train-images-idx3-ubyte.gz', 'jpeg/mozjpeg_dec.wasm']));
+    const types: Record<string, string> = { html: 'text/html', js: 'text/javascript', css: 'text/css', json: 'application/json', wasm: 'application/wasm' };
     // the plainest static host: files by path, nothing computed
     const host = createServer((req, res) => {
       const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';

@@ -29,7 +29,8 @@ import {
   mnistFromIdx,
   gunzip,
   readTar,
-  imageFolderFromFiles,
+  decodeLabelled,
+  createJpegDecoder,
   imageFolderIndex,
   browserImageDecoder,
   cifar10FromBatches,
@@ -46,6 +47,7 @@ import {
   ResNet,
   type Module,
   type ImageDecoder,
+  type JpegDecoder,
   type FolderFile,
   type Transform,
   type ForgetSplit,
@@ -59,12 +61,26 @@ import {
   type TrainProgress,
 } from '../../src/index.js';
 import { requestAdapterOrExplain } from './webgpu-check.js';
+import { JPEG_WASM_URL } from './assets.js';
 
 // ------------------------------------------------------------------------------------------------
-// The JPEG/PNG decoder: the ONE place it is chosen. browserImageDecoder decodes with
-// createImageBitmap (works in workers); branch `data` brings a WASM decoder identical to PIL, which
-// replaces this line.
-const imageDecoder = (channels: 1 | 3): ImageDecoder => browserImageDecoder(channels);
+// The image decoder: the ONE place it is chosen. JPEGs go through the library's MozJPEG WebAssembly
+// decoder (pixels identical to PIL's, so a model trained in PyTorch on the same files sees the same
+// input); its .wasm is served next to the page (server.ts, build.ts: JPEG_WASM_URL). PNGs use the
+// browser's lossless decoder. The wasm is fetched only when a JPEG is to be decoded.
+
+let jpegDecoder: Promise<JpegDecoder> | null = null;
+
+async function imageDecoder(needJpeg: boolean): Promise<ImageDecoder> {
+  if (!needJpeg) return browserImageDecoder();
+  jpegDecoder ??= createJpegDecoder(new URL(JPEG_WASM_URL, globalThis.location.href).href);
+  try {
+    return browserImageDecoder({ jpeg: await jpegDecoder });
+  } catch (e) {
+    jpegDecoder = null; // let a later load retry
+    throw e;
+  }
+}
 
 // ------------------------------------------------------------------------------------------------
 // Types shared with the worker and the page (plain data: they cross postMessage)
@@ -289,15 +305,9 @@ async function readUserFiles(files: { name: string; bytes: Uint8Array }[], limit
     if (!listed.some((f) => f.path.startsWith(`${prefix}/`)))
       throw new EngineError(op, `${name}: has ${root}train/ but no ${prefix}/ folder (the test split)`);
     // only the images that will be used are decoded (decoding is the slow part)
-    const files = subsetPerClass(listed, prefix, dirs, name, n);
-    const first = files[0]!;
-    const channels = channelsOf(typeof first.data === 'function' ? first.data() : first.data);
-    return imageFolderFromFiles(files, imageDecoder(channels), {
-      prefix,
-      dirs,
-      source: name,
-      onProgress: (d, total) => progress?.(`decoding ${split}`, d, total),
-    });
+    const { classes, files } = subsetPerClass(listed, prefix, dirs, name, n);
+    const decode = await imageDecoder(files.some((f) => /\.jpe?g$/i.test(f.file.path)));
+    return decodeLabelled(files, classes, decode, { source: name, onProgress: (d, total) => progress?.(`decoding ${split}`, d, total) });
   };
   const train = await read('train', limits.train);
   const test = await read('test', limits.test);
@@ -319,30 +329,16 @@ function cifarFrom(bins: { name: string; bytes: Uint8Array }[], source: string) 
  * About n files of an image folder, every class kept: per class ⌈n · count / total⌉ evenly spaced
  * files (at least one), in the index's order. All files when n is 0 or not smaller than the total.
  */
-function subsetPerClass(files: FolderFile[], prefix: string, dirs: string[], source: string, n: number): FolderFile[] {
+function subsetPerClass(files: FolderFile[], prefix: string, dirs: string[], source: string, n: number) {
   const { classes, files: indexed } = imageFolderIndex(files, { prefix, dirs, source });
-  if (!(n > 0) || n >= indexed.length) return indexed.map((f) => f.file);
-  const out: FolderFile[] = [];
+  if (!(n > 0) || n >= indexed.length) return { classes, files: indexed };
+  const out: typeof indexed = [];
   for (let c = 0; c < classes.length; c++) {
     const inClass = indexed.filter((f) => f.label === c);
     const k = Math.max(1, Math.ceil((n * inClass.length) / indexed.length));
-    for (let j = 0; j < Math.min(k, inClass.length); j++) out.push(inClass[Math.floor((j * inClass.length) / k)]!.file);
+    for (let j = 0; j < Math.min(k, inClass.length); j++) out.push(inClass[Math.floor((j * inClass.length) / k)]!);
   }
-  return out;
-}
-
-/** Channels stored in a PNG (IHDR colour type 0/4: grey) or baseline/progressive JPEG (SOF's component count). */
-function channelsOf(bytes: Uint8Array): 1 | 3 {
-  if (bytes[0] === 0x89 && bytes[1] === 0x50) return bytes[25] === 0 || bytes[25] === 4 ? 1 : 3;
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-    for (let i = 2; i + 9 < bytes.length; ) {
-      if (bytes[i] !== 0xff) break;
-      const marker = bytes[i + 1]!;
-      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[i + 9] === 1 ? 1 : 3;
-      i += 2 + ((bytes[i + 2]! << 8) | bytes[i + 3]!);
-    }
-  }
-  return 3; // unknown: the decoder reports the file if it cannot read it
+  return { classes, files: out };
 }
 
 async function fetchBytes(url: string): Promise<Uint8Array> {

@@ -6,6 +6,7 @@
 import type { AdapterReport, Budget, CommandName, Commands, DataInfo, DataRequest, ForgetRequest, FromWorker, Row, TrainPoint, TrainRecipe, Arch } from './protocol.js';
 import { barChart, lineChart, short, COLORS, type Series } from './charts.js';
 import { requestAdapterOrExplain } from './webgpu-check.js';
+import { MNIST_DIR } from './assets.js';
 import type { BenchRow, BenchEvent } from './bench.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ async function loadData() {
     const source = (document.querySelector<HTMLInputElement>('input[name=source]:checked')?.value ?? 'mnist') as 'mnist' | 'file';
     const common = { trainLimit: num('train-limit'), testLimit: num('test-limit'), downsample: Number(select('downsample').value) };
     let req: DataRequest;
-    if (source === 'mnist') req = { kind: 'mnist', baseUrl: new URL('data/mnist/', location.href).href, ...common };
+    if (source === 'mnist') req = { kind: 'mnist', baseUrl: new URL(MNIST_DIR, location.href).href, ...common };
     else {
       const files = Array.from(input('data-file').files ?? []);
       if (files.length === 0) throw new Error('choose a file for "my data" first');
