@@ -21,7 +21,7 @@ export interface InputSpec {
   grad?: boolean;
   /** fixed values instead of random ones (rounded through f32 for f32 inputs) */
   values?: ArrayLike<number>;
-  /** name in failure messages (default x0, x1, ...) */
+  /** name in failure messages (default x, or x0, x1, ... for several inputs) */
   name?: string;
 }
 
@@ -46,7 +46,8 @@ export interface OpCase {
   dOut?: (rng: Rng, yRef: Float64Array) => ArrayLike<number>;
   /**
    * Exact vector-Jacobian product, only where central differences cannot apply (a max with planted
-   * ties): the expected gradient per input (null where none is checked). Default: refVjp of `ref`.
+   * ties): the expected gradient of every input with a gradient (null for the others). Default:
+   * refVjp of `ref`.
    */
   vjp?: (xs: Float64Array[], dOut: Float64Array) => (ArrayLike<number> | null)[];
   /** finite-difference step of refVjp (default 1e-6) */
@@ -100,7 +101,7 @@ const shapeOk = (a: readonly number[], b: readonly number[]) => a.length === b.l
  */
 export function checkOp(ctx: GpuContext, rng: Rng, c: OpCase): Promise<OpResult> {
   const tag = `${c.what} (seed ${rng.seed})`;
-  const name = (k: number) => c.inputs[k]!.name ?? `x${k}`;
+  const name = (k: number) => c.inputs[k]!.name ?? (c.inputs.length === 1 ? 'x' : `x${k}`);
   return ctx.scope(async () => {
     const xs = c.inputs.map((s) => draw(rng, s));
     const ts = upload(ctx, c.inputs, xs);
@@ -129,7 +130,8 @@ export function checkOp(ctx: GpuContext, rng: Rng, c: OpCase): Promise<OpResult>
       if (!t.grad) throw new Error(`${tag}: input ${name(k)} got no gradient from backward`);
       grads[k] = await t.grad.read();
       const want = expected[k];
-      if (want) assertClose(grads[k]!, want, ...(c.gradTol ?? BWD), `${tag} d${name(k)}`, t.shape);
+      if (!want) throw new Error(`${tag}: no expected gradient for input ${name(k)} (mark it grad: false instead)`);
+      assertClose(grads[k]!, want, ...(c.gradTol ?? BWD), `${tag} d${name(k)}`, t.shape);
     }
 
     if (c.composite) {

@@ -107,8 +107,8 @@ export function assertClose(
     if (err > worstErr) (worst = i), (worstErr = err);
   }
   if (first < 0) return;
-  const at = (i: number) => `[${i}]${shape ? ` ${coordStr(i, shape)}` : ''}: got ${actual[i]}, expected ${expected[i]}`;
-  const more = bad > 1 ? `; ${bad} of ${expected.length} off, worst${at(worst)}` : '';
+  const at = (i: number) => `[${i}]${shape && shape.length > 1 ? ` ${coordStr(i, shape)}` : ''}: got ${actual[i]}, expected ${expected[i]}`;
+  const more = bad > 1 ? `; ${bad} of ${expected.length} off, the worst at ${at(worst)}` : '';
   throw new Error(`${what}${at(first)} (rtol ${rtol}, atol ${atol})${more}`);
 }
 
