@@ -11,7 +11,7 @@ import { Rng, testSeed } from './ref.js';
  */
 export interface Check {
   name: string;
-  run: (ctx: GpuContext, rng: Rng) => Promise<void>;
+  run: (ctx: GpuContext, rng: Rng) => Promise<unknown>;
 }
 
 /** How to replay a failed check with its seed, in Node and in Chromium. */

@@ -90,7 +90,7 @@ export const POOL_CHECKS: Check[] = [
           to.forEach((i, o) => (dx[i] += g[o]!));
           return [dx];
         },
-      }).then(() => undefined),
+      }),
   },
   {
     name: 'globalAvgPool2d -> [N,C] and adaptiveAvgPool2d(x, 1) -> [N,C,1,1]: forward/backward',
