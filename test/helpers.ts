@@ -1,12 +1,16 @@
-// Shared test helpers: a GPU context per test file (outputs poisoned with NaN) plus the portable
-// float64 reference helpers of test/portable/ref.ts, with expectClose reporting through vitest.
+// Shared test helpers for Node-only test files: a GPU context per test file (outputs poisoned with
+// NaN) plus the portable helpers (test/portable/ref.ts, grad.ts): seeded Rng (TEST_SEED replays),
+// float64 references, checkOp for forward + backward of an op, assertThrows; expectClose reports
+// through vitest. Kernel checks themselves belong in test/portable/ (they run in Chromium too).
 
 import { afterAll, beforeAll, expect } from 'vitest';
 import { createNodeContext } from '../src/node.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import { assertClose } from './portable/ref.js';
 
-export { Rng, f32, viaF32, refVjp, strides, size, assertClose } from './portable/ref.js';
+export { Rng, testSeed, f32, viaF32, refVjp, strides, size, distinct, assertClose, assertEqual, assertThrows } from './portable/ref.js';
+export { checkOp } from './portable/grad.js';
+export type { OpCase, InputSpec, OpResult } from './portable/grad.js';
 
 /** NaN bit pattern used to poison every freshly acquired buffer. */
 export const POISON = 0x7fc00000;

@@ -1,12 +1,32 @@
-import { Generator } from '../../src/util/rng.js';
 // Float64 reference helpers shared by the Node tests and the browser tests (no vitest, no Node
-// imports): seeded random inputs, closeness checks naming the first bad index, finite-difference VJPs.
+// imports): seeded random inputs (seed visible, replayable through TEST_SEED), closeness checks
+// naming the first bad index, finite-difference VJPs. It does not launch kernels (grad.ts does).
 
+import { Generator } from '../../src/util/rng.js';
+import { EngineError } from '../../src/util/errors.js';
 
-/** Seeded float64 random arrays for inputs (fresh per test through the seed). */
+/**
+ * The seed a replay asks for: TEST_SEED from the environment in Node, or the `TEST_SEED` URL
+ * parameter of the page in a browser; undefined when neither is set. Throws on a malformed value.
+ */
+export function requestedSeed(): number | undefined {
+  const g = globalThis as { process?: { env?: Record<string, string | undefined> }; location?: { search?: string } };
+  const raw = g.process?.env?.TEST_SEED ?? (g.location?.search ? new URLSearchParams(g.location.search).get('TEST_SEED') : null) ?? undefined;
+  if (raw === undefined || raw === '') return undefined;
+  const seed = Number(raw);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new Error(`TEST_SEED must be an integer in [0, 2^32), got '${raw}'`);
+  return seed;
+}
+
+/** TEST_SEED when a replay asks for one, else a fresh random 32-bit seed. */
+export const testSeed = (): number => requestedSeed() ?? Math.floor(Math.random() * 4294967296);
+
+/** Seeded float64 random arrays for inputs; `seed` is public so a failure can name it. */
 export class Rng {
   private g: Generator;
-  constructor(seed = Math.floor(Math.random() * 4294967296)) {
+  readonly seed: number;
+  constructor(seed = testSeed()) {
+    this.seed = seed;
     this.g = new Generator(seed);
   }
   uniform(n: number, lo = -1, hi = 1): Float64Array {
@@ -27,6 +47,21 @@ export class Rng {
     for (let i = 0; i < n; i++) a[i] = this.g.cpuInt(hi);
     return a;
   }
+  /** A 32-bit seed for an engine Generator drawn from this stream (so a replay reproduces it too). */
+  u32(): number {
+    return (this.g.cpuInt(65536) * 65536 + this.g.cpuInt(65536)) >>> 0;
+  }
+}
+
+/**
+ * n distinct values spread evenly over [lo, hi) in random order: no two within (hi - lo) / n, so
+ * central differences of a max (pooling, max reductions) never straddle a tie.
+ */
+export function distinct(rng: Rng, n: number, lo = -1, hi = 1): Float64Array {
+  const order = Array.from(rng.uniform(n), (u, i) => [u, i] as const).sort((a, b) => a[0] - b[0]);
+  const v = new Float64Array(n);
+  order.forEach(([, i], rank) => (v[i] = lo + ((hi - lo) * (rank + 0.5)) / n));
+  return v;
 }
 
 /** f32 copy of float64 data (what the GPU sees). */
@@ -34,23 +69,72 @@ export const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
 /** float64 copy of data rounded through f32, so references start from exactly the GPU's inputs. */
 export const viaF32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));
 
-/** Assert |a - e| <= atol + rtol |e| elementwise, naming the first offending index (throws Error). */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-5, atol = 1e-6, what = 'value') {
+/** Row-major coordinate of flat index i in `shape`, e.g. "[1,0,2]". */
+function coordStr(i: number, shape: readonly number[]): string {
+  const c = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    c[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return `[${c.join(',')}]`;
+}
+
+/**
+ * Assert |a - e| <= atol + rtol |e| elementwise (NaN matches only NaN); throws an Error naming the
+ * first offending index (and its coordinate when `shape` is given), how many are off, and the worst.
+ */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol = 1e-5,
+  atol = 1e-6,
+  what = 'value',
+  shape?: readonly number[],
+) {
   if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
-  let worst = -1,
-    worstErr = 0;
+  let first = -1,
+    bad = 0,
+    worst = -1,
+    worstErr = -Infinity;
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i]!,
       e = expected[i]!;
-    const err = Math.abs(a - e) - (atol + rtol * Math.abs(e));
-    if (Number.isNaN(a) !== Number.isNaN(e) || err > worstErr) {
-      worst = i;
-      worstErr = Number.isNaN(a) ? Infinity : err;
-      if (Number.isNaN(a)) break;
-    }
+    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
+    const err = Number.isNaN(a) || Number.isNaN(e) ? Infinity : Math.abs(a - e) - (atol + rtol * Math.abs(e));
+    if (!(err > 0)) continue;
+    bad++;
+    if (first < 0) first = i;
+    if (err > worstErr) (worst = i), (worstErr = err);
   }
-  if (worst >= 0)
-    throw new Error(`${what}[${worst}]: got ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
+  if (first < 0) return;
+  const at = (i: number) => `[${i}]${shape && shape.length > 1 ? ` ${coordStr(i, shape)}` : ''}: got ${actual[i]}, expected ${expected[i]}`;
+  const more = bad > 1 ? `; ${bad} of ${expected.length} off, the worst at ${at(worst)}` : '';
+  throw new Error(`${what}${at(first)} (rtol ${rtol}, atol ${atol})${more}`);
+}
+
+/** Assert structural equality of plain data (shapes, index plans, integer arrays) through JSON. */
+export function assertEqual(actual: unknown, expected: unknown, what = 'value'): void {
+  const plain = (v: unknown) => JSON.stringify(ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v);
+  if (plain(actual) !== plain(expected)) throw new Error(`${what}: got ${plain(actual)}, expected ${plain(expected)}`);
+}
+
+/**
+ * Assert that `fn` throws an EngineError (the library's one error type for bad input) whose message
+ * matches `pattern`; the Error thrown otherwise says what was thrown instead.
+ */
+export function assertThrows(fn: () => unknown, pattern: RegExp): void {
+  let thrown: unknown = undefined;
+  let threw = false;
+  try {
+    fn();
+  } catch (e) {
+    threw = true;
+    thrown = e;
+  }
+  if (!threw) throw new Error(`expected an EngineError matching ${pattern}; nothing was thrown`);
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  if (!(thrown instanceof EngineError)) throw new Error(`expected an EngineError matching ${pattern}; got ${(thrown as Error)?.name ?? typeof thrown}: ${message}`);
+  if (!pattern.test(message)) throw new Error(`expected an error matching ${pattern}; got: ${message}`);
 }
 
 /**
