@@ -74,9 +74,9 @@ function outGrad(rng: Rng, z: Float64Array, act: NormActivation) {
   return viaF32(rng.uniform(z.length).map((v, i) => (act === 'relu' && Math.abs(z[i]!) < 1e-3 ? 0 : v)));
 }
 
-/** loss = sum(y * dOut) so backward sees dOut as the output gradient */
+/** backward with dOut as the output gradient (the engine takes it directly) */
 function backwardWith(y: Tensor, dOut: Float64Array) {
-  backward(sum(mul(y, tensor(y.ctx, f32(dOut), y.shape))));
+  backward(y, tensor(y.ctx, f32(dOut), y.shape));
 }
 
 interface Case {
@@ -192,9 +192,8 @@ function refReduce(kind: ReduceKind, x: Float64Array, outer: number, R: number, 
 export const NORM_CHECKS: Check[] = [
   {
     name: 'layerNorm: over 1 and 2 trailing dims, with and without affine, forward/backward',
-    run: (ctx) =>
+    run: (ctx, rng) =>
       ctx.scope(async () => {
-        const rng = new Rng();
         // D % 4 == 0 takes the vec4 elementwise kernels, the other D the scalar ones
         await layerNormCase(ctx, rng, [3, 5], 1, true, 'none', 1e-5);
         await layerNormCase(ctx, rng, [2, 3, 4], 2, false, 'none', 1e-5);
@@ -205,9 +204,8 @@ export const NORM_CHECKS: Check[] = [
   },
   {
     name: 'groupNorm: G = 1, G = C and between, 4-D and 3-D, with and without affine, fused SiLU, forward/backward',
-    run: (ctx) =>
+    run: (ctx, rng) =>
       ctx.scope(async () => {
-        const rng = new Rng();
         // spatial size S % 4 == 0 takes the vec4 elementwise kernels
         await groupNormCase(ctx, rng, [2, 4, 3, 4], 2, true, 'silu', 1e-6);
         await groupNormCase(ctx, rng, [2, 4, 3, 2], 2, true, 'silu', 1e-6);
@@ -219,9 +217,8 @@ export const NORM_CHECKS: Check[] = [
   },
   {
     name: 'batchNorm2d through the norm family: train and eval, fused relu and silu, running statistics',
-    run: (ctx) =>
+    run: (ctx, rng) =>
       ctx.scope(async () => {
-        const rng = new Rng();
         await batchNormCase(ctx, rng, [3, 2, 2, 3], true, 'relu');
         await batchNormCase(ctx, rng, [2, 3, 2, 2], false, 'relu');
         await batchNormCase(ctx, rng, [2, 2, 3, 1], true, 'silu');
@@ -230,9 +227,8 @@ export const NORM_CHECKS: Check[] = [
   },
   {
     name: 'norm family with each workgroup reduction path forced (tree, one subgroup, several subgroups): forward/backward',
-    run: (ctx) =>
+    run: (ctx, rng) =>
       ctx.scope(async () => {
-        const rng = new Rng();
         for (const s of WORKGROUP_STRATEGIES) {
           // group norm reduces rows (statistics, dx sums) and channels (dweight, dbias); its spatial
           // rows are longer than a subgroup and shorter than a tree (the lane split); layer norm runs
@@ -245,9 +241,8 @@ export const NORM_CHECKS: Check[] = [
   },
   {
     name: 'reduce: workgroup paths (shared reduction: tree, one subgroup, several subgroups) on long rows, sum/max/argmax/argmin, first index on ties',
-    run: (ctx) =>
+    run: (ctx, rng) =>
       ctx.scope(async () => {
-        const rng = new Rng();
         for (const [outer, R, inner] of [
           [3, 700, 1],
           [2, 300, 3],
@@ -272,9 +267,8 @@ export const NORM_CHECKS: Check[] = [
   },
   {
     name: 'layerNorm / groupNorm / batchNorm2d agree with the same math composed from primitives, forward/backward',
-    run: (ctx) =>
+    run: (ctx, rng) =>
       ctx.scope(async () => {
-        const rng = new Rng();
         const eps = 1e-5;
         // composite: (x - mean) * rsqrt(mean((x - mean)^2) + eps) over `axes`
         const normalise = (x: Tensor, axes: number[]) => {
