@@ -6,8 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { useGpu, Rng, f32, viaF32, expectClose, refVjp, size } from './helpers.js';
 import { tensor } from '../src/wgsl/fill.js';
-import { mul, relu } from '../src/wgsl/elementwise.js';
-import { sum } from '../src/wgsl/reduce.js';
+import { relu } from '../src/wgsl/elementwise.js';
 import { requireGrad } from '../src/autograd/graph.js';
 import { batchNorm2d, batchNorm2dRelu, groupNorm, layerNorm, type NormActivation } from '../src/wgsl/norm.js';
 import type { Tensor } from '../src/autograd/tensor.js';
