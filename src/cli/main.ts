@@ -19,8 +19,9 @@ Commands:
                                      --budget-minutes N starts no new method after N minutes
   pretrain  --config FILE | --demo   only pretrain (or reuse) the original model of an experiment
   retrain   --config FILE | --demo   pretrain + RT on the saved split, evaluate both, write the table
-  evaluate  --config FILE | --demo --model FILE.safetensors [--name LABEL]
-                                     score a model checkpoint against the experiment's RT on its split
+  evaluate  --config FILE | --demo --model FILE.safetensors[,SHARD2...] [--name LABEL]
+                                     score a model checkpoint (one file or its shards; checked by name
+                                     and shape before anything runs) against the experiment's RT
   report --results FILE [--out DIR]  rebuild the Markdown/CSV/JSON/HTML report from results.json
   train --config FILE                train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
@@ -71,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
         runUnlearnCommand(ctx, {
           demo: !config,
           until: cmd === 'pretrain' ? 'pretrain' : cmd === 'retrain' ? 'retrain' : undefined,
-          evaluate: cmd === 'evaluate' ? { path: model!, label: flag(args, 'name') ?? model!.replace(/^.*\//, '') } : undefined,
+          evaluate: cmd === 'evaluate' ? { path: model!.split(','), label: flag(args, 'name') ?? model!.split(',')[0]!.replace(/^.*\//, '') } : undefined,
           config,
           out: flag(args, 'out'),
           methods: flag(args, 'methods')?.split(','),
