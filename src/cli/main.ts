@@ -62,21 +62,24 @@ async function main(argv: string[]): Promise<number> {
     case 'pretrain':
     case 'retrain':
     case 'evaluate': {
-      const { runUnlearnCommand } = await import('./unlearn.js');
+      const { runUnlearnCommand, commandConfig } = await import('./unlearn.js');
       const cfgPath = flag(args, 'config');
       if (cmd !== 'demo' && !cfgPath && !args.includes('--demo')) throw new Error(`${cmd} needs --config FILE (or --demo for the demo's setting)`);
       const config = cfgPath ? readJson(cfgPath) : undefined;
       const model = flag(args, 'model');
       if (cmd === 'evaluate' && !model) throw new Error('evaluate needs --model FILE.safetensors');
+      // the whole config is checked before a GPU context exists
+      const cfg = commandConfig({
+        demo: !config,
+        config,
+        out: flag(args, 'out'),
+        methods: flag(args, 'methods')?.split(','),
+        lambdas: flag(args, 'lambdas')?.split(',').map(Number),
+      });
       return withContext((ctx) =>
-        runUnlearnCommand(ctx, {
-          demo: !config,
+        runUnlearnCommand(ctx, cfg, {
           until: cmd === 'pretrain' ? 'pretrain' : cmd === 'retrain' ? 'retrain' : undefined,
           evaluate: cmd === 'evaluate' ? { path: model!.split(','), label: flag(args, 'name') ?? model!.split(',')[0]!.replace(/^.*\//, '') } : undefined,
-          config,
-          out: flag(args, 'out'),
-          methods: flag(args, 'methods')?.split(','),
-          lambdas: flag(args, 'lambdas')?.split(',').map(Number),
           budgetMinutes: flag(args, 'budget-minutes') ? Number(flag(args, 'budget-minutes')) : undefined,
         }),
       );

@@ -9,7 +9,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { ProgressBar } from '../nn/progress.js';
 import { runExperiment, type ExperimentResult } from '../unlearn/experiment-node.js';
 import { methodLabel, type MethodConfig } from '../unlearn/core/methods.js';
-import { demoConfig, resolveConfig, withCliMethods } from '../unlearn/classification/config.js';
+import { demoConfig, resolveConfig, withCliMethods, type ExperimentConfig } from '../unlearn/classification/config.js';
 import { toMarkdown, type LambdaSweep, type ReportOptions } from '../unlearn/classification/report.js';
 import { writeReport } from '../unlearn/classification/report-node.js';
 import type { CheckpointSource } from '../unlearn/core/experiment.js';
@@ -30,21 +30,24 @@ function phaseBars() {
   };
 }
 
+/**
+ * The experiment config of a command, every problem found before a GPU context is made: the demo's,
+ * or a user's JSON resolved against its presets, with the command line's methods and λ values.
+ */
+export function commandConfig(opts: { demo: boolean; config?: unknown; out?: string; methods?: string[]; lambdas?: number[] }): ExperimentConfig {
+  const base = opts.demo ? demoConfig(opts.out) : resolveConfig(opts.config, opts.out);
+  return withCliMethods(base, { methods: opts.methods, lambdas: opts.lambdas });
+}
+
 export async function runUnlearnCommand(
   ctx: GpuContext,
+  cfg: ExperimentConfig,
   opts: {
-    demo: boolean;
-    config?: unknown;
-    out?: string;
-    methods?: string[];
-    lambdas?: number[];
     budgetMinutes?: number;
     until?: 'pretrain' | 'retrain';
     evaluate?: { path: CheckpointSource; label: string };
   },
 ): Promise<number> {
-  const base = opts.demo ? demoConfig(opts.out) : resolveConfig(opts.config, opts.out);
-  const cfg = withCliMethods(base, { methods: opts.methods, lambdas: opts.lambdas });
   process.stderr.write(`${cfg.name}\ndevice: ${ctx.deviceName}\nmethods: ${cfg.methods.map(methodLabel).join(', ')}\noutput: ${cfg.outDir}\n`);
   const deadline = opts.budgetMinutes ? performance.now() + opts.budgetMinutes * 60_000 : undefined;
   const result = await runExperiment(ctx, cfg, { progress: phaseBars(), deadline, until: opts.until, evaluate: opts.evaluate });

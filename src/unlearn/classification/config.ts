@@ -163,13 +163,13 @@ const SCHEMA: Record<string, Check> = {
 export function resolveConfig(raw: unknown, out?: string): ExperimentConfig {
   const problems: string[] = [];
   object(SCHEMA)(raw, 'config', problems);
-  if (problems.length) throw new EngineError('config', problems.join('; '));
+  if (typeName(raw) !== 'object') throw new EngineError('config', problems.join('; '));
   const cfg = raw as Partial<ExperimentConfig> & { methods?: unknown[] };
-  const presetName: PresetName = cfg.presets ?? 'mnist';
+  const presetName: PresetName = typeof cfg.presets === 'string' && cfg.presets in PRESETS ? cfg.presets : 'mnist';
   const presets = PRESETS[presetName];
   const base = demoConfig(out ?? cfg.outDir);
   const methods: MethodConfig[] = [];
-  (cfg.methods ?? base.methods.map((m) => m.method)).forEach((m, i) => {
+  (Array.isArray(cfg.methods) ? cfg.methods : base.methods.map((m) => m.method)).forEach((m, i) => {
     try {
       methods.push(resolveMethod(m, presets, `config.methods[${i}]`));
     } catch (e) {

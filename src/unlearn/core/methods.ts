@@ -128,7 +128,7 @@ export function resolveMethod(raw: unknown, presets: Presets, where: string): Me
     if (k === 'method') continue;
     const want = k in preset ? [typeName(preset[k])] : OPTIONAL_KEYS[k];
     if (!want) {
-      problems.push(`${where}.${k}: unknown key for ${name} (allowed: ${[...Object.keys(preset).filter((x) => x !== 'method'), ...Object.keys(OPTIONAL_KEYS)].join(', ')})`);
+      problems.push(`${where}.${k}: unknown key for ${name} (allowed: ${[...new Set([...Object.keys(preset).filter((x) => x !== 'method'), ...Object.keys(OPTIONAL_KEYS)])].join(', ')})`);
       continue;
     }
     const types = NULLABLE.has(k) ? ['number', 'null'] : want;
