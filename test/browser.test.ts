@@ -1,7 +1,8 @@
 // Runs the portable kernel checks (test/portable/checks.ts) in headless Chromium through
 // playwright-core: the library is bundled for the browser with esbuild (which also proves the
 // browser entry has no Node-only imports), served on 127.0.0.1, and each check becomes a test here.
-// Skips cleanly when no Chromium is installed (the README's test command installs it on Debian).
+// Skips cleanly when no Chromium is installed (the README's test command installs it on Debian),
+// except under CI=true, where a missing Chromium fails.
 import { describe, it, beforeAll, afterAll, expect } from 'vitest';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser } from 'playwright-core';
 import { ALL_CHECKS as CHECKS } from './portable/index.js';
+import { requirePrereq, skipWithout } from './prereq.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -18,8 +20,9 @@ let browser: Browser | undefined;
 let adapter = '';
 const results = new Map<string, { ok: boolean; error?: string }>();
 
-describe.skipIf(!haveChromium)('portable kernel checks (headless Chromium, WebGPU)', () => {
+describe.skipIf(skipWithout(haveChromium))('portable kernel checks (headless Chromium, WebGPU)', () => {
   beforeAll(async () => {
+    requirePrereq(haveChromium, `Chromium at ${CHROMIUM}`);
     const bundle = await build({
       entryPoints: [fileURLToPath(new URL('./browser/entry.ts', import.meta.url))],
       bundle: true,
