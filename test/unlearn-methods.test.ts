@@ -157,7 +157,7 @@ describe('SFR-on end to end (tiny class forgetting)', () => {
   const accOn = async (ctx: typeof gpu.ctx, m: AnyModule, ds: ByteImageDataset, idx: Int32Array) =>
     100 * (await evaluate(ctx, m, new DataLoader(ds, { batchSize: 64, indices: idx }))).accuracy;
 
-  it('FA falls far below the original while RA stays within a few points; the strict mask freezes masked weights bit for bit', async () => {
+  it('FA falls far below the original while RA stays within a few points; a strict mask freezes masked weights bit for bit in the forget step only', async () => {
     const { ctx } = gpu;
     const ds = synthetic(160, 4, 4, 17);
     const original = await pretrained(ctx, ds);
