@@ -18,63 +18,21 @@ and backward run in float64 on the float32-rounded state and input and are store
 holds the exact answer for the f32 inputs, not PyTorch's own f32 rounding (the f32 run's distance
 to it is printed and saved in the metadata). It does not cover eval mode or the optimizer step.
 
-Needs PyTorch (Debian 12: python3-torch; torchvision not required: the network is defined here).
-Writes with the `safetensors` package (numpy API) when importable, e.g.
-PYTHONPATH=<unpacked safetensors wheel>; otherwise by hand (8-byte LE header length, JSON header,
-raw LE data). Run from anywhere: /usr/bin/python3 scripts/make_resnet_golden.py
+Needs PyTorch (Debian 12: python3-torch; torchvision not required: the network is scripts/torch_resnet.py).
+Writes with scripts/fixture_io.py (the safetensors library's layout, no package needed).
+Run from anywhere: /usr/bin/python3 scripts/make_resnet_golden.py
 """
-import json
 import os
-import struct
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from fixture_io import np_of, rel_err as rel, save_safetensors
+from torch_resnet import ResNet18
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "resnet_golden.safetensors")
 WIDTH, CLASSES, N, H = 8, 10, 4, 16
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, inp, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inp != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        idt = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + idt)
-
-
-class ResNet18(nn.Module):
-    def __init__(self, width, classes, in_ch=3):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        inp = width
-        for i, mult in enumerate([1, 2, 4, 8]):
-            planes = width * mult
-            stride = 1 if i == 0 else 2
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(inp, planes, stride), BasicBlock(planes, planes, 1)))
-            inp = planes
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8 * width, classes)
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        for i in range(1, 5):
-            x = getattr(self, f"layer{i}")(x)
-        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def build():
@@ -106,43 +64,6 @@ def step(m, x, y):
     grads = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
     after = {n: b.detach().clone() for n, b in m.named_buffers()}
     return logits.detach(), loss.detach(), grads, after
-
-
-def rel(a, b):
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30))
-
-
-def np_of(t):
-    t = t.detach().contiguous()
-    if t.dtype == torch.float64:
-        t = t.float()
-    return t.cpu().numpy()
-
-
-DT = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}
-
-
-def save(tensors, metadata, path):
-    try:
-        from safetensors.numpy import save_file
-
-        save_file(tensors, path, metadata=dict(metadata, writer="safetensors"))
-        return "safetensors"
-    except ImportError:
-        pass
-    header = {"__metadata__": dict(metadata, writer="manual")}
-    blobs, off = [], 0
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
-        raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": DT[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    js = json.dumps(header, separators=(",", ":")).encode()
-    js += b" " * (-len(js) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
-    return "manual"
 
 
 def main():
@@ -180,8 +101,8 @@ def main():
         "torch_f32_vs_f64": f32_note,
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    writer = save(out, meta, OUT)
-    print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes, {len(out)} tensors, writer {writer}); loss {float(ls64):.6f}")
+    save_safetensors(OUT, out, dict(meta, writer="scripts/fixture_io.py"))
+    print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes, {len(out)} tensors); loss {float(ls64):.6f}")
 
 
 if __name__ == "__main__":

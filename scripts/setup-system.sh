@@ -24,6 +24,21 @@ if [ "$(id -u)" != 0 ]; then
   SUDO=sudo; command -v sudo >/dev/null || { echo "setup-system: need root to install Vulkan/Mesa packages" >&2; exit 1; }
 else SUDO=; fi
 
+# A fresh machine may be running apt at boot (unattended upgrades, cloud-init): wait for the package
+# manager's locks instead of failing. Install waits on dpkg's lock through DPkg::Lock::Timeout; update
+# (the lists lock) is retried while apt reports a held lock, for up to ~10 minutes.
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
+apt_locked() { grep -qiE 'could not get lock|unable to acquire the dpkg frontend lock|is held by process' "$1"; }
+apt_run() {
+  local log; log=$(mktemp)
+  for _ in $(seq 1 60); do
+    if "$@" 2>"$log"; then rm -f "$log"; return 0; fi
+    if apt_locked "$log"; then echo "setup-system: the package manager is busy (another apt/dpkg holds its lock); waiting..." >&2; sleep 10; continue; fi
+    cat "$log" >&2; rm -f "$log"; return 1
+  done
+  cat "$log" >&2; rm -f "$log"; echo "setup-system: apt's lock stayed held for 10 minutes; giving up" >&2; return 1
+}
+
 . /etc/os-release
 if ! have_lavapipe; then
   if [ "${ID:-}" != debian ]; then
@@ -38,11 +53,11 @@ if ! have_lavapipe; then
     [ -n "$src" ] || { echo "setup-system: no Debian source found in apt configuration" >&2; exit 1; }
     echo "deb $src ${VERSION_CODENAME}-backports main" | $SUDO tee "$list" >/dev/null
   fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t "${VERSION_CODENAME}-backports" mesa-vulkan-drivers libvulkan1 >/dev/null
+  apt_run $SUDO apt-get "${APT_WAIT[@]}" update -qq
+  apt_run $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" install -y -qq -t "${VERSION_CODENAME}-backports" mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
 if [ $want_browser = 1 ] && ! have_chromium; then
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  apt_run $SUDO apt-get "${APT_WAIT[@]}" update -qq
+  apt_run $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" install -y -qq chromium >/dev/null
 fi
 echo "setup-system: done"

@@ -20,25 +20,36 @@ export * from './ops/index.js';
 export { Module, copyTensor } from './nn/module.js';
 export type { AnyModule, CpuTensor, StateSource, LoadResult } from './nn/module.js';
 export * from './nn/layers/index.js';
-export { Optimizer, SGD, Adam, AdamW, clipGradNorm, maskGradients, optimizerStateToRecord, loadOptimizerState } from './nn/optim.js';
-export type { OptimizerStateDict, SGDOptions, AdamOptions } from './nn/optim.js';
+export { Optimizer, SGD, Adam, AdamW, clipGradNorm, maskGradients, paramGroups, defaultNoDecay, optimizerStateToRecord, loadOptimizerState } from './nn/optim.js';
+export type { OptimizerStateDict, SGDOptions, AdamOptions, ParamGroup, ResolvedParamGroup } from './nn/optim.js';
 export { constantLr, cosineLr, linearLr, warmup } from './nn/schedule.js';
 export type { LrSchedule } from './nn/schedule.js';
-export { trainClassifier, evaluate, saveCheckpoint, loadCheckpoint, nodeCheckpointIO, CHECKPOINT_FILE } from './nn/train.js';
-export type { CheckpointIO, EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult } from './nn/train.js';
+export { train } from './nn/loop.js';
+export type { EpochLoader, StepInfo, StepOutput, StepFn, TrainHook, LoopCheckpointOptions, EpochRecord, LoopProgress, TrainOptions, LoopResult } from './nn/loop.js';
+export { trainClassifier, evaluate, CHECKPOINT_FILE } from './nn/train.js';
+export type { EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult, EvaluateOptions, EvaluateOutputs } from './nn/train.js';
+export { saveCheckpoint, loadCheckpoint, checkpointState, memoryCheckpointIO, CHECKPOINT_FORMAT } from './nn/checkpoint.js';
+export type { CheckpointIO, CheckpointParts } from './nn/checkpoint.js';
+export { ExponentialMovingAverage } from './nn/ema.js';
+export type { EmaOptions } from './nn/ema.js';
 export { ProgressBar, formatDuration } from './nn/progress.js';
-export type { ProgressStream, ProgressOptions } from './nn/progress.js';
+export type { ProgressStream, ProgressOptions, ProgressStats } from './nn/progress.js';
 
 // models
 export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
 export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
 export { MLP } from './models/mlp.js';
 export type { MlpOptions } from './models/mlp.js';
+export { ARCHITECTURES, architecture } from './models/registry.js';
+export type { Architecture, ArchInput } from './models/registry.js';
 
 // files
 export { parseSafetensors, serializeSafetensors, toFloat32, toInt32, f16ToNumber, bf16ToNumber, numberToF16, float32ToF16 } from './io/safetensors.js';
 export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './io/safetensors.js';
+export { mergeSafetensors, parseSafetensorsIndex, checkAgainstIndex, assertFinite, firstNonFinite } from './io/safetensors.js';
+export type { SafetensorsIndex, ParseOptions } from './io/safetensors.js';
 export { tensorsToRecord, loadIntoTensors } from './io/state.js';
+export type { LoadSource, LoadReport, LoadOptions, LoadPlan } from './io/state.js';
 
 // data
 export { ByteImageDataset, Subset, ConcatDataset } from './data/dataset.js';
@@ -66,6 +77,12 @@ export type { TarEntry } from './data/tar.js';
 export { imageFolderIndex, imageFolderFromFiles, imageFolderFromArchive, browserImageDecoder } from './data/image-folder.js';
 export type { DecodedImage, ImageDecoder, ImageFolderOptions, FolderFile } from './data/image-folder.js';
 export { toGpuBatch } from './data/gpu.js';
+export { createJpegDecoder, compileJpegWasm, JPEG_WASM_PATH } from './data/jpeg.js';
+export type { JpegDecoder, WasmSource } from './data/jpeg.js';
+export { jpegInfo, pngInfo, imageFormat, MAX_IMAGE_PIXELS } from './data/image-decode.js';
+export { byCodePoint, decodeLabelled, TORCHVISION_IMG_EXTENSIONS } from './data/image-folder.js';
+export { tinyImageNetFromFiles, tinyImageNetRoot } from './data/tiny-imagenet.js';
+export type { TinyImageNet, TinyImageNetOptions } from './data/tiny-imagenet.js';
 
 // unlearning: the task-generic core (masks, terms, update rules, methods, experiment runner)
 export { runUnlearning, resolveMethod, checkMethodConfig, methodLabel, METHODS, METHOD_NAMES } from './unlearn/core/methods.js';

@@ -13,3 +13,4 @@ export { loadData } from './unlearn/classification/data-node.js';
 export { writeReport } from './unlearn/classification/report-node.js';
 export type { ReportFiles } from './unlearn/classification/report-node.js';
 export { writeFileAtomic } from './io/atomic-node.js';
+export { nodeCheckpointIO } from './nn/checkpoint-node.js';

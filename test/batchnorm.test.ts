@@ -1,13 +1,15 @@
 // batchNorm2d against float64 references: training (batch statistics, in-place running-stat update
 // with the unbiased variance, full batch-stat backward) and eval (running statistics), forward and
-// backward for x, weight and bias; the fused batchNorm2dRelu against batchNorm2d + relu; errors.
+// backward for x, weight and bias; the fused batchNorm2dRelu against batchNorm2d + relu; argument
+// errors of the whole norm family (batchNorm2d, layerNorm, groupNorm). Layer and group norm's
+// numerical checks are device-portable: test/portable/norm.ts.
 import { describe, it, expect } from 'vitest';
 import { useGpu, Rng, f32, viaF32, expectClose, refVjp, size } from './helpers.js';
 import { tensor } from '../src/wgsl/fill.js';
 import { mul, relu } from '../src/wgsl/elementwise.js';
 import { sum } from '../src/wgsl/reduce.js';
 import { requireGrad } from '../src/autograd/graph.js';
-import { batchNorm2d, batchNorm2dRelu } from '../src/wgsl/batchnorm.js';
+import { batchNorm2d, batchNorm2dRelu, groupNorm, layerNorm, type NormActivation } from '../src/wgsl/norm.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 import { backward } from '../src/autograd/backward.js';
 
@@ -131,6 +133,65 @@ describe('batchNorm2d', () => {
       const one = tensor(ctx, new Float32Array(3), [1, 3, 1, 1]);
       expect(() => batchNorm2d(one, c3, c3, c3, c3, { training: true })).toThrow(/more than one value per channel/);
       expect(() => batchNorm2d(one, c3, c3, c3, c3, { training: false })).not.toThrow();
+    });
+  });
+
+  it('rejects bad momentum, eps and activation before launching anything', () => {
+    const { ctx } = gpu;
+    ctx.scope(() => {
+      const x = tensor(ctx, new Float32Array(2 * 3 * 4), [2, 3, 2, 2]);
+      const c3 = tensor(ctx, new Float32Array(3), [3]);
+      for (const momentum of [-0.1, 1.5, NaN])
+        expect(() => batchNorm2d(x, c3, c3, c3, c3, { training: true, momentum })).toThrow(/batchNorm2d: momentum must be in \[0, 1\], got/);
+      for (const eps of [0, -1e-5, NaN, Infinity])
+        expect(() => batchNorm2d(x, c3, c3, c3, c3, { training: true, eps })).toThrow(/batchNorm2d: eps must be a finite number > 0, got/);
+      expect(() => batchNorm2d(x, c3, c3, c3, c3, { training: true, activation: 'gelu' as NormActivation })).toThrow(
+        /batchNorm2d: activation must be 'none', 'relu' or 'silu', got gelu/,
+      );
+      const rg = requireGrad(tensor(ctx, new Float32Array(3), [3]));
+      expect(() => batchNorm2d(x, c3, c3, rg, c3, { training: true })).toThrow(/must not require grad/);
+    });
+  });
+});
+
+describe('layerNorm and groupNorm arguments', () => {
+  it('layerNorm names the tensor and shapes on bad input', () => {
+    const { ctx } = gpu;
+    ctx.scope(() => {
+      const x = tensor(ctx, new Float32Array(24), [2, 3, 4]);
+      const d4 = tensor(ctx, new Float32Array(4), [4]);
+      const d3 = tensor(ctx, new Float32Array(3), [3]);
+      const d34 = tensor(ctx, new Float32Array(12), [3, 4]);
+      expect(() => layerNorm(x, [3])).toThrow(/layerNorm: input \[2,3,4\] does not end with normalizedShape \[3\]/);
+      expect(() => layerNorm(x, [1, 2, 3, 4])).toThrow(/does not end with normalizedShape \[1,2,3,4\]/);
+      expect(() => layerNorm(x, [])).toThrow(/layerNorm: normalizedShape must be a non-empty list of positive integers, got \[\]/);
+      expect(() => layerNorm(x, [0])).toThrow(/normalizedShape must be a non-empty list of positive integers, got \[0\]/);
+      expect(() => layerNorm(x, 4, d3)).toThrow(/layerNorm: weight must be \[4\] for input \[2,3,4\], got \[3\]/);
+      expect(() => layerNorm(x, [3, 4], d34, d4)).toThrow(/layerNorm: bias must be \[3,4\] for input \[2,3,4\], got \[4\]/);
+      expect(() => layerNorm(x, 4, d4, d4, 0)).toThrow(/layerNorm: eps must be a finite number > 0, got 0/);
+      expect(() => layerNorm(x, 4, null, null, NaN)).toThrow(/layerNorm: eps must be a finite number > 0, got NaN/);
+      expect(() => layerNorm(x, 4, null, null, 1e-5, { activation: 'tanh' as NormActivation })).toThrow(/layerNorm: activation must be/);
+      const xi = tensor(ctx, new Int32Array(4), [1, 4], 'i32');
+      expect(() => layerNorm(xi, 4)).toThrow(/layerNorm: input must be f32, got i32\[1,4\]/);
+      expect(() => layerNorm(x, 4, d4, d4)).not.toThrow();
+    });
+  });
+
+  it('groupNorm names the tensor and shapes on bad input', () => {
+    const { ctx } = gpu;
+    ctx.scope(() => {
+      const x = tensor(ctx, new Float32Array(36), [2, 6, 3]);
+      const c6 = tensor(ctx, new Float32Array(6), [6]);
+      const c4 = tensor(ctx, new Float32Array(4), [4]);
+      expect(() => groupNorm(x, 4)).toThrow(/groupNorm: numGroups must be a positive integer dividing the 6 channels of input \[2,6,3\], got 4/);
+      expect(() => groupNorm(x, 0)).toThrow(/numGroups must be a positive integer dividing/);
+      expect(() => groupNorm(x, 1.5)).toThrow(/numGroups must be a positive integer dividing/);
+      expect(() => groupNorm(x, 3, c4)).toThrow(/groupNorm: weight must be \[6\] for input \[2,6,3\], got \[4\]/);
+      expect(() => groupNorm(x, 3, c6, c4)).toThrow(/groupNorm: bias must be \[6\] for input \[2,6,3\], got \[4\]/);
+      expect(() => groupNorm(x, 3, c6, c6, -1)).toThrow(/groupNorm: eps must be a finite number > 0, got -1/);
+      const v = tensor(ctx, new Float32Array(6), [6]);
+      expect(() => groupNorm(v, 3)).toThrow(/groupNorm: input must be \[N, C, \*\], got f32\[6\]/);
+      expect(() => groupNorm(x, 3, c6, c6, 1e-6, { activation: 'silu' })).not.toThrow();
     });
   });
 });

@@ -1,17 +1,19 @@
 // ImageFolder from a directory and from .tar / .tar.gz archives (GNU, ustar-prefix and pax long names,
-// written by the system `tar`), with PNG (pngjs) and JPEG (jpeg-js) fixtures made here; error cases
-// naming the file; and the shared CIFAR-10 JPEG archive when present (skipped otherwise).
+// written by the system `tar`), with PNGs made here and a PIL-written JPEG fixture; error cases naming
+// the file; the order checked against torchvision itself (scripts/torchvision_order.py); and the
+// shared CIFAR-10 JPEG archive when present. Tests needing python3/torchvision or the shared data skip
+// without them, and fail instead under CI=true.
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
-import { imageFolderFromArchive, imageFolderIndex } from '../src/data/image-folder.js';
-import { decodeImageNode, loadImageFolder, loadImageFolderSplits, readArchive } from '../src/data/image-folder-node.js';
+import { byCodePoint, imageFolderFromArchive, imageFolderIndex } from '../src/data/image-folder.js';
+import { loadImageFolder, loadImageFolderSplits, nodeImageDecoder, readArchive } from '../src/data/image-folder-node.js';
 import { readTar } from '../src/data/tar.js';
+import { requirePrereq, skipWithout } from './prereq.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'data-imgfolder-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -30,13 +32,14 @@ function png(seed: number, opts: { gray?: boolean; h?: number; w?: number } = {}
       for (let c = 0; c < 4; c++) p.data[(y * w + x) * 4 + c] = c === 3 ? 255 : pix(seed, opts.gray ? 0 : c, y, x);
   return pngjs.PNG.sync.write(p, { colorType: opts.gray ? 0 : 2 });
 }
-/** A smooth JPEG (quality 100) whose pixels are within a few levels of 60 + 20 c + 10 y + 5 x */
-const smooth = (c: number, y: number, x: number) => 60 + 20 * c + 10 * y + 5 * x;
-function jpg(): Buffer {
-  const data = new Uint8Array(W * H * 4);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 4; c++) data[(y * W + x) * 4 + c] = c === 3 ? 255 : smooth(c, y, x);
-  return jpeg.encode({ width: W, height: H, data }, 100).data;
-}
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FIX = path.join(repoRoot, 'test', 'fixtures', 'images');
+/** A 5x4 JPEG written by PIL (scripts/make_image_fixtures.py) and PIL's decoded pixels (HWC). */
+const jpg = (): Buffer => readFileSync(path.join(FIX, 'smooth-5x4.jpg'));
+const jpgPixels = Buffer.from(
+  (JSON.parse(readFileSync(path.join(FIX, 'pil_pixels.json'), 'utf8')) as { files: Record<string, { pixels: string }> }).files['smooth-5x4.jpg']!.pixels,
+  'base64',
+);
 
 function write(file: string, data: Uint8Array | string) {
   mkdirSync(path.dirname(file), { recursive: true });
@@ -71,10 +74,9 @@ describe('ImageFolder', () => {
     expect(Array.from(ds.labels)).toEqual([0, 0, 1, 1, 1, 2, 2]);
     // cat/c0, c1, c2 then dog/d0.png, dog/sub/d1.png
     for (const [i, seed] of [[2, 0], [3, 1], [4, 2], [5, 3], [6, 4]] as const) expect(Array.from(ds.get(i).image)).toEqual(chw(seed));
+    // the JPEG: exactly PIL's pixels, HWC -> CHW
     const a = ds.get(0).image;
-    let worst = 0;
-    for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) worst = Math.max(worst, Math.abs(a[(c * H + y) * W + x]! - smooth(c, y, x)));
-    expect(worst).toBeLessThanOrEqual(6);
+    for (let c = 0; c < 3; c++) for (let p = 0; p < H * W; p++) expect(a[c * H * W + p], `c ${c} p ${p}`).toBe(jpgPixels[p * 3 + c]);
   });
 
   it('reads .tar, .tar.gz (./ paths), ustar-prefix and pax long names the same as the directory', async () => {
@@ -111,7 +113,7 @@ describe('ImageFolder', () => {
       expect(Array.from(ds.get(0).image), format).toEqual(chw(5));
     }
     // browser-safe path: archive bytes in, DecompressionStream gunzip
-    const viaBytes = await imageFolderFromArchive(new Uint8Array(require_('a.tar.gz')), decodeImageNode, { prefix: 'train' });
+    const viaBytes = await imageFolderFromArchive(new Uint8Array(require_('a.tar.gz')), await nodeImageDecoder(), { prefix: 'train' });
     expect(Buffer.from(viaBytes.images).equals(Buffer.from(ref.images))).toBe(true);
     expect(Array.from(viaBytes.labels)).toEqual(Array.from(ref.labels));
     // the ustar archive really uses the prefix field for the long paths
@@ -165,7 +167,7 @@ describe('ImageFolder', () => {
     await expect(loadImageFolder(r)).rejects.toThrow(`${r}/a/0.png: neither PNG nor JPEG (starts with 68 65 6c 6c)`);
     r = mk('empty', { 'a/0.png': png(0), 'b/readme.txt': 'x' });
     mkdirSync(path.join(r, 'c'));
-    await expect(loadImageFolder(r)).rejects.toThrow(`class folder ${r}/b holds no image files`);
+    await expect(loadImageFolder(r)).rejects.toThrow(`class folders ${r}/b, ${r}/c hold no image files`);
     rmSync(path.join(r, 'b'), { recursive: true });
     await expect(loadImageFolder(r)).rejects.toThrow(`class folder ${r}/c holds no image files`);
     tar(['-cf', path.join(tmp, 'empty.tar'), '-C', path.join(tmp, 'err'), 'empty']);
@@ -173,7 +175,11 @@ describe('ImageFolder', () => {
       `class folder ${path.join(tmp, 'empty.tar')}/empty/c holds no image files`,
     );
     await expect(loadImageFolder(path.join(tmp, 'a.tar'), { prefix: 'nothing' })).rejects.toThrow(/no class folders/);
-    expect(() => decodeImageNode(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 2]), 'x.jpg')).toThrow(/x.jpg: corrupt image/);
+    const decode = await nodeImageDecoder();
+    await expect(Promise.resolve().then(() => decode(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 2]), 'x.jpg'))).rejects.toThrow(/x.jpg: corrupt image/);
+    // a .bmp counts as an image (torchvision's extensions), so it is an error rather than silently skipped
+    r = mk('bmp', { 'a/0.png': png(0), 'a/1.bmp': 'BM\0\0\0\0\0\0\0\0\0\0' });
+    await expect(loadImageFolder(r)).rejects.toThrow(`${r}/a/1.bmp: BMP images are not supported (only JPEG and PNG)`);
   });
 
   it('rejects corrupt and truncated tar archives, naming them', () => {
@@ -193,12 +199,63 @@ describe('ImageFolder', () => {
   });
 });
 
+// torchvision's own order for a folder with tricky names (case, punctuation, non-ASCII incl. a
+// character above U+FFFF, hidden entries, nested directories, symbolic links, other extensions)
+const PY = '/usr/bin/python3';
+const haveTorchvision = existsSync(PY) && (() => {
+  try {
+    execFileSync(PY, ['-c', 'import torchvision'], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+describe('ImageFolder order equals torchvision', () => {
+  it.skipIf(skipWithout(haveTorchvision))('classes, files and labels as torchvision.datasets.ImageFolder lists them', async () => {
+    requirePrereq(haveTorchvision, `${PY} with torchvision`);
+    const root = path.join(tmp, 'tv');
+    const files = [
+      'a/x.png', 'a/X.PNG', 'a/b.JPG', 'a/10.jpeg', 'a/9.jpeg', 'a/.dot.png', 'a/notes.txt', 'a/sub/y.png', 'a/sub-x/z.png',
+      'a/sub/deeper/w.tif', 'a/a.webp', 'a/\uff5a.png', 'a/\u{1f600}.png', 'a/e\u0301.png', 'a/\u00e9.png', 'a/Z.bmp',
+      'B/0.png', 'a b/0.png', 'a-b/0.png', 'a_b/0.png', '\u00e9/0.png', '\uff5a/0.png', '\u{1f600}/0.png', '.hidden/0.png',
+      'ab/k.ppm', 'ab/k.pgm', 'ab/k.tiff', 'ab/k.jpeg.txt', 'ab/k.jpg',
+    ];
+    for (const f of files) write(path.join(root, f), '');
+    write(path.join(root, 'rootfile.png'), '');
+    write(path.join(tmp, 'tv-outside', 'm.png'), '');
+    write(path.join(tmp, 'tv-outside', 'l.png'), '');
+    symlinkSync(path.join(tmp, 'tv-outside'), path.join(root, 'linked'));
+    symlinkSync(path.join(tmp, 'tv-outside', 'm.png'), path.join(root, 'B', 'link.png'));
+    const tv = JSON.parse(execFileSync(PY, [path.join(repoRoot, 'scripts', 'torchvision_order.py'), root], { encoding: 'utf8' })) as {
+      classes: string[];
+      samples: [string, number][];
+    };
+    const ours = (list: ReturnType<typeof readArchive>, prefix?: string) => {
+      const idx = imageFolderIndex(list.files, { dirs: list.dirs, prefix });
+      return { classes: idx.classes, samples: idx.files.map(({ file, label }) => [prefix ? file.path.slice(prefix.length + 1) : file.path, label]) };
+    };
+    const { listFolder } = await import('../src/data/image-folder-node.js');
+    expect(ours(listFolder(root))).toEqual({ classes: tv.classes, samples: tv.samples });
+    // the same from a tar archive of the folder (links stored dereferenced, -h)
+    tar(['-chf', path.join(tmp, 'tv.tar'), '-C', tmp, 'tv']);
+    expect(ours(readArchive(path.join(tmp, 'tv.tar')), 'tv')).toEqual({ classes: tv.classes, samples: tv.samples });
+    // the cases that make JavaScript's default order differ from Python's are really in there
+    expect(tv.classes.indexOf('\uff5a')).toBeLessThan(tv.classes.indexOf('\u{1f600}'));
+    expect(['\uff5a', '\u{1f600}'].sort()).toEqual(['\u{1f600}', '\uff5a']);
+    expect(byCodePoint('\uff5a', '\u{1f600}')).toBeLessThan(0);
+    expect(tv.samples.slice(0, 3).map((s) => s[0])).toEqual(['.hidden/0.png', 'B/0.png', 'B/link.png']);
+  });
+});
+
 const require_ = (name: string): Buffer => readFileSync(path.join(tmp, name));
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED = path.resolve(repoRoot, '../shared/data/cifar10-jpeg.tar.gz');
+// ../shared beside the checkout (the main checkout), or two levels up (a worktree under wt/)
+const SHARED =
+  [path.resolve(repoRoot, '../shared/data/cifar10-jpeg.tar.gz'), path.resolve(repoRoot, '../../shared/data/cifar10-jpeg.tar.gz')].find(existsSync) ??
+  path.resolve(repoRoot, '../shared/data/cifar10-jpeg.tar.gz');
 describe('shared CIFAR-10 JPEG archive', () => {
-  it.skipIf(!existsSync(SHARED))('holds 50,000 / 10,000 images of 3x32x32, 5,000 / 1,000 per class', async () => {
+  it.skipIf(skipWithout(existsSync(SHARED)))('holds 50,000 / 10,000 images of 3x32x32, 5,000 / 1,000 per class', async () => {
+    requirePrereq(existsSync(SHARED), SHARED);
     const archive = readArchive(SHARED);
     const idx = imageFolderIndex(archive.files, { prefix: 'train' });
     expect(idx.files.length).toBe(50000);

@@ -214,10 +214,12 @@ describe('Module', () => {
     for (const m of [a, b, c]) m.dispose();
   });
 
-  it('loadStateDict lists every missing, unexpected and mis-shaped name in one error', () => {
+  it('loadStateDict lists every missing, unexpected and mis-shaped name in one error, writing nothing', async () => {
     const { ctx } = gpu;
     const a = new ResNet(ctx, { width: 4, numClasses: 3 });
-    const src = new Map(a.stateDict());
+    const other = new ResNet(ctx, { width: 4, numClasses: 3, seed: 5 });
+    const before = await readAll(a.stateDict());
+    const src = new Map<string, Tensor>(other.stateDict());
     src.delete('layer2.0.downsample.0.weight');
     src.delete('bn1.running_var');
     src.set('layer9.weird', src.get('fc.bias')!);
@@ -232,17 +234,32 @@ describe('Module', () => {
     expect(err).toBeInstanceOf(EngineError);
     const msg = (err as Error).message;
     for (const n of ['layer2.0.downsample.0.weight', 'bn1.running_var', 'layer9.weird', 'fc.bias']) expect(msg).toContain(n);
-    expect(msg).toMatch(/missing 2/);
-    expect(msg).toMatch(/unexpected 1/);
-    expect(msg).toMatch(/mis-shaped 1/);
+    expect(msg).toMatch(/^ResNet\.loadStateDict: 3 problem\(s\)/);
+    expect(msg).toMatch(/missing 2: 'bn1\.running_var', 'layer2\.0\.downsample\.0\.weight'/);
+    expect(msg).toMatch(/unexpected 1: 'layer9\.weird'/);
+    expect(msg).toMatch(/'fc\.bias' has shape \[5\] in the source, expected \[3\]/);
+    // a live tensor of another dtype is named too
+    const ints = tensor(ctx, new Int32Array(3), [3], 'i32');
+    expect(() => a.loadStateDict(new Map([...src, ['fc.bias', ints]]), { strict: false })).toThrow(/'fc\.bias' is i32 in the source, cannot load into f32\[3\]/);
+    ints.dispose();
+    // nothing was written by the failed loads (the two seeds' conv and linear weights differ)
+    const after = await readAll(a.stateDict());
+    expect([...before.get('conv1.weight')!]).not.toEqual([...(await readAll(other.stateDict())).get('conv1.weight')!]);
+    for (const [n, v] of before) expect([...after.get(n)!], n).toEqual([...v]);
     // non-strict: missing/unexpected are returned, the shape error still throws
     expect(() => a.loadStateDict(src, { strict: false })).toThrow(/fc\.bias/);
-    src.set('fc.bias', a.stateDict().get('fc.bias')!);
+    src.set('fc.bias', other.stateDict().get('fc.bias')!);
     const r = a.loadStateDict(src, { strict: false });
     expect(r.missing.sort()).toEqual(['bn1.running_var', 'layer2.0.downsample.0.weight']);
     expect(r.unexpected).toEqual(['layer9.weird']);
+    // the non-strict load wrote what it matched and left the missing ones
+    const loaded = await readAll(a.stateDict());
+    const want = await readAll(other.stateDict());
+    expect([...loaded.get('conv1.weight')!]).toEqual([...want.get('conv1.weight')!]);
+    expect([...loaded.get('bn1.running_var')!]).toEqual([...before.get('bn1.running_var')!]);
     wrong.dispose();
     a.dispose();
+    other.dispose();
   });
 
   it('freeze stops parameter gradients; unfreeze restores them', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useGpu, Rng, f32 } from './helpers.js';
 import { parseSafetensors, serializeSafetensors, toFloat32, f16ToNumber, bf16ToNumber, numberToF16, float32ToF16, type SafetensorsTensor } from '../src/io/safetensors.js';
-import { saveSafetensorsFile, loadSafetensorsFile } from '../src/io/safetensors-node.js';
+import { saveSafetensorsFile, loadSafetensorsFile, loadSafetensorsShards } from '../src/io/safetensors-node.js';
 import { tensorsToRecord, loadIntoTensors } from '../src/io/state.js';
 import { optimizerStateToRecord, loadOptimizerState } from '../src/nn/optim.js';
 import { Adam } from '../src/nn/optim.js';
@@ -129,14 +129,32 @@ describe('safetensors format', () => {
     };
     expect(() => parseSafetensors(good.subarray(0, 5))).toThrow(/truncated file: 5 bytes/);
     expect(() => parseSafetensors(good.subarray(0, 100))).toThrow(/header length \d+ runs beyond the file \(100 bytes/);
-    expect(() => parseSafetensors(good.subarray(0, good.length - 3))).toThrow(/tensor 'half': data_offsets \[\d+, \d+\] out of range/);
-    expect(() => parseSafetensors(header({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4))).toThrow(/tensor 'w'.*out of range/);
+    const n = Number(new DataView(good.buffer, good.byteOffset).getBigUint64(0, true));
+    const last = Object.entries(JSON.parse(new TextDecoder().decode(good.subarray(8, 8 + n))) as Record<string, { data_offsets?: number[] }>)
+      .filter(([k]) => k !== '__metadata__')
+      .sort((a, b) => b[1].data_offsets![1]! - a[1].data_offsets![1]!)[0]!;
+    expect(() => parseSafetensors(good.subarray(0, good.length - 3), { name: 'cut.safetensors' })).toThrow(
+      `safetensors: cut.safetensors: truncated: tensor '${last[0]}' (data_offsets [${last[1].data_offsets!.join(', ')}]) needs file bytes up to ${good.length} but the file has ${good.length - 3} (3 bytes missing;`,
+    );
+    expect(() => parseSafetensors(header({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4))).toThrow(/truncated: tensor 'w'.*out of range/);
     expect(() => parseSafetensors(header({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8))).toThrow(
       /tensor 'w': F32\[3\] needs 12 bytes but data_offsets \[0, 8\] span 8/,
     );
     expect(() =>
       parseSafetensors(header({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12)),
     ).toThrow(/tensors 'a' \[0, 8\] and 'b' \[4, 12\] overlap/);
+    // the data section must be tiled exactly, as the reference library requires
+    expect(() =>
+      parseSafetensors(header({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [12, 16] } }, 16)),
+    ).toThrow(`tensor 'b' starts at data byte 12 but the previous tensor 'a' ends at 8: a gap in the data section`);
+    expect(() => parseSafetensors(header({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 11))).toThrow(
+      `3 unexpected bytes after the last tensor's data (the data section has 11 bytes, the tensors cover 8)`,
+    );
+    // a header bomb: a length over the limit, whatever the file size
+    const bomb = header({}, 0);
+    new DataView(bomb.buffer).setBigUint64(0, 1n << 62n, true);
+    expect(() => parseSafetensors(bomb, { name: 'bomb.st' })).toThrow(`bomb.st: header length ${1n << 62n} is over the 100000000-byte limit`);
+    expect(() => parseSafetensors(header({ w: { dtype: 'toString', shape: [1], data_offsets: [0, 1] } }, 1))).toThrow(/unsupported dtype "toString"/);
     expect(() => parseSafetensors(header({ q: { dtype: 'Q4', shape: [2], data_offsets: [0, 1] } }, 1))).toThrow(/tensor 'q': unsupported dtype "Q4"/);
     expect(() => parseSafetensors(header({ q: { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }))).toThrow(/tensor 'q': invalid shape/);
     const notJson = header({});
@@ -174,8 +192,108 @@ describe('safetensors files (Node)', () => {
     expect((await readdir(dir)).sort()).toEqual(['blocked.safetensors', 'model.safetensors']);
     // errors name the file
     await writeFile(join(dir, 'bad.safetensors'), new Uint8Array([1, 2, 3]));
-    await expect(loadSafetensorsFile(join(dir, 'bad.safetensors'))).rejects.toThrow(/bad\.safetensors: safetensors: truncated file/);
+    await expect(loadSafetensorsFile(join(dir, 'bad.safetensors'))).rejects.toThrow(/safetensors: .*bad\.safetensors: truncated file/);
     await expect(loadSafetensorsFile(join(dir, 'nope.safetensors'))).rejects.toThrow(/nope\.safetensors: cannot read/);
+  });
+});
+
+describe('safetensors shards, index files and the finite-weights check (Node)', () => {
+  /** A model's weights in every float dtype, random values (seeded). */
+  function model(rng: Rng): Map<string, SafetensorsTensor> {
+    const u = (n: number) => rng.uniform(n, -3, 3);
+    return new Map<string, SafetensorsTensor>([
+      ['conv.weight', { dtype: 'F32', shape: [2, 1, 3, 3], data: f32(u(18)) }],
+      ['conv.bias', { dtype: 'F64', shape: [2], data: Float64Array.from(u(2)) }],
+      ['fc.weight', { dtype: 'F16', shape: [3, 2], data: float32ToF16(u(6)) }],
+      ['fc.bias', { dtype: 'BF16', shape: [3], data: Uint16Array.from(u(3), (x) => new Uint32Array(f32([x]).buffer)[0]! >>> 16) }],
+    ]);
+  }
+  const sameRecord = (a: Map<string, SafetensorsTensor>, b: Map<string, SafetensorsTensor>) => {
+    expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+    for (const [k, t] of a) {
+      expect(b.get(k)!.dtype, k).toBe(t.dtype);
+      expect(b.get(k)!.shape, k).toEqual(t.shape);
+      expect(Array.from(b.get(k)!.data as ArrayLike<number>), k).toEqual(Array.from(t.data as ArrayLike<number>));
+    }
+  };
+
+  it('one record from a list, a comma-separated list or an index.json; errors name the shard', async () => {
+    const rng = new Rng();
+    const dir = await mkdtemp(join(tmpdir(), 'st-shards-'));
+    const all = model(rng);
+    const [a, b] = [join(dir, 'model-00001-of-00002.safetensors'), join(dir, 'model-00002-of-00002.safetensors')];
+    const part = (names: string[]) => new Map(names.map((n) => [n, all.get(n)!]));
+    await saveSafetensorsFile(a, part(['conv.weight', 'conv.bias']), { format: 'pt' });
+    await saveSafetensorsFile(b, part(['fc.weight', 'fc.bias']), { format: 'pt', extra: 'x' });
+    const index = {
+      metadata: { total_size: 123 },
+      weight_map: { 'conv.weight': 'model-00001-of-00002.safetensors', 'conv.bias': 'model-00001-of-00002.safetensors', 'fc.weight': 'model-00002-of-00002.safetensors', 'fc.bias': 'model-00002-of-00002.safetensors' },
+    };
+    const indexFile = join(dir, 'model.safetensors.index.json');
+    await writeFile(indexFile, JSON.stringify(index));
+    for (const src of [[a, b], `${a}, ${b}`, indexFile]) {
+      const got = await loadSafetensorsShards(src, { checkFinite: true });
+      sameRecord(all, got.tensors);
+      expect(got.metadata).toEqual({ format: 'pt', extra: 'x' });
+    }
+    sameRecord(part(['conv.weight', 'conv.bias']), (await loadSafetensorsShards(a)).tensors);
+
+    // a missing shard is named before any shard is read (the first one here is corrupt too)
+    const corrupt = join(dir, 'corrupt.safetensors');
+    await writeFile(corrupt, new Uint8Array([1, 2, 3]));
+    await expect(loadSafetensorsShards([corrupt, join(dir, 'gone.safetensors')])).rejects.toThrow(`shard file ${join(dir, 'gone.safetensors')} does not exist`);
+    await expect(loadSafetensorsShards([a, corrupt])).rejects.toThrow(`${corrupt}: truncated file: 3 bytes`);
+    await expect(loadSafetensorsShards([a, a])).rejects.toThrow(`shard ${a} is given twice`);
+    await expect(loadSafetensorsShards(' , ')).rejects.toThrow('no safetensors file given');
+    // the same tensor name in two shards
+    const c = join(dir, 'c.safetensors');
+    await saveSafetensorsFile(c, part(['fc.bias']));
+    await expect(loadSafetensorsShards([a, b, c])).rejects.toThrow(`tensor 'fc.bias' is in two shards: ${b} and ${c}`);
+    // index problems: a mapped shard missing, a tensor in the wrong shard, an unlisted tensor, a listed absent one, a path escape
+    const withIndex = async (map: Record<string, string>) => {
+      await writeFile(indexFile, JSON.stringify({ weight_map: map }));
+      return loadSafetensorsShards(indexFile);
+    };
+    const base = index.weight_map;
+    await expect(withIndex({ ...base, 'fc.bias': 'model-00003-of-00003.safetensors' })).rejects.toThrow(
+      `shard file ${join(dir, 'model-00003-of-00003.safetensors')} (named by ${indexFile}) does not exist`,
+    );
+    await expect(withIndex({ ...base, 'fc.bias': 'model-00001-of-00002.safetensors' })).rejects.toThrow(
+      `${b} holds tensor 'fc.bias', which ${indexFile} places in model-00001-of-00002.safetensors`,
+    );
+    const { 'fc.bias': _, ...fewer } = base;
+    await expect(withIndex(fewer)).rejects.toThrow(`${b} holds tensor 'fc.bias', which ${indexFile} does not list`);
+    await expect(withIndex({ ...base, 'head.weight': 'model-00002-of-00002.safetensors' })).rejects.toThrow(
+      `${indexFile} places tensor 'head.weight' in model-00002-of-00002.safetensors, which does not hold it`,
+    );
+    await expect(withIndex({ ...base, x: '../elsewhere.safetensors' })).rejects.toThrow(`weight_map['x'] = "../elsewhere.safetensors" is not a shard file name`);
+    await writeFile(indexFile, '{"weight_map": [');
+    await expect(loadSafetensorsShards(indexFile)).rejects.toThrow(`${indexFile}: not valid JSON`);
+    await expect(loadSafetensorsShards([indexFile, a])).rejects.toThrow('an .index.json must be given alone');
+  });
+
+  it('checkFinite names the tensor, the first bad index and the value, for every float dtype; off by default', () => {
+    const rng = new Rng();
+    const cases: [string, number, (t: SafetensorsTensor) => void, string][] = [
+      ['conv.weight', 13, (t) => ((t.data as Float32Array)[13] = NaN), `tensor 'conv.weight' (F32[2,1,3,3]) holds NaN at [1, 0, 1, 1] (flat index 13)`],
+      ['conv.bias', 1, (t) => ((t.data as Float64Array)[1] = -Infinity), `tensor 'conv.bias' (F64[2]) holds -Infinity at [1] (flat index 1)`],
+      ['fc.weight', 3, (t) => ((t.data as Uint16Array)[3] = 0x7c00), `tensor 'fc.weight' (F16[3,2]) holds Infinity at [1, 1] (flat index 3)`],
+      ['fc.bias', 2, (t) => ((t.data as Uint16Array)[2] = 0x7fc1), `tensor 'fc.bias' (BF16[3]) holds NaN at [2] (flat index 2)`],
+    ];
+    for (const [name, , poison, msg] of cases) {
+      const m = model(rng);
+      poison(m.get(name)!);
+      const bytes = serializeSafetensors(m);
+      expect(() => parseSafetensors(bytes, { name: 'user.safetensors', checkFinite: true }), name).toThrow(`safetensors: user.safetensors: ${msg}`);
+      expect(parseSafetensors(bytes).tensors.size).toBe(4);
+    }
+    // the largest finite values are fine
+    const edge = new Map<string, SafetensorsTensor>([
+      ['h', { dtype: 'F16', shape: [2], data: Uint16Array.from([0x7bff, 0xfbff]) }],
+      ['b', { dtype: 'BF16', shape: [1], data: Uint16Array.from([0x7f7f]) }],
+      ['f', { dtype: 'F32', shape: [1], data: f32([3.4e38]) }],
+    ]);
+    expect(parseSafetensors(serializeSafetensors(edge), { checkFinite: true }).tensors.size).toBe(3);
   });
 });
 
@@ -223,10 +341,11 @@ describe('GPU glue', () => {
     } catch (e) {
       msg = (e as Error).message;
     }
-    expect(msg).toMatch(/'fc\.weight' has shape \[3,2\] in the file, expected \[2,3\]/);
-    expect(msg).toMatch(/'labels' is F32 in the file, cannot load into i32\[3\]/);
-    expect(msg).toMatch(/missing: 'fc\.bias'/);
-    expect(msg).toMatch(/unexpected: 'extra\.one', 'extra\.two'/);
+    expect(msg).toMatch(/^loadIntoTensors: 4 problem\(s\)/);
+    expect(msg).toMatch(/'fc\.weight' has shape \[3,2\] in the source, expected \[2,3\]/);
+    expect(msg).toMatch(/'labels' is F32 in the source, cannot load into i32\[3\]/);
+    expect(msg).toMatch(/missing 1: 'fc\.bias'/);
+    expect(msg).toMatch(/unexpected 2: 'extra\.one', 'extra\.two'/);
     expect(Array.from(await named['fc.weight'].read())).toEqual(Array.from(before));
     // non-strict still rejects mis-shaped tensors
     expect(() => loadIntoTensors(named, bad, { strict: false })).toThrow(/'fc\.weight' has shape/);

@@ -1,6 +1,8 @@
-// The training loop: an MLP on a small synthetic image set learns (loss falls, accuracy far above
-// chance); an interrupted run resumed from its checkpoint ends with bit-identical weights, BatchNorm
-// buffers and optimizer state to an uninterrupted run (MLP and a tiny ResNet with augmentation).
+// Classification on the generic loop: an MLP on a small synthetic image set learns (loss falls,
+// accuracy far above chance); evaluate() gives probabilities, predictions, labels and indices in
+// loader order; an interrupted run resumed from its checkpoint (at an epoch end, or mid-epoch from an
+// in-memory step checkpoint) ends with bit-identical weights, BatchNorm buffers, optimizer state and
+// history to an uninterrupted run (MLP and a tiny ResNet with augmentation).
 import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,9 @@ import { cosineLr } from '../src/nn/schedule.js';
 import { MLP } from '../src/models/mlp.js';
 import { ResNet } from '../src/models/resnet.js';
 import { trainClassifier, evaluate, type TrainProgress } from '../src/nn/train.js';
+import { nodeCheckpointIO } from '../src/nn/checkpoint-node.js';
+import { memoryCheckpointIO } from '../src/nn/checkpoint.js';
+import type { Outputs } from '../src/unlearn/classification/evaluate.js';
 import type { Module } from '../src/nn/module.js';
 import { trainFromConfig, checkTrainConfig } from '../src/cli/train.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
@@ -77,11 +82,27 @@ describe('trainClassifier', () => {
     expect(h.map((e) => e.lr)).toEqual([0, 1, 2, 3].map((e) => cosineLr(0.1, 4)(e)));
     expect(events.filter((e) => e.kind === 'epoch').length).toBe(4);
     expect(events.filter((e) => e.kind === 'step').length).toBeGreaterThan(4);
-    // evaluate agrees with the history and returns probabilities in loader order
-    const ev = await evaluate(ctx, model, new DataLoader(test, { batchSize: 32 }), { probs: true });
-    expect(ev.accuracy).toBeCloseTo(h[3]!.testAccuracy!, 6);
-    expect(ev.probs!.length).toBe(80 * 4);
-    expect(Math.abs(ev.probs!.slice(0, 4).reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+    // evaluate agrees with the history and returns probabilities, predictions, labels and dataset
+    // indices in loader order (the loader here serves a shuffled subset)
+    const order = Int32Array.from(new Generator(4).permutation(80).slice(0, 70));
+    const evalLoader = new DataLoader(test, { batchSize: 32, indices: order });
+    const calls: [number, number][] = [];
+    const ev = await evaluate(ctx, model, evalLoader, { probs: true, progress: (d, n) => calls.push([d, n]) });
+    const asPredict: Outputs = ev; // (compile-time) everything the unlearning code's predict() returns
+    expect(asPredict.n).toBe(70);
+    expect(calls).toEqual([[1, 3], [2, 3], [3, 3]]);
+    const evAll = await evaluate(ctx, model, new DataLoader(test, { batchSize: 32 }));
+    expect(evAll.accuracy).toBeCloseTo(h[3]!.testAccuracy!, 6);
+    expect([ev.n, ev.C, ev.probs!.length]).toEqual([70, 4, 70 * 4]);
+    expect([...ev.indices!]).toEqual([...order]);
+    expect([...ev.labels!]).toEqual([...order].map((i) => test.get(i).label));
+    for (let i = 0; i < 70; i++) {
+      const row = [...ev.probs!.subarray(i * 4, i * 4 + 4)];
+      expect(Math.abs(row.reduce((a, b) => a + b, 0) - 1), `row ${i} sums to 1`).toBeLessThan(1e-5);
+      expect(ev.preds![i], `pred ${i}`).toBe(row.indexOf(Math.max(...row)));
+    }
+    // the accuracy counted on the GPU is the fraction of CPU argmax predictions that match
+    expect(ev.accuracy).toBeCloseTo(ev.preds!.filter((p, i) => p === ev.labels![i]).length / 70, 6);
     expect(model.training).toBe(true);
     optimizer.dispose();
     model.dispose();
@@ -105,7 +126,7 @@ describe('trainClassifier', () => {
         const model = c.make();
         const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
         const res = await trainClassifier({
-          ctx, model, optimizer, epochs: c.epochs, checkpointDir: dir, resume, signal,
+          ctx, model, optimizer, epochs: c.epochs, checkpointDir: dir, checkpointIO: nodeCheckpointIO(), resume, signal,
           trainLoader: new DataLoader(train, { batchSize: 16, shuffle: true, seed: 9, transform: c.transform?.() }),
           schedule: cosineLr(0.05, c.epochs), progress: false,
           onProgress: (p) => p.kind === 'epoch' && onEpoch?.(p.epoch),
@@ -143,6 +164,39 @@ describe('trainClassifier', () => {
       }
     });
   }
+
+  it('a mid-epoch abort checkpoints the partial epoch; resuming gives the same bits and history (in-memory checkpoints)', async () => {
+    const { ctx } = gpu;
+    const train = synthetic(96, 6, 4, 12); // 6 steps per epoch
+    const run = async (io: ReturnType<typeof memoryCheckpointIO>, signal?: AbortSignal, onStep?: (globalStep: number) => void, resume = false) => {
+      const model = new MLP(ctx, { sizes: [36, 16, 4], seed: 8 });
+      const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+      const res = await trainClassifier({
+        ctx, model, optimizer, epochs: 3, checkpointDir: 'mem', checkpointIO: io, checkpointEverySteps: 4, resume, signal, readEvery: 2,
+        trainLoader: new DataLoader(train, { batchSize: 16, shuffle: true, seed: 2 }),
+        schedule: cosineLr(0.05, 18), scheduleUnit: 'step', progress: false,
+        onProgress: (p) => p.kind === 'step' && onStep?.(p.globalStep),
+      });
+      return { model, optimizer, res };
+    };
+    const full = await run(memoryCheckpointIO());
+    const io = memoryCheckpointIO();
+    const ac = new AbortController();
+    const first = await run(io, ac.signal, (g) => g === 10 && ac.abort()); // epoch 1, step 4
+    expect([first.res.interrupted, first.res.epochsDone, first.res.checkpointPath]).toEqual([true, 1, 'mem/checkpoint.safetensors']);
+    first.model.dispose();
+    first.optimizer.dispose();
+    const resumed = await run(io, undefined, undefined, true);
+    expect(resumed.res.resumedAt).toBe(1);
+    // the partial epoch's loss and accuracy sums were restored: the history is the same numbers
+    expect(resumed.res.history.map((e) => [e.trainLoss, e.trainAccuracy, e.lr])).toEqual(full.res.history.map((e) => [e.trainLoss, e.trainAccuracy, e.lr]));
+    const [a, b] = [await weights(full.model), await weights(resumed.model)];
+    for (const [n, v] of a) expect(Buffer.from(b.get(n)!.buffer).equals(Buffer.from(v.buffer)), n).toBe(true);
+    for (const r of [full, resumed]) {
+      r.model.dispose();
+      r.optimizer.dispose();
+    }
+  });
 
   it.skipIf(!defaultMnistDir())('the train command trains an MLP on an MNIST subset and writes its outputs', async () => {
     const { ctx } = gpu;

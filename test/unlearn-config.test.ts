@@ -9,8 +9,7 @@ import { serializeSafetensors, numberToF16 } from '../src/io/safetensors.js';
 import { resolveConfig, withCliMethods, demoConfig } from '../src/unlearn/classification/config.js';
 import { CIFAR10_PRESETS, MNIST_PRESETS, TINYIMAGENET_PRESETS } from '../src/unlearn/classification/presets.js';
 import { methodLabel, type SfrOnConfig } from '../src/unlearn/core/methods.js';
-import { checkAgainstModel, headerLength, parseHeader, mergeShards } from '../src/unlearn/core/checkpoint.js';
-import { parseSafetensors } from '../src/io/safetensors.js';
+import { checkAgainstModel, headerLength, parseHeader } from '../src/unlearn/core/checkpoint.js';
 
 const gpu = useGpu();
 
@@ -108,10 +107,6 @@ describe('checkpoint headers', () => {
     const full = serializeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float32Array(2) } });
     expect(() => parseHeader(full, 'cut.safetensors', full.length - 4)).toThrow(/cut\.safetensors: tensor 'w': data_offsets \[0,8\] lie outside/);
     expect(() => headerLength(new TextEncoder().encode('{"not": "safetensors"}'), 'j.json')).toThrow(/j\.json: header length .* not a safetensors file/);
-    // merging parsed shards: a repeated name is an error
-    const pa = parseSafetensors(serializeSafetensors({ w: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }));
-    expect([...mergeShards([{ file: 'a', data: pa }, { file: 'b', data: parseSafetensors(serializeSafetensors({ v: { dtype: 'F32', shape: [1], data: new Float32Array(1) } })) }]).tensors.keys()]).toEqual(['w', 'v']);
-    expect(() => mergeShards([{ file: 'a', data: pa }, { file: 'b', data: pa }])).toThrow(/'w' is in two shards \(a and b\)/);
     model.dispose();
   });
 });

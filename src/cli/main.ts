@@ -23,6 +23,10 @@ Commands:
                                      score a model checkpoint (one file or its shards; checked by name
                                      and shape before anything runs) against the experiment's RT
   report --results FILE [--out DIR]  rebuild the Markdown/CSV/JSON/HTML report from results.json
+  forward --arch NAME --options JSON --weights A.safetensors[,B...] --input IN.safetensors --out OUT.safetensors [--train]
+                                     one forward pass of an architecture (resnet18) on IN's tensors (x, and
+                                     t, y where the model takes them) with the given weights; writes 'out'.
+                                     The way to check an imported PyTorch model against PyTorch
   train --config FILE                train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
   help                               this text
@@ -89,6 +93,30 @@ async function main(argv: string[]): Promise<number> {
       const results = flag(args, 'results');
       if (!results) throw new Error('report needs --results FILE');
       return runReportCommand(results, flag(args, 'out'));
+    }
+    case 'forward': {
+      const { runForward } = await import('./forward.js');
+      const need = (name: string) => {
+        const v = flag(args, name);
+        if (v === undefined) throw new Error(`forward needs --${name}`);
+        return v;
+      };
+      const arch = need('arch');
+      let options: Record<string, unknown> = {};
+      const optText = flag(args, 'options');
+      if (optText !== undefined) {
+        try {
+          options = JSON.parse(optText) as Record<string, unknown>;
+        } catch (e) {
+          throw new Error(`--options is not valid JSON: ${(e as Error).message}`);
+        }
+      }
+      const req = { arch, options, weights: need('weights'), input: need('input'), out: need('out'), train: args.includes('--train') };
+      return withContext(async (ctx) => {
+        const shape = await runForward(ctx, req);
+        console.log(`forward: ${arch} -> out [${shape.join(', ')}] written to ${req.out}`);
+        return 0;
+      });
     }
     case 'train': {
       const { runTrain } = await import('./train.js');

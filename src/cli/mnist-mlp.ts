@@ -33,8 +33,21 @@ export interface MnistMlpOptions {
   progress?: boolean;
 }
 
-/** Train and evaluate; resolves with the test accuracy in [0, 1] and the wall time of the whole job. */
-export async function runMnistMlp(opts: MnistMlpOptions = {}): Promise<{ testAccuracy: number; seconds: number }> {
+export interface MnistMlpResult {
+  /** In [0, 1]. */
+  testAccuracy: number;
+  /** Mean cross-entropy on the test images. */
+  testLoss: number;
+  /** Test images evaluated. */
+  testImages: number;
+  /** Mean training cross-entropy of each epoch. */
+  trainLoss: number[];
+  /** Wall time of the whole job. */
+  seconds: number;
+}
+
+/** Train and evaluate; resolves with the test accuracy and loss, the training losses and the wall time. */
+export async function runMnistMlp(opts: MnistMlpOptions = {}): Promise<MnistMlpResult> {
   const t0 = performance.now();
   const op = 'runMnistMlp';
   const dir = opts.dataDir ?? defaultMnistDir();
@@ -57,7 +70,7 @@ export async function runMnistMlp(opts: MnistMlpOptions = {}): Promise<{ testAcc
     const model = new MLP(ctx, { sizes: [c * h * w, ...(opts.hidden ?? [256, 128]), train.numClasses], seed });
     const lr = opts.lr ?? 2e-3;
     const optimizer = new Adam(model.parameters(), { lr });
-    await trainClassifier({
+    const res = await trainClassifier({
       ctx, model, trainLoader, optimizer, epochs,
       schedule: cosineLr(lr, Math.max(1, epochs * trainLoader.numBatches)),
       scheduleUnit: 'step',
@@ -68,7 +81,7 @@ export async function runMnistMlp(opts: MnistMlpOptions = {}): Promise<{ testAcc
     if (opts.progress ?? true)
       process.stderr.write(`MNIST MLP: test accuracy ${(100 * ev.accuracy).toFixed(2)}% on ${ev.n} images, ${seconds.toFixed(1)} s\n`);
     optimizer.dispose();
-    return { testAccuracy: ev.accuracy, seconds };
+    return { testAccuracy: ev.accuracy, testLoss: ev.loss, testImages: ev.n, trainLoss: res.history.map((e) => e.trainLoss), seconds };
   } finally {
     await ctx.close();
   }

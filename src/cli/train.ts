@@ -21,6 +21,7 @@ import { ResNet } from '../models/resnet.js';
 import { MLP } from '../models/mlp.js';
 import type { ActivationKind as Activation } from '../nn/layers/index.js';
 import { trainClassifier, evaluate, type EpochMetrics } from '../nn/train.js';
+import { nodeCheckpointIO } from '../nn/checkpoint-node.js';
 import { tensorsToRecord } from '../io/state.js';
 import { saveSafetensorsFile } from '../io/safetensors-node.js';
 import { EngineError } from '../util/errors.js';
@@ -232,6 +233,7 @@ export async function trainFromConfig(
       schedule: buildSchedule(cfg, trainLoader.numBatches),
       scheduleUnit: cfg.scheduleUnit ?? 'epoch',
       checkpointDir: outDir,
+      checkpointIO: nodeCheckpointIO(),
       resume: opts.resume ?? false,
       readEvery: cfg.readEvery,
       progress: opts.progress ?? true,

@@ -38,19 +38,31 @@ export function saveByteDataset(ds: ByteImageDataset, file: string): void {
   renameSync(tmp, file);
 }
 
-/** Reads a file written by saveByteDataset; errors name the file and the expected vs actual size. */
+const isCount = (x: unknown, min: number) => Number.isSafeInteger(x) && (x as number) >= min;
+
+/** Reads a file written by saveByteDataset; every error (corrupt header, wrong size, bad labels) names the file. */
 export function loadByteDataset(file: string): ByteImageDataset {
   const op = 'loadByteDataset';
-  const b = readFileSync(file);
+  let b: Buffer;
+  try {
+    b = readFileSync(file);
+  } catch (e) {
+    throw new EngineError(op, `cannot read ${file}: ${(e as Error).message}`);
+  }
   if (b.length < 8 || new TextDecoder().decode(b.subarray(0, 4)) !== MAGIC)
     throw new EngineError(op, `${file} is not a dataset cache (no '${MAGIC}' magic)`);
   const len = b.readUInt32LE(4);
+  if (8 + len > b.length) throw new EngineError(op, `${file}: header length ${len} runs beyond the file (${b.length} bytes)`);
   let h: Header;
   try {
     h = JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + len))) as Header;
   } catch {
     throw new EngineError(op, `${file}: corrupt header`);
   }
+  const shapeOk = Array.isArray(h?.shape) && h.shape.length === 3 && h.shape.every((d) => isCount(d, 1));
+  const classesOk = h?.classes === undefined || (Array.isArray(h.classes) && h.classes.every((c) => typeof c === 'string'));
+  if (h?.version !== 1 || !isCount(h.n, 0) || !shapeOk || !isCount(h.numClasses, 1) || !classesOk)
+    throw new EngineError(op, `${file}: corrupt header ${JSON.stringify(h).slice(0, 200)}`);
   const pre = 8 + len;
   const at = pre + ((4 - (pre % 4)) % 4);
   const px = h.n * h.shape[0] * h.shape[1] * h.shape[2];
@@ -59,7 +71,11 @@ export function loadByteDataset(file: string): ByteImageDataset {
   const labels = new Int32Array(h.n);
   for (let i = 0; i < h.n; i++) labels[i] = b.readInt32LE(at + 4 * i);
   const images = new Uint8Array(b.buffer, b.byteOffset + at + 4 * h.n, px);
-  return new ByteImageDataset(images, labels, h.shape, h.numClasses, h.classes);
+  try {
+    return new ByteImageDataset(images, labels, h.shape, h.numClasses, h.classes);
+  } catch (e) {
+    throw new EngineError(op, `${file}: ${(e as Error).message}`);
+  }
 }
 
 /** Loads `file` when it exists, else builds the data set and saves it there. */

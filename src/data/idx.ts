@@ -10,14 +10,40 @@ import { EngineError } from '../util/errors.js';
 /** True when `bytes` starts with the gzip magic number 1f 8b. */
 export const isGzip = (bytes: Uint8Array) => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 
-/** Decompresses gzip with the web-standard DecompressionStream (browsers, Node >= 18). */
-export async function gunzip(bytes: Uint8Array, name = 'input'): Promise<Uint8Array> {
+/** Largest decompressed size accepted by default: what one Uint8Array can hold (4 GiB - 1). */
+export const MAX_GUNZIP_BYTES = 2 ** 32 - 1;
+
+/**
+ * Decompresses gzip with the web-standard DecompressionStream (browsers, Node >= 18), stopping with
+ * an error as soon as the output passes `maxBytes` (a gzip bomb, or data too large for one array).
+ */
+export async function gunzip(bytes: Uint8Array, name = 'input', maxBytes = MAX_GUNZIP_BYTES): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
   try {
-    const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip'));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    const reader = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) {
+        await reader.cancel();
+        throw new EngineError('gunzip', `${name}: decompresses to more than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
   } catch (e) {
+    if (e instanceof EngineError) throw e;
     throw new EngineError('gunzip', `${name}: corrupt or truncated gzip data (${(e as Error).message})`);
   }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** An IDX array of unsigned bytes: dims and a view of the data. */

@@ -1,68 +1,88 @@
-// Node side of image folders: decoding PNG (pngjs) and JPEG (jpeg-js), and reading the files from a
-// directory or straight from a .tar / .tar.gz / .tgz archive. Class/label logic is in image-folder.ts.
+// Node side of image folders: the image decoder (JPEG through the MozJPEG WebAssembly build in
+// @jsquash/jpeg, read from node_modules: pixels identical to PIL's; PNG through pngjs), and reading the
+// files from a directory or straight from a .tar / .tar.gz / .tgz archive. Class/label logic is in
+// image-folder.ts, header checks in image-decode.ts. No network access: the .wasm ships in the package.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
 import type { ByteImageDataset } from './dataset.js';
-import { imageFolderFromFiles, type DecodedImage, type FolderFile, type ImageFolderOptions } from './image-folder.js';
+import { imageFormat, MAX_IMAGE_PIXELS, pngInfo, unsupportedFormat, type DecodedImage, type ImageDecoder } from './image-decode.js';
+import { imageFolderFromFiles, type FolderFile, type ImageFolderOptions } from './image-folder.js';
+import { compileJpegWasm, createJpegDecoder, JPEG_WASM_PATH, type JpegDecoder } from './jpeg.js';
 import { readTar } from './tar.js';
+import { tinyImageNetFromFiles, type TinyImageNet, type TinyImageNetOptions } from './tiny-imagenet.js';
 import { readMaybeGzip } from './mnist-node.js';
 import { EngineError } from '../util/errors.js';
 
-/** Number of colour components in a JPEG's start-of-frame segment, or 0 when none is found. */
-export function jpegComponents(b: Uint8Array): number {
-  let i = 2;
-  while (i + 4 <= b.length) {
-    if (b[i] !== 0xff) return 0;
-    const m = b[i + 1]!;
-    if (m === 0xff) {
-      i++;
-      continue;
-    }
-    const len = (b[i + 2]! << 8) | b[i + 3]!;
-    // SOF0..SOF15 except DHT (c4), JPG (c8), DAC (cc)
-    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) return b[i + 9] ?? 0;
-    if (m === 0xda) return 0;
-    i += 2 + len;
-  }
-  return 0;
+/** Where the installed @jsquash/jpeg keeps its decoder's .wasm. */
+export function jpegWasmFile(): string {
+  return createRequire(import.meta.url).resolve(JPEG_WASM_PATH);
 }
 
-/** Decodes a PNG or JPEG (detected by magic bytes); throws EngineError naming `name` when corrupt. */
-export function decodeImageNode(bytes: Uint8Array, name: string): DecodedImage {
+// A cache of the compiled (immutable) WebAssembly module: each decoder still owns its own instance.
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+/** A JPEG decoder (jpeg.ts) with the .wasm read from node_modules. */
+export function nodeJpegDecoder(opts: { maxPixels?: number } = {}): Promise<JpegDecoder> {
+  compiled ??= compileJpegWasm(readFileSync(jpegWasmFile()));
+  return compiled.then((m) => createJpegDecoder(m, opts));
+}
+
+/** Decodes a PNG with pngjs after pngInfo's header checks; 16-bit samples are scaled to 8 bits by pngjs. */
+export function decodePng(bytes: Uint8Array, name: string, maxPixels = MAX_IMAGE_PIXELS): DecodedImage {
+  const info = pngInfo(bytes, name, maxPixels);
+  let png: pngjs.PNG;
   try {
-    if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
-      const png = pngjs.PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      const colour = ((png.colorType as number) & 2) !== 0; // colour types 2, 3 (palette), 6
-      return { width: png.width, height: png.height, channels: colour ? 3 : 1, pixelStride: 4, data: png.data };
-    }
-    if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const comps = jpegComponents(bytes);
-      if (comps !== 1 && comps !== 3) throw new Error(`unsupported JPEG with ${comps} components`);
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
-      return { width: img.width, height: img.height, channels: comps, pixelStride: 3, data: img.data };
-    }
+    png = pngjs.PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
     throw new EngineError('decodeImage', `${name}: corrupt image (${(e as Error).message})`);
   }
-  throw new EngineError('decodeImage', `${name}: neither PNG nor JPEG (starts with ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')})`);
+  return { width: png.width, height: png.height, channels: info.channels, pixelStride: 4, data: png.data };
+}
+
+/**
+ * The Node image decoder: PNG (pngjs) or JPEG (MozJPEG WASM, identical to PIL), detected by magic
+ * bytes; other formats (BMP, WebP, TIFF, PNM, GIF) get an error naming the format and the file.
+ */
+export async function nodeImageDecoder(opts: { maxPixels?: number } = {}): Promise<ImageDecoder> {
+  const jpeg = await nodeJpegDecoder(opts);
+  return (bytes, name) => {
+    const format = imageFormat(bytes);
+    if (format === 'png') return decodePng(bytes, name, opts.maxPixels);
+    if (format === 'jpeg') return jpeg.decode(bytes, name);
+    return unsupportedFormat(bytes, name);
+  };
 }
 
 const isArchive = (p: string) => /\.(tar|tar\.gz|tgz)$/i.test(p);
 
-/** Regular files under `dir` (recursively), '/'-separated paths relative to `dir`, and the directories. */
-function walk(dir: string): { files: FolderFile[]; dirs: string[] } {
+const statOrNull = (p: string) => {
+  try {
+    return statSync(p);
+  } catch {
+    return null; // a dangling link
+  }
+};
+const isDirLink = (p: string) => statOrNull(p)?.isDirectory() ?? false;
+const isFileLink = (p: string) => statOrNull(p)?.isFile() ?? false;
+
+/**
+ * Regular files under `dir` (recursively, following symbolic links as torchvision does), '/'-separated
+ * paths relative to `dir` (read lazily), and the directories.
+ */
+export function listFolder(dir: string): { files: FolderFile[]; dirs: string[] } {
   const files: FolderFile[] = [];
   const dirs: string[] = [];
   const visit = (rel: string) => {
     for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {
+      // symbolic links are followed, as torchvision's os.walk(followlinks=True) does
+      if (e.isDirectory() || (e.isSymbolicLink() && isDirLink(path.join(dir, r)))) {
         dirs.push(r);
         visit(r);
-      } else if (e.isFile()) {
+      } else if (e.isFile() || (e.isSymbolicLink() && isFileLink(path.join(dir, r)))) {
         const full = path.join(dir, r);
         files.push({ path: r, data: () => readFileSync(full) });
       }
@@ -82,13 +102,15 @@ export function readArchive(file: string): { files: FolderFile[]; dirs: string[]
 }
 
 /**
- * An ImageFolder data set from a directory or a .tar / .tar.gz / .tgz archive, decoded up front with
- * jpeg-js / pngjs. `prefix` selects a subtree (e.g. 'train' in the shared CIFAR-10 archive).
+ * An ImageFolder data set from a directory or a .tar / .tar.gz / .tgz archive, decoded up front
+ * (nodeImageDecoder unless `decode` is given). Labels and order are torchvision 0.14 ImageFolder's
+ * (see imageFolderIndex: classes and files sorted by code point, hidden folders included, its
+ * IMG_EXTENSIONS). `prefix` selects a subtree (e.g. 'train' in the shared CIFAR-10 archive).
  * Pass `archive` (from readArchive(source)) to decode several splits from one archive read.
  */
 export async function loadImageFolder(
   source: string,
-  opts: ImageFolderOptions & { archive?: { files: FolderFile[]; dirs: string[] } } = {},
+  opts: ImageFolderOptions & { archive?: { files: FolderFile[]; dirs: string[] }; decode?: ImageDecoder } = {},
 ): Promise<ByteImageDataset> {
   let files = opts.archive?.files;
   let dirs = opts.archive?.dirs;
@@ -99,11 +121,11 @@ export async function loadImageFolder(
     } catch (e) {
       throw new EngineError('loadImageFolder', `cannot read ${source}: ${(e as Error).message}`);
     }
-    if (st.isDirectory()) ({ files, dirs } = walk(source));
+    if (st.isDirectory()) ({ files, dirs } = listFolder(source));
     else if (isArchive(source)) ({ files, dirs } = readArchive(source));
     else throw new EngineError('loadImageFolder', `${source} is neither a directory nor a .tar/.tar.gz/.tgz archive`);
   }
-  return imageFolderFromFiles(files, decodeImageNode, { ...opts, dirs, source });
+  return imageFolderFromFiles(files, opts.decode ?? (await nodeImageDecoder()), { ...opts, dirs, source });
 }
 
 /**
@@ -113,12 +135,13 @@ export async function loadImageFolder(
 export async function loadImageFolderSplits<S extends string>(
   source: string,
   splits: readonly S[],
-  opts: Omit<ImageFolderOptions, 'prefix'> = {},
+  opts: Omit<ImageFolderOptions, 'prefix'> & { decode?: ImageDecoder } = {},
 ): Promise<Record<S, ByteImageDataset>> {
   const archive = isArchive(source) ? readArchive(source) : undefined;
+  const decode = opts.decode ?? (await nodeImageDecoder());
   const out = {} as Record<S, ByteImageDataset>;
   for (const split of splits) {
-    out[split] = await loadImageFolder(archive ? source : path.join(source, split), { ...opts, archive, prefix: archive ? split : undefined });
+    out[split] = await loadImageFolder(archive ? source : path.join(source, split), { ...opts, decode, archive, prefix: archive ? split : undefined });
     const first = out[splits[0]!];
     if (out[split].classes!.join('\n') !== first.classes!.join('\n'))
       throw new EngineError(
@@ -127,4 +150,23 @@ export async function loadImageFolderSplits<S extends string>(
       );
   }
   return out;
+}
+
+/**
+ * TinyImageNet from its directory or a .tar / .tar.gz of it (wnids.txt at the top or one folder down,
+ * e.g. tiny-imagenet-200/). Layout, label order (sorted wnids = torchvision ImageFolder on train/)
+ * and errors: see tiny-imagenet.ts.
+ */
+export async function loadTinyImageNet(source: string, opts: TinyImageNetOptions & { decode?: ImageDecoder } = {}): Promise<TinyImageNet> {
+  let st;
+  try {
+    st = statSync(source);
+  } catch (e) {
+    throw new EngineError('loadTinyImageNet', `cannot read ${source}: ${(e as Error).message}`);
+  }
+  let files: FolderFile[];
+  if (st.isDirectory()) files = listFolder(source).files;
+  else if (isArchive(source)) files = readArchive(source).files;
+  else throw new EngineError('loadTinyImageNet', `${source} is neither a directory nor a .tar/.tar.gz/.tgz archive`);
+  return tinyImageNetFromFiles(files, opts.decode ?? (await nodeImageDecoder()), { ...opts, source });
 }

@@ -1,35 +1,32 @@
-// Image folders as torchvision's ImageFolder (browser-safe core): files `<root>/<class>/.../<file>`,
-// classes sorted by name get labels 0.., files sorted by path within each class. All images are
-// decoded UP FRONT into one ByteImageDataset (CIFAR-scale sets fit in memory as bytes, and decoding
-// once beats decoding every epoch). The decoder is passed in: decodeImageNode (image-folder-node.ts)
-// in Node, browserImageDecoder() here for browsers. No resizing, no colour conversion: every image
-// must already have the requested channel count and size. Alpha channels are ignored.
+// Image folders exactly as torchvision's ImageFolder (0.14) orders them (browser-safe core): files
+// `<root>/<class>/.../<file>`; see imageFolderIndex for the rule. All images are decoded UP FRONT into
+// one ByteImageDataset (CIFAR-scale sets fit in memory as bytes, and decoding once beats decoding every
+// epoch). The decoder is passed in: nodeImageDecoder() (image-folder-node.ts) in Node,
+// browserImageDecoder() (image-decode.ts) in browsers. No resizing, no colour conversion (torchvision's
+// loader converts every image to RGB; here every image must already have the same channel count and
+// size). Alpha channels are ignored.
 
 import { ByteImageDataset } from './dataset.js';
+import type { DecodedImage, ImageDecoder } from './image-decode.js';
 import { gunzip, isGzip } from './idx.js';
 import { readTar } from './tar.js';
 import { EngineError } from '../util/errors.js';
 
-/** A decoded image: `channels` native channels (1 grey, 3 colour) of pixel p stored at data[p * pixelStride + c]. */
-export interface DecodedImage {
-  width: number;
-  height: number;
-  channels: number;
-  pixelStride: number;
-  data: Uint8Array;
-}
-
-/** Decodes one encoded image; throws for corrupt input. */
-export type ImageDecoder = (bytes: Uint8Array, name: string) => DecodedImage | Promise<DecodedImage>;
+export type { DecodedImage, ImageDecoder } from './image-decode.js';
+export { browserImageDecoder } from './image-decode.js';
 
 export interface ImageFolderOptions {
   /** Only files under this '/'-separated prefix are used, e.g. 'train' or 'cifar10/test/'. */
   prefix?: string;
-  /** Expected channels (1 or 3); default: those of the first image. */
+  /** Channels (1 or 3); default: those of the first image. With 3, greyscale images are replicated to RGB. */
   channels?: 1 | 3;
   /** Expected [H, W]; default: that of the first image. */
   size?: [number, number];
-  /** File name endings that count as images (lower case); default .jpg .jpeg .png. */
+  /**
+   * File name endings that count as images (lower case, matched case-insensitively against the
+   * whole name); default torchvision's IMG_EXTENSIONS. Files of these kinds other than JPEG and PNG
+   * are listed (so that labels and order stay torchvision's) and then fail to decode with a clear error.
+   */
   extensions?: readonly string[];
   /** Called every 1000 images and at the end. */
   onProgress?: (done: number, total: number) => void;
@@ -41,13 +38,36 @@ export interface FolderFile {
   data: Uint8Array | (() => Uint8Array);
 }
 
-const DEFAULT_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
+/** torchvision 0.14's IMG_EXTENSIONS. */
+export const TORCHVISION_IMG_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp'] as const;
 
 /** Strips './', leading and trailing '/' and returns '' for the root. */
 const normPrefix = (p: string | undefined) => (p ?? '').replace(/^(\.\/)+/, '').replace(/^\/+|\/+$/g, '');
 
 /**
- * Groups files into classes (first path component below `prefix`) and sorts both.
+ * Python's default string order (by Unicode code point). JavaScript's `<` compares UTF-16 code units,
+ * which differs for characters above U+FFFF against U+E000..U+FFFF.
+ */
+export function byCodePoint(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++; // both strings hold the same surrogate pair here
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Groups files into classes and orders both exactly as torchvision 0.14's ImageFolder:
+ * - classes: every directory directly below the root (`prefix`), hidden ones included, sorted by code
+ *   point (Python's sorted()); label = position in that order;
+ * - files of a class: `sorted(os.walk(class_dir))`, i.e. directories by their path (code point), and
+ *   within one directory the file names sorted by code point; so `a/x.png` comes before `a/sub/y.png`;
+ * - a file counts when its lower-cased name ends with one of `extensions` (default torchvision's
+ *   IMG_EXTENSIONS), hidden files included; files directly in the root are ignored;
+ * - a class without any such file is an error (torchvision raises FileNotFoundError too).
  * `dirs` lists directories that exist (for naming empty class folders); `source` names the root in errors.
  */
 export function imageFolderIndex(
@@ -57,39 +77,43 @@ export function imageFolderIndex(
   const prefix = normPrefix(opts.prefix);
   const root = prefix ? `${prefix}/` : '';
   const source = opts.source ? `${opts.source}${prefix ? `/${prefix}` : ''}` : prefix || '.';
-  const exts = opts.extensions ?? DEFAULT_EXTENSIONS;
-  const byClass = new Map<string, FolderFile[]>();
-  const classOf = (p: string) => {
+  const exts = (opts.extensions ?? TORCHVISION_IMG_EXTENSIONS).map((e) => e.toLowerCase());
+  const byClass = new Map<string, { dir: string; base: string; file: FolderFile }[]>();
+  const split = (p: string) => {
     if (!p.startsWith(root)) return null;
-    const rest = p.slice(root.length).split('/');
-    return rest.length >= 2 && rest[0] && !rest[0].startsWith('.') ? rest[0] : null;
+    const rest = p.slice(root.length);
+    const slash = rest.indexOf('/');
+    return slash > 0 ? { cls: rest.slice(0, slash), rel: rest.slice(slash + 1) } : null;
   };
   for (const d of opts.dirs ?? []) {
-    const c = classOf(`${d.replace(/\/+$/, '')}/x`);
-    if (c !== null && !byClass.has(c)) byClass.set(c, []);
+    const c = split(`${d.replace(/\/+$/, '')}/`);
+    if (c !== null && !byClass.has(c.cls)) byClass.set(c.cls, []);
   }
-  for (const f of files) {
-    const c = classOf(f.path);
-    const base = f.path.slice(f.path.lastIndexOf('/') + 1);
-    if (c === null) continue;
-    if (!byClass.has(c)) byClass.set(c, []);
-    if (base.startsWith('.') || !exts.some((e) => base.toLowerCase().endsWith(e))) continue;
-    byClass.get(c)!.push(f);
+  for (const file of files) {
+    const c = split(file.path);
+    if (c === null || c.rel === '') continue;
+    if (!byClass.has(c.cls)) byClass.set(c.cls, []);
+    const cut = c.rel.lastIndexOf('/');
+    const base = c.rel.slice(cut + 1);
+    if (!exts.some((e) => base.toLowerCase().endsWith(e))) continue;
+    byClass.get(c.cls)!.push({ dir: cut < 0 ? '' : `/${c.rel.slice(0, cut)}`, base, file });
   }
   const classes = [...byClass.keys()].sort(byCodePoint);
   if (classes.length === 0) throw new EngineError('ImageFolder', `${source}: no class folders found`);
+  const empty = classes.filter((c) => byClass.get(c)!.length === 0);
+  if (empty.length)
+    throw new EngineError(
+      'ImageFolder',
+      `class folder${empty.length > 1 ? 's' : ''} ${empty.map((c) => `${source}/${c}`).join(', ')} hold${empty.length > 1 ? '' : 's'} no image files (${exts.join(' ')})`,
+    );
   const out: { file: FolderFile; label: number }[] = [];
   classes.forEach((c, label) => {
     const list = byClass.get(c)!;
-    if (list.length === 0)
-      throw new EngineError('ImageFolder', `class folder ${source}/${c} holds no image files (${exts.join(' ')})`);
-    list.sort((a, b) => byCodePoint(a.path, b.path));
-    for (const file of list) out.push({ file, label });
+    list.sort((a, b) => byCodePoint(a.dir, b.dir) || byCodePoint(a.base, b.base));
+    for (const { file } of list) out.push({ file, label });
   });
   return { classes, files: out };
 }
-
-const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Decodes every image of an image folder into one [C, H, W] ByteImageDataset (labels = sorted class
@@ -102,6 +126,22 @@ export async function imageFolderFromFiles(
   opts: ImageFolderOptions & { dirs?: readonly string[]; source?: string } = {},
 ): Promise<ByteImageDataset> {
   const { classes, files: list } = imageFolderIndex(files, opts);
+  return decodeLabelled(list, classes, decode, opts);
+}
+
+/**
+ * Decodes labelled files, in the given order, into one [C, H, W] ByteImageDataset with `classes` as its
+ * class names. C, H, W are `channels` / `size` when given, else the first image's; with `channels: 3`
+ * a greyscale image is replicated to RGB (exactly what PIL's convert('RGB'), and so torchvision's
+ * loader, does); any other mismatch is an error naming the file. `source` prefixes names in errors.
+ */
+export async function decodeLabelled(
+  list: readonly { file: FolderFile; label: number }[],
+  classes: readonly string[],
+  decode: ImageDecoder,
+  opts: Pick<ImageFolderOptions, 'channels' | 'size' | 'onProgress'> & { source?: string; op?: string } = {},
+): Promise<ByteImageDataset> {
+  const op = opts.op ?? 'ImageFolder';
   const src = (p: string) => (opts.source ? `${opts.source}/${p}` : p);
   let C = opts.channels ?? 0;
   let H = opts.size?.[0] ?? 0;
@@ -118,19 +158,23 @@ export async function imageFolderFromFiles(
       img = await decode(bytes, name);
     } catch (e) {
       if (e instanceof EngineError) throw e;
-      throw new EngineError('ImageFolder', `${name}: corrupt image (${(e as Error).message})`);
+      throw new EngineError(op, `${name}: corrupt image (${(e as Error).message})`);
     }
     if (i === 0) {
       C ||= img.channels;
       H ||= img.height;
       W ||= img.width;
-      if (C !== 1 && C !== 3) throw new EngineError('ImageFolder', `${name}: has ${img.channels} channels; only 1 or 3 are supported`);
-      images = new Uint8Array(list.length * C * H * W);
+      if (C !== 1 && C !== 3) throw new EngineError(op, `${name}: has ${img.channels} channels; only 1 or 3 are supported`);
+      const total = list.length * C * H * W;
+      if (total > 2 ** 32 - 1)
+        throw new EngineError(op, `${list.length} images of ${C}x${H}x${W} need ${(total / 2 ** 30).toFixed(1)} GiB as bytes, over the 4 GiB a typed array can hold`);
+      images = new Uint8Array(total);
     }
-    if (img.channels !== C)
-      throw new EngineError('ImageFolder', `${name}: has ${img.channels} channel(s), expected ${C}`);
+    const replicate = img.channels === 1 && opts.channels === 3;
+    if (img.channels !== C && !replicate)
+      throw new EngineError(op, `${name}: has ${img.channels} channel(s), expected ${C}`);
     if (img.height !== H || img.width !== W)
-      throw new EngineError('ImageFolder', `${name}: is ${img.height}x${img.width} (HxW), expected ${H}x${W}`);
+      throw new EngineError(op, `${name}: is ${img.height}x${img.width} (HxW), expected ${H}x${W}`);
     // HWC (with pixelStride) -> CHW
     const hw = H * W;
     const base = i * C * hw;
@@ -138,7 +182,8 @@ export async function imageFolderFromFiles(
     const s = img.pixelStride;
     for (let c = 0; c < C; c++) {
       const o = base + c * hw;
-      for (let p = 0; p < hw; p++) images[o + p] = d[p * s + c]!;
+      const k = replicate ? 0 : c;
+      for (let p = 0; p < hw; p++) images[o + p] = d[p * s + k]!;
     }
     if (opts.onProgress && ((i + 1) % 1000 === 0 || i + 1 === list.length)) opts.onProgress(i + 1, list.length);
   }
@@ -162,31 +207,3 @@ export async function imageFolderFromArchive(
   return imageFolderFromFiles(files, decode, { ...opts, dirs, source });
 }
 
-/**
- * Browser decoder via createImageBitmap + OffscreenCanvas. The canvas always yields RGBA, so the
- * channel count cannot be read from the file: it reports `channels` (3: RGB; 1: the red channel).
- * JPEG pixels differ slightly from jpeg-js's (other IDCT / chroma upsampling): on CIFAR-10 JPEGs in
- * Chromium, max 17 and mean 1.5 levels of 255 (checked ad hoc, not in the test suite).
- */
-export function browserImageDecoder(channels: 1 | 3 = 3): ImageDecoder {
-  return async (bytes, name) => {
-    const type = bytes[0] === 0x89 ? 'image/png' : 'image/jpeg';
-    let bitmap: ImageBitmap;
-    try {
-      // exact pixels: no colour-space conversion, no premultiplied alpha
-      bitmap = await createImageBitmap(new Blob([bytes as BlobPart], { type }), {
-        colorSpaceConversion: 'none',
-        premultiplyAlpha: 'none',
-      });
-    } catch (e) {
-      throw new EngineError('ImageFolder', `${name}: corrupt image (${(e as Error).message})`);
-    }
-    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-    const g = canvas.getContext('2d', { willReadFrequently: true });
-    if (!g) throw new EngineError('ImageFolder', 'OffscreenCanvas 2d context is not available');
-    g.drawImage(bitmap, 0, 0);
-    const data = g.getImageData(0, 0, bitmap.width, bitmap.height).data;
-    bitmap.close();
-    return { width: canvas.width, height: canvas.height, channels, pixelStride: 4, data: new Uint8Array(data.buffer) };
-  };
-}

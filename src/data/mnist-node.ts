@@ -6,11 +6,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { ByteImageDataset } from './dataset.js';
-import { isGzip, mnistFromIdx } from './idx.js';
+import { isGzip, MAX_GUNZIP_BYTES, mnistFromIdx } from './idx.js';
 import { EngineError } from '../util/errors.js';
 
-/** Reads a file, gunzipping it when it starts with 1f 8b; errors name the file. */
-export function readMaybeGzip(file: string): Uint8Array {
+/** Reads a file, gunzipping it when it starts with 1f 8b (output capped at `maxBytes`); errors name the file. */
+export function readMaybeGzip(file: string, maxBytes = MAX_GUNZIP_BYTES): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -18,9 +18,17 @@ export function readMaybeGzip(file: string): Uint8Array {
     throw new EngineError('readFile', `cannot read ${file}: ${(e as Error).message}`);
   }
   if (!isGzip(bytes)) return bytes;
+  return gunzipNode(bytes, file, maxBytes);
+}
+
+/** zlib gunzip with an output cap (a gzip bomb stops with an error at `maxBytes`); errors name `file`. */
+export function gunzipNode(bytes: Uint8Array, file: string, maxBytes = MAX_GUNZIP_BYTES): Uint8Array {
   try {
-    return gunzipSync(bytes);
+    // zlib's own cap is at most buffer.constants.MAX_LENGTH
+    return gunzipSync(bytes, { maxOutputLength: Math.min(maxBytes, 2 ** 32 - 1) });
   } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError)
+      throw new EngineError('gunzip', `${file}: decompresses to more than ${maxBytes} bytes`);
     throw new EngineError('gunzip', `${file}: corrupt or truncated gzip data (${(e as Error).message})`);
   }
 }

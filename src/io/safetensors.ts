@@ -65,60 +65,84 @@ const fail = (msg: string): never => {
 
 const numelOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Parse a whole safetensors file. Data is copied out (aligned, independent of `bytes`). */
-export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  if (bytes.length < 8) fail(`truncated file: ${bytes.length} bytes, fewer than the 8-byte header length`);
+export interface ParseOptions {
+  /** Names the file in errors (e.g. its path). */
+  name?: string;
+  /** Reject NaN / ±Inf in float tensors, naming the tensor and the first bad index (for user checkpoints). */
+  checkFinite?: boolean;
+}
+
+/**
+ * Parse a whole safetensors file. Data is copied out (aligned, independent of `bytes`). Validated like
+ * the reference library, before anything is copied: the header length against the file's real size
+ * and a 100 MB limit, dtypes and shapes, each tensor's byte count, and that the tensors' data_offsets
+ * tile the data section exactly (no overlap, no gap, no trailing bytes). A truncated file names the
+ * first tensor whose bytes are missing, with expected vs actual sizes. Errors start with `name`.
+ */
+export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+  const file = opts.name ? `${opts.name}: ` : '';
+  const bad = (msg: string): never => fail(file + msg);
+  if (bytes.length < 8) bad(`truncated file: ${bytes.length} bytes, fewer than the 8-byte header length`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = dv.getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER))
+    bad(`header length ${n64} is over the ${MAX_HEADER}-byte limit (the file has ${bytes.length} bytes): corrupt or not a safetensors file`);
   if (n64 > BigInt(bytes.length - 8))
-    fail(`header length ${n64} runs beyond the file (${bytes.length} bytes, ${bytes.length - 8} after the length field): truncated or not a safetensors file`);
+    bad(`header length ${n64} runs beyond the file (${bytes.length} bytes, ${bytes.length - 8} after the length field): truncated or not a safetensors file`);
   const n = Number(n64);
-  if (n > MAX_HEADER) fail(`header length ${n} is over the ${MAX_HEADER}-byte limit`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
-    fail(`header is not valid UTF-8 JSON: ${(e as Error).message}`);
+    bad(`header is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object');
   const dataStart = 8 + n;
   const dataLen = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
   const entries: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('__metadata__ is not an object');
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('__metadata__ is not an object');
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof s !== 'string') fail(`__metadata__ value of '${k}' is not a string`);
+        if (typeof s !== 'string') bad(`__metadata__ value of '${k}' is not a string`);
         metadata[k] = s as string;
       }
       continue;
     }
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) fail(`tensor '${name}': entry is not an object`);
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) bad(`tensor '${name}': entry is not an object`);
     const dtype = e.dtype as SafetensorsDType;
-    if (typeof dtype !== 'string' || !(dtype in DTYPES)) fail(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPES, dtype)) bad(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)}`);
     const shape = e.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-      fail(`tensor '${name}': invalid shape ${JSON.stringify(shape)}`);
+      bad(`tensor '${name}': invalid shape ${JSON.stringify(shape)}`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1])
-      fail(`tensor '${name}': invalid data_offsets ${JSON.stringify(off)}`);
+      bad(`tensor '${name}': invalid data_offsets ${JSON.stringify(off)}`);
     const [begin, end] = off as [number, number];
-    if (end > dataLen)
-      fail(`tensor '${name}': data_offsets [${begin}, ${end}] out of range: the data section has ${dataLen} bytes (truncated file?)`);
     const want = numelOf(shape as number[]) * DTYPES[dtype].bytes;
     if (end - begin !== want)
-      fail(`tensor '${name}': ${dtype}[${(shape as number[]).join(',')}] needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      bad(`tensor '${name}': ${dtype}[${(shape as number[]).join(',')}] needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
     entries.push({ name, dtype, shape: [...(shape as number[])], begin, end });
   }
+  // the tensors must tile [0, dataLen) exactly, in offset order
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let k = 1; k < sorted.length; k++) {
-    const prev = sorted[k - 1]!;
-    const cur = sorted[k]!;
-    if (cur.begin < prev.end && cur.end > cur.begin)
-      fail(`tensors '${prev.name}' [${prev.begin}, ${prev.end}] and '${cur.name}' [${cur.begin}, ${cur.end}] overlap`);
+  let at = 0;
+  let prev: (typeof entries)[number] | undefined;
+  for (const cur of sorted) {
+    if (cur.begin < at) bad(`tensors '${prev!.name}' [${prev!.begin}, ${prev!.end}] and '${cur.name}' [${cur.begin}, ${cur.end}] overlap`);
+    if (cur.begin > at)
+      bad(`tensor '${cur.name}' starts at data byte ${cur.begin} but the previous tensor${prev ? ` '${prev.name}'` : ''} ends at ${at}: a gap in the data section`);
+    if (cur.end > dataLen)
+      bad(
+        `truncated: tensor '${cur.name}' (data_offsets [${cur.begin}, ${cur.end}]) needs file bytes up to ${dataStart + cur.end} but the file has ${bytes.length}` +
+          ` (${dataStart + cur.end - bytes.length} bytes missing; data_offsets [${cur.begin}, ${cur.end}] out of range of the ${dataLen}-byte data section)`,
+      );
+    at = cur.end;
+    prev = cur;
   }
+  if (at !== dataLen) bad(`${dataLen - at} unexpected bytes after the last tensor's data (the data section has ${dataLen} bytes, the tensors cover ${at})`);
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of entries) {
     // an explicit copy: Node's Buffer.slice would share (and misalign into) the file's memory
@@ -126,7 +150,106 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
     raw.set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: new DTYPES[e.dtype].array(raw.buffer) });
   }
+  const out = { tensors, metadata };
+  if (opts.checkFinite) assertFinite(out.tensors, opts.name);
+  return out;
+}
+
+/** The flat index of the first NaN / ±Inf element of a float tensor, or -1 (integers: always -1). */
+export function firstNonFinite(t: SafetensorsTensor): number {
+  const d = t.data;
+  if (t.dtype === 'F32' || t.dtype === 'F64') {
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i] as number)) return i;
+  } else if (t.dtype === 'F16') {
+    for (let i = 0; i < d.length; i++) if (((d[i] as number) & 0x7c00) === 0x7c00) return i; // exponent all ones
+  } else if (t.dtype === 'BF16') {
+    for (let i = 0; i < d.length; i++) if (((d[i] as number) & 0x7f80) === 0x7f80) return i;
+  }
+  return -1;
+}
+
+/** Throws naming the first tensor (in name order) holding NaN / ±Inf, its first bad index and value. */
+export function assertFinite(tensors: Map<string, SafetensorsTensor>, file?: string): void {
+  for (const name of [...tensors.keys()].sort()) {
+    const t = tensors.get(name)!;
+    const i = firstNonFinite(t);
+    if (i < 0) continue;
+    const idx: number[] = [];
+    let rest = i;
+    for (let k = t.shape.length - 1; k >= 0; k--) {
+      idx.unshift(rest % t.shape[k]!);
+      rest = Math.floor(rest / t.shape[k]!);
+    }
+    const v = t.dtype === 'F16' ? f16ToNumber(t.data[i] as number) : t.dtype === 'BF16' ? bf16ToNumber(t.data[i] as number) : (t.data[i] as number);
+    fail(`${file ? `${file}: ` : ''}tensor '${name}' (${t.dtype}[${t.shape.join(',')}]) holds ${v} at [${idx.join(', ')}] (flat index ${i}): the checkpoint has non-finite weights`);
+  }
+}
+
+/**
+ * One record from several shards (e.g. model-00001-of-00002.safetensors, ...): a tensor name in two
+ * shards is an error naming both. Metadata: the union, the first shard's value winning.
+ */
+export function mergeSafetensors(shards: readonly { name: string; file: SafetensorsFile }[]): SafetensorsFile {
+  const tensors = new Map<string, SafetensorsTensor>();
+  const from = new Map<string, string>();
+  const metadata: Record<string, string> = {};
+  for (const { name, file } of shards) {
+    for (const [k, t] of file.tensors) {
+      if (from.has(k)) fail(`tensor '${k}' is in two shards: ${from.get(k)} and ${name}`);
+      from.set(k, name);
+      tensors.set(k, t);
+    }
+    for (const [k, v] of Object.entries(file.metadata)) if (!Object.hasOwn(metadata, k)) metadata[k] = v;
+  }
   return { tensors, metadata };
+}
+
+/** A Hugging Face `model.safetensors.index.json`: which shard file holds each tensor. */
+export interface SafetensorsIndex {
+  metadata: Record<string, unknown>;
+  /** tensor name -> shard file name (relative to the index file's folder). */
+  weightMap: Map<string, string>;
+  /** The distinct shard files in order of first mention. */
+  shards: string[];
+}
+
+/** Parses and validates an index file's text (`name` names it in errors). */
+export function parseSafetensorsIndex(text: string, name = 'model.safetensors.index.json'): SafetensorsIndex {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    fail(`${name}: not valid JSON: ${(e as Error).message}`);
+  }
+  const o = j as { metadata?: unknown; weight_map?: unknown };
+  if (typeof o !== 'object' || o === null || typeof o.weight_map !== 'object' || o.weight_map === null || Array.isArray(o.weight_map))
+    fail(`${name}: no "weight_map" object`);
+  const weightMap = new Map<string, string>();
+  for (const [k, v] of Object.entries(o.weight_map as Record<string, unknown>)) {
+    if (typeof v !== 'string' || v === '' || v.startsWith('/') || v.split(/[\\/]/).includes('..'))
+      fail(`${name}: weight_map['${k}'] = ${JSON.stringify(v)} is not a shard file name inside the index's folder`);
+    weightMap.set(k, v as string);
+  }
+  if (weightMap.size === 0) fail(`${name}: weight_map is empty`);
+  const meta = o.metadata;
+  return {
+    metadata: typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>) : {},
+    weightMap,
+    shards: [...new Set(weightMap.values())],
+  };
+}
+
+/** Checks shards against an index: every mapped tensor is in its shard, and no shard holds an unmapped one. */
+export function checkAgainstIndex(index: SafetensorsIndex, shards: readonly { name: string; shard: string; file: SafetensorsFile }[], indexName = 'index'): void {
+  for (const { name, shard, file } of shards) {
+    for (const k of file.tensors.keys()) {
+      const want = index.weightMap.get(k);
+      if (want === undefined) fail(`${name} holds tensor '${k}', which ${indexName} does not list`);
+      if (want !== shard) fail(`${name} holds tensor '${k}', which ${indexName} places in ${want}`);
+    }
+  }
+  const present = new Set(shards.flatMap((s) => [...s.file.tensors.keys()]));
+  for (const [k, shard] of index.weightMap) if (!present.has(k)) fail(`${indexName} places tensor '${k}' in ${shard}, which does not hold it`);
 }
 
 /**

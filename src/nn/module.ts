@@ -4,32 +4,19 @@
 // It does not hook forward calls, keep parameter groups or move data between devices.
 
 import { type GpuContext } from '../gpu/context.js';
-import { Tensor, type DType } from '../autograd/tensor.js';
-import { sameShape, shapeStr, numel } from '../autograd/shape.js';
-import { rand, randn, full, tensor } from '../wgsl/fill.js';
-import { toFloat32, toInt32, type SafetensorsTensor } from '../io/safetensors.js';
+import type { Tensor, DType } from '../autograd/tensor.js';
+import { numel } from '../autograd/shape.js';
+import { rand, randn, full } from '../wgsl/fill.js';
+import { loadIntoTensors, type CpuTensor, type LoadReport, type LoadSource } from '../io/state.js';
 import { EngineError } from '../util/errors.js';
 import type { Generator } from '../util/rng.js';
 
-/** A tensor held on the CPU, as parsed from a safetensors file (I64/F64/... accepted on load). */
-export interface CpuTensor {
-  dtype: string;
-  shape: readonly number[];
-  data: ArrayLike<number> | BigInt64Array | BigUint64Array | ArrayBufferView;
-}
+/** What loadStateDict accepts: live tensors or CPU tensors by dotted name (see io/state.ts). */
+export type StateSource = LoadSource;
+export type { CpuTensor };
 
-/** What loadStateDict accepts: live tensors or CPU tensors, by dotted name. */
-export type StateSource =
-  | Map<string, Tensor | CpuTensor>
-  | Record<string, Tensor | CpuTensor>
-  | { tensors: Map<string, Tensor | CpuTensor> | Record<string, Tensor | CpuTensor> };
-
-export interface LoadResult {
-  /** Names the module has and the source lacked (only non-empty when strict is false). */
-  missing: string[];
-  /** Names in the source the module does not have (only non-empty when strict is false). */
-  unexpected: string[];
-}
+/** Names loadStateDict skipped (only non-empty when strict is false). */
+export type LoadResult = LoadReport;
 
 /**
  * Base of every layer and model: typed inputs and output (`Module<[x: Tensor, t: Tensor, y: Tensor]>`
@@ -187,48 +174,12 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor, Conf
    * Copy values from `src` into this module's tensors in place (recorded GPU copies; the tensor
    * objects stay the same, so optimizers keep working). CPU tensors are converted to the target
    * dtype (I64 counters from PyTorch included). Checks every name first and throws one EngineError
-   * listing all missing, unexpected and mis-shaped names; with strict: false only shape/dtype
-   * problems throw and missing/unexpected names are returned.
+   * listing all missing, unexpected and mis-shaped names, writing nothing; with strict: false only
+   * shape/dtype problems throw and missing/unexpected names are returned. (io/state.ts's
+   * loadIntoTensors over stateDict().)
    */
   loadStateDict(src: StateSource, opts: { strict?: boolean } = {}): LoadResult {
-    const op = `${this.constructor.name}.loadStateDict`;
-    const strict = opts.strict ?? true;
-    const given = toEntries(src);
-    const own = this.stateDict();
-    const missing: string[] = [];
-    const unexpected: string[] = [];
-    const misShaped: string[] = [];
-    for (const [name, dst] of own) {
-      const s = given.get(name);
-      if (!s) {
-        missing.push(name);
-        continue;
-      }
-      const shape = s.shape;
-      const shapeOk = sameShape(shape, dst.shape) || (numel(shape) === 1 && dst.size === 1);
-      if (!shapeOk) misShaped.push(`${name}: source ${shapeStr(shape)}, module ${shapeStr(dst.shape)}`);
-      else if (s instanceof Tensor && s.dtype !== dst.dtype) misShaped.push(`${name}: source dtype ${s.dtype}, module ${dst.dtype}`);
-      else if (!(s instanceof Tensor) && !convertible(s.dtype, dst.dtype))
-        misShaped.push(`${name}: source dtype ${s.dtype} cannot be loaded into ${dst.dtype}`);
-    }
-    for (const name of given.keys()) if (!own.has(name)) unexpected.push(name);
-    const problems = [
-      ...(strict && missing.length ? [`missing ${missing.length}: ${missing.join(', ')}`] : []),
-      ...(strict && unexpected.length ? [`unexpected ${unexpected.length}: ${unexpected.join(', ')}`] : []),
-      ...(misShaped.length ? [`mis-shaped ${misShaped.length}: ${misShaped.join('; ')}`] : []),
-    ];
-    if (problems.length) throw new EngineError(op, problems.join(' | '));
-    for (const [name, dst] of own) {
-      const s = given.get(name);
-      if (!s) continue;
-      if (s instanceof Tensor) copyTensor(op, s, dst);
-      else
-        this.ctx.scope(() => {
-          const tmp = tensor(this.ctx, toTyped(s, dst.dtype, name), dst.shape, dst.dtype);
-          copyTensor(op, tmp, dst);
-        });
-    }
-    return { missing, unexpected };
+    return loadIntoTensors(this.stateDict(), src, { strict: opts.strict ?? true, op: `${this.constructor.name}.loadStateDict` });
   }
 
   /** Copy all parameters and buffers of `other` (same architecture) into this module. */
@@ -308,43 +259,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor, Conf
 export type AnyModule = Module<any[], any, any>;
 
 // ------------------------------------------------------------------------------------------------
-// Loading helpers
-
-function toEntries(src: StateSource): Map<string, Tensor | CpuTensor> {
-  const inner =
-    !(src instanceof Map) && typeof (src as { tensors?: unknown }).tensors === 'object' && !((src as { tensors?: unknown }).tensors instanceof Tensor)
-      ? (src as { tensors: Map<string, Tensor | CpuTensor> | Record<string, Tensor | CpuTensor> }).tensors
-      : (src as Map<string, Tensor | CpuTensor> | Record<string, Tensor | CpuTensor>);
-  return inner instanceof Map ? inner : new Map(Object.entries(inner));
-}
-
-const INT_DTYPES = /^(I|U)(8|16|32|64)$|^(i32|u32|BOOL)$/i;
-const FLOAT_DTYPES = /^(F16|F32|F64|BF16|f32|f16)$/i;
-
-function convertible(from: string, to: DType): boolean {
-  if (to === 'f32') return INT_DTYPES.test(from) || FLOAT_DTYPES.test(from);
-  if (to === 'i32' || to === 'u32') return INT_DTYPES.test(from) || FLOAT_DTYPES.test(from);
-  return false;
-}
-
-const FILE_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8', 'BOOL']);
-
-function toTyped(t: CpuTensor, dtype: DType, name: string): Float32Array | Int32Array | Uint32Array {
-  if (FILE_DTYPES.has(t.dtype)) {
-    // safetensors record: F16/BF16 are raw bits, decoded by the io helpers
-    const st = t as SafetensorsTensor;
-    if (dtype === 'f32') return toFloat32(st);
-    if (!/^F|^BF/.test(t.dtype)) {
-      const v = toInt32(st, name);
-      return dtype === 'u32' ? new Uint32Array(v.buffer) : v;
-    }
-  }
-  const src = t.data as ArrayLike<number | bigint>;
-  const n = src.length;
-  const out = dtype === 'f32' ? new Float32Array(n) : dtype === 'i32' ? new Int32Array(n) : new Uint32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Number(src[i]);
-  return out;
-}
+// Copies
 
 /** Recorded GPU copy of `src`'s bytes into `dst` (same byte size). */
 export function copyTensor(op: string, src: Tensor, dst: Tensor): void {

@@ -1,7 +1,9 @@
 // Optimizers over leaf tensors with PyTorch's semantics (torch.optim.SGD, Adam, AdamW), each step one
-// fused kernel per parameter, state kept on the GPU outside scopes; per-parameter strict update
-// masks; checkpointable state; clipGradNorm computed and applied on the GPU without a read-back.
-// No parameter groups, no nesterov/dampening/amsgrad, no sparse gradients.
+// fused kernel per parameter, state kept on the GPU outside scopes; parameter groups (per-group lr
+// multiplier and weight decay, e.g. AdamW without decay on norms and biases); per-parameter strict
+// update masks; checkpointable state in one record format; clipGradNorm on the GPU without a
+// read-back; maskGradients (g ⊙= m, a saliency mask's gradient side). No nesterov/dampening/amsgrad,
+// no sparse gradients, no per-group betas or momentum.
 
 import { Tensor } from '../autograd/tensor.js';
 import { view } from '../autograd/graph.js';
@@ -13,6 +15,26 @@ import { zeros } from '../wgsl/fill.js';
 import { tensorsToRecord, FLOAT_FILE } from '../io/state.js';
 import { toFloat32, type SafetensorsFile, type SafetensorsTensor } from '../io/safetensors.js';
 import { EngineError } from '../util/errors.js';
+import type { AnyModule } from './module.js';
+
+/** A set of parameters with its own hyperparameters (torch's param_groups, lr as a multiplier). */
+export interface ParamGroup {
+  params: Tensor[];
+  /** This group's lr is the optimizer's lr (as the schedule sets it) times lrScale (default 1). */
+  lrScale?: number;
+  /** Replaces the optimizer's weightDecay for this group (default: the optimizer's). */
+  weightDecay?: number;
+  /** Shown in error messages (default 'group <k>'). */
+  name?: string;
+}
+
+/** A group as the optimizer holds it: defaults filled in, except weightDecay (undefined: the optimizer's). */
+export interface ResolvedParamGroup {
+  name: string;
+  params: readonly Tensor[];
+  lrScale: number;
+  weightDecay: number | undefined;
+}
 
 /** What stateDict() returns and loadStateDict() accepts. */
 export interface OptimizerStateDict {
@@ -34,21 +56,27 @@ export interface OptimizerStateDict {
  * Subclasses give the state names and the update of one parameter.
  */
 export abstract class Optimizer {
+  /** Every parameter, group after group (state indices `state.<i>` count in this order). */
   readonly params: readonly Tensor[];
+  readonly groups: readonly ResolvedParamGroup[];
   /** Number of step() calls so far. */
   stepCount = 0;
+  /** Group index of each parameter. */
+  private readonly groupOf: number[];
   protected paramSteps: number[];
   protected state: (Tensor[] | null)[];
   protected masks: (Tensor | null)[];
   private _lr: number;
 
   constructor(
-    params: Tensor[],
+    paramsOrGroups: Tensor[] | ParamGroup[],
     lr: number,
     /** Name used in error messages. */
     readonly opName: string,
   ) {
-    if (!Array.isArray(params) || params.length === 0) throw new EngineError(opName, 'needs a non-empty array of parameters');
+    const groups = resolveGroups(opName, paramsOrGroups);
+    const params = groups.flatMap((g) => [...g.params]);
+    if (params.length === 0) throw new EngineError(opName, 'needs a non-empty array of parameters');
     const seen = new Set<Tensor>();
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw new EngineError(opName, `parameter ${i} is not a Tensor`);
@@ -59,7 +87,9 @@ export abstract class Optimizer {
       if (seen.has(p)) throw new EngineError(opName, `parameter ${i} (${p.describe()}) appears twice`);
       seen.add(p);
     });
-    this.params = [...params];
+    this.params = params;
+    this.groups = groups;
+    this.groupOf = groups.flatMap((g, k) => g.params.map(() => k));
     this._lr = checkLr(opName, lr);
     this.paramSteps = params.map(() => 0);
     this.state = params.map(() => null);
@@ -76,6 +106,16 @@ export abstract class Optimizer {
   }
   set lr(v: number) {
     this._lr = checkLr(this.opName, v);
+  }
+
+  /** Learning rate of parameter `i`: lr times its group's lrScale. */
+  protected lrOf(i: number): number {
+    return this._lr * this.groups[this.groupOf[i]!]!.lrScale;
+  }
+
+  /** Weight decay of parameter `i`: its group's, else the optimizer's `base`. */
+  protected weightDecayOf(i: number, base: number): number {
+    return this.groups[this.groupOf[i]!]!.weightDecay ?? base;
   }
 
   /** Update every parameter that has a gradient (those with grad === null are skipped, as in torch). */
@@ -146,10 +186,39 @@ export abstract class Optimizer {
    */
   loadStateDict(sd: OptimizerStateDict): void {
     const op = `${this.opName}.loadStateDict`;
+    const problems = this.checkStateDict(sd);
+    if (problems.length) throw new EngineError(op, problems.join('; '));
+    const given = sd.tensors instanceof Map ? sd.tensors : new Map(Object.entries(sd.tensors));
+    const ctx = this.params[0]!.ctx;
+    // copies first, then the old state freed: `sd` may hold this optimizer's own live tensors
+    const next = sd.paramSteps.map((t, i) => {
+      if (t === 0 || this.stateNames.length === 0) return null;
+      const p = this.params[i]!;
+      return this.stateNames.map((name) => {
+        const src = given.get(`state.${i}.${name}`)!;
+        const dst = ctx.keep(new Tensor(ctx, p.shape, 'f32'));
+        ctx.copyBuffer(src.buffer(op), 0, dst.buffer(op), 0, dst.bytes);
+        return dst;
+      });
+    });
+    this.state.forEach((s) => s?.forEach((t) => t.dispose()));
+    this.state = next;
+    this.paramSteps = [...sd.paramSteps];
+    this.stepCount = sd.step;
+    if (sd.lr !== undefined) this.lr = sd.lr;
+  }
+
+  /**
+   * Every reason loadStateDict(sd) would reject `sd` (wrong paramSteps, missing, unexpected or
+   * mis-shaped state tensors), without changing anything; empty when it would load.
+   */
+  checkStateDict(sd: OptimizerStateDict): string[] {
     const given = sd.tensors instanceof Map ? sd.tensors : new Map(Object.entries(sd.tensors));
     if (!Array.isArray(sd.paramSteps) || sd.paramSteps.length !== this.params.length)
-      throw new EngineError(op, `paramSteps has ${sd.paramSteps?.length} entries for ${this.params.length} parameters`);
+      return [`paramSteps has ${sd.paramSteps?.length} entries for ${this.params.length} parameters`];
     const problems: string[] = [];
+    if (!(Number.isInteger(sd.step) && sd.step >= 0)) problems.push(`step = ${sd.step} is not a step count`);
+    if (sd.lr !== undefined && !(Number.isFinite(sd.lr) && sd.lr >= 0)) problems.push(`lr = ${sd.lr} is not a learning rate`);
     const used = new Set<string>();
     sd.paramSteps.forEach((t, i) => {
       if (!Number.isInteger(t) || t < 0) problems.push(`paramSteps[${i}] = ${t} is not a step count`);
@@ -164,25 +233,7 @@ export abstract class Optimizer {
       }
     });
     for (const key of given.keys()) if (!used.has(key)) problems.push(`unexpected ${key}`);
-    if (problems.length) throw new EngineError(op, problems.join('; '));
-    const ctx = this.params[0]!.ctx;
-    this.state.forEach((s, i) => {
-      s?.forEach((t) => t.dispose());
-      this.state[i] = null;
-    });
-    sd.paramSteps.forEach((t, i) => {
-      if (t === 0 || this.stateNames.length === 0) return;
-      const p = this.params[i]!;
-      this.state[i] = this.stateNames.map((name) => {
-        const src = given.get(`state.${i}.${name}`)!;
-        const dst = ctx.keep(new Tensor(ctx, p.shape, 'f32'));
-        ctx.copyBuffer(src.buffer(op), 0, dst.buffer(op), 0, dst.bytes);
-        return dst;
-      });
-    });
-    this.paramSteps = [...sd.paramSteps];
-    this.stepCount = sd.step;
-    if (sd.lr !== undefined) this.lr = sd.lr;
+    return problems;
   }
 
   /** Free the state tensors and masks (not the parameters). */
@@ -192,6 +243,52 @@ export abstract class Optimizer {
     this.state = this.params.map(() => null);
     this.masks = this.params.map(() => null);
   }
+}
+
+function resolveGroups(op: string, given: Tensor[] | ParamGroup[]): ResolvedParamGroup[] {
+  if (!Array.isArray(given)) throw new EngineError(op, 'needs an array of parameters or of parameter groups');
+  const isGroup = (x: unknown) => typeof x === 'object' && x !== null && !(x instanceof Tensor) && Array.isArray((x as ParamGroup).params);
+  if (given.length === 0 || !isGroup(given[0])) {
+    const bad = given.findIndex((x) => isGroup(x));
+    if (bad >= 0) throw new EngineError(op, `entry ${bad} is a parameter group but entry 0 is not: pass tensors or groups, not both`);
+    return [{ name: 'group 0', params: given as Tensor[], lrScale: 1, weightDecay: undefined }];
+  }
+  return (given as ParamGroup[]).map((g, k) => {
+    const name = g.name ?? `group ${k}`;
+    if (!isGroup(g)) throw new EngineError(op, `entry ${k} is not a parameter group ({ params: Tensor[], ... })`);
+    const lrScale = g.lrScale ?? 1;
+    if (!(Number.isFinite(lrScale) && lrScale >= 0)) throw new EngineError(op, `${name}: invalid lrScale ${g.lrScale}`);
+    if (g.weightDecay !== undefined && !(Number.isFinite(g.weightDecay) && g.weightDecay >= 0))
+      throw new EngineError(op, `${name}: invalid weightDecay ${g.weightDecay}`);
+    return { name, params: [...g.params], lrScale, weightDecay: g.weightDecay };
+  });
+}
+
+/**
+ * The usual no-decay rule for AdamW (as in GPT-2/DiT training code): parameters of rank < 2 (biases,
+ * norm weights and shifts) and position tables (names containing `pos_emb`, `pos_embed`,
+ * `position_embedding`, ...).
+ */
+export function defaultNoDecay(name: string, p: Tensor): boolean {
+  return p.rank < 2 || /(^|[._])pos(ition)?[._]?emb/i.test(name);
+}
+
+/**
+ * Split a module's trainable parameters into two groups by rule: `decay` (the optimizer's weight
+ * decay) and `no_decay` (weightDecay 0), each in the module's parameter order; a group may be empty.
+ * `noDecay(name, p)` gets the dotted parameter name (default: defaultNoDecay). Pass the result to
+ * the optimizer: `new AdamW(paramGroups(model), { lr, weightDecay: 0.1 })`.
+ */
+export function paramGroups(model: AnyModule, opts: { noDecay?: (name: string, p: Tensor) => boolean; lrScale?: number } = {}): ParamGroup[] {
+  const rule = opts.noDecay ?? defaultNoDecay;
+  const decay: Tensor[] = [];
+  const noDecay: Tensor[] = [];
+  for (const [name, p] of model.namedParameters()) if (p.requiresGrad) (rule(name, p) ? noDecay : decay).push(p);
+  const lrScale = opts.lrScale ?? 1;
+  return [
+    { name: 'decay', params: decay, lrScale },
+    { name: 'no_decay', params: noDecay, lrScale, weightDecay: 0 },
+  ];
 }
 
 function checkLr(op: string, lr: number): number {
@@ -222,7 +319,7 @@ export class SGD extends Optimizer {
   readonly weightDecay: number;
   protected readonly stateNames: readonly string[];
 
-  constructor(params: Tensor[], options: SGDOptions) {
+  constructor(params: Tensor[] | ParamGroup[], options: SGDOptions) {
     super(params, options.lr, 'SGD');
     this.momentum = checkRange('SGD', 'momentum', options.momentum ?? 0, 0, Infinity);
     this.weightDecay = checkRange('SGD', 'weightDecay', options.weightDecay ?? 0, 0, Infinity);
@@ -232,8 +329,8 @@ export class SGD extends Optimizer {
   protected update(i: number, grad: Tensor, first: boolean): void {
     const rule: UpdateRule = this.momentum !== 0 ? 'sgd-momentum' : 'sgd';
     optimizerUpdate(rule, this.params[i]!, this.stateOf(i), grad, this.maskOf(i), {
-      lr: this.lr,
-      weightDecay: this.weightDecay,
+      lr: this.lrOf(i),
+      weightDecay: this.weightDecayOf(i, this.weightDecay),
       momentum: this.momentum,
       first,
     });
@@ -259,7 +356,7 @@ export class Adam extends Optimizer {
   protected readonly stateNames = ['exp_avg', 'exp_avg_sq'] as const;
   private readonly rule: UpdateRule;
 
-  constructor(params: Tensor[], options: AdamOptions = {}) {
+  constructor(params: Tensor[] | ParamGroup[], options: AdamOptions = {}) {
     // AdamW shares this class; the prototype chain already tells which one is being built
     const decoupled = new.target === AdamW || new.target.prototype instanceof AdamW;
     const name = decoupled ? 'AdamW' : 'Adam';
@@ -277,11 +374,12 @@ export class Adam extends Optimizer {
     // bias corrections in float64 on the CPU from the step count (no read-back)
     const bc1 = 1 - Math.pow(beta1, t);
     const bc2 = 1 - Math.pow(beta2, t);
+    const lr = this.lrOf(i);
     optimizerUpdate(this.rule, this.params[i]!, this.stateOf(i), grad, this.maskOf(i), {
-      lr: this.lr,
-      weightDecay: this.weightDecay,
+      lr,
+      weightDecay: this.weightDecayOf(i, this.weightDecay),
       first,
-      stepSize: this.lr / bc1,
+      stepSize: lr / bc1,
       bc2Sqrt: Math.sqrt(bc2),
       beta1,
       beta2,
@@ -386,18 +484,23 @@ export async function optimizerStateToRecord(opt: Optimizer, prefix = 'optimizer
 }
 
 /**
- * Restore an optimizer from the entries of `file` that start with `prefix` (as written by
- * optimizerStateToRecord); other entries are ignored. Missing, unexpected and mis-shaped state
- * tensors are reported by name in one error (see Optimizer.loadStateDict).
+ * Parse an optimizer's state from the entries of `records` that start with `prefix` (as written by
+ * optimizerStateToRecord; other entries are ignored) and check it against `opt` without changing
+ * it. Returns the state dict (its tensors are new and owned by the caller: dispose them) or throws
+ * one EngineError naming every missing, unexpected and mis-shaped entry.
  */
-export function loadOptimizerState(opt: Optimizer, file: SafetensorsFile | Map<string, SafetensorsTensor>, prefix = 'optimizer.'): void {
-  const op = 'loadOptimizerState';
-  const records = file instanceof Map ? file : file.tensors;
+export function optimizerStateFromRecord(
+  opt: Optimizer,
+  records: SafetensorsFile | Map<string, SafetensorsTensor>,
+  prefix = 'optimizer.',
+  op = 'loadOptimizerState',
+): OptimizerStateDict & { tensors: Map<string, Tensor> } {
+  const entries = records instanceof Map ? records : records.tensors;
   const ctx = opt.params[0]!.ctx;
   const paramSteps = opt.params.map(() => 0);
   const problems: string[] = [];
   const scalar = (name: string): number | undefined => {
-    const r = records.get(prefix + name);
+    const r = entries.get(prefix + name);
     if (!r) return undefined;
     if (r.data.length !== 1) {
       problems.push(`'${prefix + name}' has shape ${shapeStr(r.shape)}, expected a scalar`);
@@ -409,7 +512,7 @@ export function loadOptimizerState(opt: Optimizer, file: SafetensorsFile | Map<s
   if (step === undefined && !problems.length) problems.push(`missing '${prefix}step'`);
   const lr = scalar('lr');
   const stateRecords = new Map<string, SafetensorsTensor>();
-  for (const [name, r] of records) {
+  for (const [name, r] of entries) {
     if (!name.startsWith(prefix) || name === `${prefix}step` || name === `${prefix}lr`) continue;
     const key = name.slice(prefix.length);
     const m = /^state\.(\d+)\.step$/.exec(key);
@@ -417,24 +520,35 @@ export function loadOptimizerState(opt: Optimizer, file: SafetensorsFile | Map<s
       const i = Number(m[1]);
       if (i >= paramSteps.length) problems.push(`unexpected '${name}' (the optimizer has ${paramSteps.length} parameters)`);
       else paramSteps[i] = scalar(key) ?? 0;
-    } else stateRecords.set(key, r);
+    } else if (!FLOAT_FILE.includes(r.dtype)) problems.push(`'${name}' is ${r.dtype}, expected a float tensor`);
+    else stateRecords.set(key, r);
   }
   if (problems.length) throw new EngineError(op, problems.join('; '));
   const tensors = new Map<string, Tensor>();
-  try {
-    for (const [key, r] of stateRecords) {
-      if (!FLOAT_FILE.includes(r.dtype)) {
-        problems.push(`'${prefix + key}' is ${r.dtype}, expected a float tensor`);
-        continue;
-      }
-      const t = ctx.keep(new Tensor(ctx, r.shape, 'f32'));
-      t.name = prefix + key;
-      if (t.size) ctx.upload(t.buffer(op), toFloat32(r));
-      tensors.set(key, t);
-    }
-    if (problems.length) throw new EngineError(op, problems.join('; '));
-    opt.loadStateDict({ step: step!, lr, paramSteps, tensors });
-  } finally {
+  for (const [key, r] of stateRecords) {
+    const t = ctx.keep(new Tensor(ctx, r.shape, 'f32'));
+    if (t.size) ctx.upload(t.buffer(op), toFloat32(r));
+    tensors.set(key, t);
+  }
+  const sd = { step: step!, lr, paramSteps, tensors };
+  const bad = opt.checkStateDict(sd);
+  if (bad.length) {
     for (const t of tensors.values()) t.dispose();
+    throw new EngineError(op, bad.join('; '));
+  }
+  return sd;
+}
+
+/**
+ * Restore an optimizer from the entries of `file` that start with `prefix` (as written by
+ * optimizerStateToRecord); other entries are ignored. Missing, unexpected and mis-shaped state
+ * tensors are reported by name in one error, and nothing changes unless all checks pass.
+ */
+export function loadOptimizerState(opt: Optimizer, file: SafetensorsFile | Map<string, SafetensorsTensor>, prefix = 'optimizer.'): void {
+  const sd = optimizerStateFromRecord(opt, file, prefix);
+  try {
+    opt.loadStateDict(sd);
+  } finally {
+    for (const t of sd.tensors.values()) t.dispose();
   }
 }

@@ -1,6 +1,7 @@
 // A progress display for training loops: on a TTY one self-overwriting line with a bar, ETA, loss,
-// accuracy and images/s (redrawn at most every 100 ms); elsewhere (CI logs, files, browsers'
-// consoles) plain lines at a fixed interval. It computes nothing itself: callers pass the numbers.
+// accuracy, named metrics and a rate (redrawn at most every 100 ms); elsewhere (CI logs, files,
+// browsers' consoles) plain lines at a fixed interval, the finished line written once, by finish().
+// It computes nothing itself: callers pass the numbers.
 
 /** Where the display writes; process.stderr in Node. */
 export interface ProgressStream {
@@ -14,7 +15,11 @@ export interface ProgressStats {
   /** In [0, 1]. */
   accuracy?: number;
   imagesPerSec?: number;
+  /** A rate in other units than images, e.g. { value: 3.2, unit: 'steps' } shows '3.2 steps/s'. */
+  perSec?: { value: number; unit: string };
   lr?: number;
+  /** Further named values, shown as `name value` (4 significant digits). */
+  metrics?: Record<string, number>;
 }
 
 export interface ProgressOptions {
@@ -68,10 +73,14 @@ export class ProgressBar {
     this.start = this.now();
   }
 
-  /** Record progress (`done` units so far) and redraw when due. */
+  /**
+   * Record progress (`done` units so far) and redraw when due. Off a TTY the completed state is not
+   * written here: finish() writes it, once, with its summary.
+   */
   update(done: number, stats: ProgressStats = {}): void {
     this.done = Math.min(done, this.total);
     this.stats = { ...this.stats, ...stats };
+    if (this.finished || (!this.tty && this.done >= this.total)) return;
     const t = this.now();
     const due = this.tty ? t - this.lastDraw >= 100 : t - this.lastDraw >= this.intervalMs;
     if (due) {
@@ -94,20 +103,21 @@ export class ProgressBar {
     const eta = this.done > 0 ? (elapsed * (this.total - this.done)) / this.done : NaN;
     const s = this.stats;
     const parts = [
-      this.label,
       `${this.done}/${this.total}`,
       `${(100 * frac).toFixed(0).padStart(3)}%`,
       `${formatDuration(elapsed)}<${formatDuration(eta)}`,
       s.loss !== undefined ? `loss ${s.loss.toFixed(4)}` : '',
       s.accuracy !== undefined ? `acc ${(100 * s.accuracy).toFixed(2)}%` : '',
+      ...Object.entries(s.metrics ?? {}).map(([k, v]) => `${k} ${v.toPrecision(4)}`),
       s.imagesPerSec !== undefined ? `${s.imagesPerSec.toFixed(1)} img/s` : '',
+      s.perSec !== undefined ? `${s.perSec.value.toFixed(1)} ${s.perSec.unit}/s` : '',
       s.lr !== undefined ? `lr ${s.lr.toPrecision(3)}` : '',
     ].filter(Boolean);
-    if (!bar) return parts.join(' ');
-    const width = Math.max(10, Math.min(30, (this.stream?.columns ?? 100) - parts.join(' ').length - 4));
+    if (!bar) return [this.label, ...parts].filter(Boolean).join(' ');
+    const width = Math.max(10, Math.min(30, (this.stream?.columns ?? 100) - [this.label, ...parts].join(' ').length - 4));
     const filled = Math.round(frac * width);
     const barText = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-    return [parts[0], barText, ...parts.slice(1)].filter(Boolean).join(' ');
+    return [this.label, barText, ...parts].filter(Boolean).join(' ');
   }
 
   private draw(final: boolean, summary = ''): void {

@@ -1,7 +1,7 @@
 // The classification experiment from a config on disk (Node only), a thin wrapper around the
 // browser-safe core (core/experiment.ts) and task (classification/): an output folder as the
 // experiment's store (atomic writes; a rerun resumes from what is there), users' checkpoints read
-// header-first from paths, the forget index file read from its path, the data loaded from disk, and
+// header-first from paths (one file, shards, or an index.json), the forget index file read from its path, the data loaded from disk, and
 // results.json written at the end.
 
 import { mkdirSync, existsSync, readFileSync, statSync } from 'node:fs';
@@ -9,9 +9,10 @@ import { open, readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { GpuContext } from '../gpu/context.js';
 import { writeFileAtomic } from '../io/atomic-node.js';
-import { saveSafetensorsFile, loadSafetensorsFile } from '../io/safetensors-node.js';
+import { saveSafetensorsFile, loadSafetensorsFile, loadSafetensorsShards } from '../io/safetensors-node.js';
+import { parseSafetensorsIndex } from '../io/safetensors.js';
 import { EngineError } from '../util/errors.js';
-import { headerLength, mergeShards, parseHeader, type CheckpointHeader } from './core/checkpoint.js';
+import { headerLength, parseHeader, type CheckpointHeader } from './core/checkpoint.js';
 import { runTaskExperiment, safeName, type CheckpointReader, type CheckpointSource, type ExperimentStore } from './core/experiment.js';
 import type { MethodName } from './core/methods.js';
 import type { ExperimentConfig } from './classification/config.js';
@@ -56,17 +57,27 @@ export function nodeStore(dir: string): ExperimentStore {
   };
 }
 
-const filesOf = (source: CheckpointSource): string[] => {
-  const list = typeof source === 'string' ? [source] : [...source];
-  if (list.length === 0) throw new EngineError('checkpoint', 'an empty list of checkpoint files');
+/** The files of a checkpoint source (a path, a list of shards, or one Hugging Face `*.index.json`), each checked to exist. */
+function filesOf(source: CheckpointSource): string[] {
+  const given = typeof source === 'string' ? [source] : [...source];
+  if (given.length === 0) throw new EngineError('checkpoint', 'an empty list of checkpoint files');
+  let list = given;
+  if (given.length === 1 && given[0]!.endsWith('.index.json')) {
+    const index = given[0]!;
+    if (!existsSync(index)) throw new EngineError('checkpoint', `${index} does not exist`);
+    list = parseSafetensorsIndex(readFileSync(index, 'utf8'), index).shards.map((f) => join(dirname(index), f));
+  }
   for (const f of list) {
     if (!existsSync(f)) throw new EngineError('checkpoint', `${f} does not exist`);
     if (!statSync(f).isFile()) throw new EngineError('checkpoint', `${f} is not a file`);
   }
   return list;
-};
+}
 
-/** Reads checkpoint files from paths: headers alone first (a few KB each), the tensors on load. */
+/**
+ * Reads checkpoints from paths: headers alone first (a few KB per file: names, dtypes, shapes), the
+ * tensors on load (src/io's shard loader: shards merged, an index.json checked, NaN/Inf rejected).
+ */
 export const nodeCheckpointReader: CheckpointReader = {
   async headers(source) {
     const out: CheckpointHeader[] = [];
@@ -74,9 +85,9 @@ export const nodeCheckpointReader: CheckpointReader = {
       const fh = await open(file, 'r');
       try {
         const size = (await fh.stat()).size;
-        const first = new Uint8Array(8);
-        await fh.read(first, 0, 8, 0);
-        const end = headerLength(first.subarray(0, Math.min(8, size)), file);
+        const first = new Uint8Array(Math.min(8, size));
+        await fh.read(first, 0, first.length, 0);
+        const end = headerLength(first, file);
         const bytes = new Uint8Array(Math.min(end, size));
         await fh.read(bytes, 0, bytes.length, 0);
         out.push(parseHeader(bytes, file, size));
@@ -86,11 +97,7 @@ export const nodeCheckpointReader: CheckpointReader = {
     }
     return out;
   },
-  async load(source) {
-    const shards = [];
-    for (const file of filesOf(source)) shards.push({ file, data: await loadSafetensorsFile(file) });
-    return mergeShards(shards);
-  },
+  load: (source) => loadSafetensorsShards(source, { checkFinite: true }),
 };
 
 /**

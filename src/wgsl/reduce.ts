@@ -1,7 +1,8 @@
 // Reductions along one axis and over everything: sum, mean, max, min, argmax, argmin; sumTo for
 // broadcast gradients. The tensor is seen as [outer, R, inner]; small outputs with long rows use a
-// workgroup per output (shared-memory tree), the rest one invocation per output (no barriers,
-// which are expensive on CPU WebGPU). Variance and friends are composed in src/ops.
+// workgroup per output (combined by the shared snippet of reduce_wg.ts: subgroups or a tree), the
+// rest one invocation per output (no barriers, which are expensive on CPU WebGPU). Variance and
+// friends are composed in src/ops.
 
 import { EngineError } from '../util/errors.js';
 import { Tensor } from '../autograd/tensor.js';
@@ -9,9 +10,10 @@ import { record, view } from '../autograd/graph.js';
 import { normAxis, numel, sameShape, shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 import { mapRaw } from './map.js';
+import { planReduction, planKey, planEnable, planBuiltins, planArgs, wgReduceFn, type Combiner, type ReducePlan, type ReduceChoice } from './reduce_wg.js';
 
 export type ReduceKind = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
-const WG = 64;
+/** Invocations per output on the workgroup paths of devices without a fixed subgroup size. */
 const WG_TREE = 256;
 
 const INIT: Record<ReduceKind, string> = {
@@ -22,27 +24,36 @@ const INIT: Record<ReduceKind, string> = {
   argmin: '3.4028234663852886e38',
 };
 
-function reduceShader(kind: ReduceKind, tree: boolean): string {
+/** The partial one invocation carries: value and (for arg variants) the index where it was found. */
+const COMBINERS: Record<ReduceKind, Combiner> = {
+  sum: { type: 'f32', identity: '0.0' },
+  max: { type: 'Acc', identity: `Acc(${INIT.max}, 0)`, combine: 'better', fields: ['v', 'i'] },
+  min: { type: 'Acc', identity: `Acc(${INIT.min}, 0)`, combine: 'better', fields: ['v', 'i'] },
+  argmax: { type: 'Acc', identity: `Acc(${INIT.argmax}, 0)`, combine: 'better', fields: ['v', 'i'] },
+  argmin: { type: 'Acc', identity: `Acc(${INIT.argmin}, 0)`, combine: 'better', fields: ['v', 'i'] },
+};
+
+function reduceShader(kind: ReduceKind, plan: ReducePlan): string {
   const isArg = kind.startsWith('arg');
   const outT = isArg ? 'i32' : 'f32';
-  // combine (acc, idx) with (v, j): arg variants keep the first index on ties
-  const better =
+  // v beats acc: larger (smaller) value, or the first NaN; arg variants keep the first index on ties
+  const beats =
     kind === 'max' || kind === 'argmax' ? '(v > acc) || (v != v && acc == acc)' : kind === 'min' || kind === 'argmin' ? '(v < acc) || (v != v && acc == acc)' : '';
   const step =
     kind === 'sum'
       ? 'acc = acc + v;'
-      : `if (${better}) { acc = v; idx = j; }`;
+      : `if (${beats}) { acc = v; idx = j; }`;
   const result = isArg ? 'idx' : 'acc';
   const header = /* wgsl */ `
 struct Params { outer: u32, r: u32, inner: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<${outT}>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<uniform> P: Params;`;
-  if (!tree)
+  if (plan.strategy === 'loop')
     return /* wgsl */ `${header}
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${plan.wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = ${LINEAR_INDEX(WG)};
+  let o = ${LINEAR_INDEX(plan.wg)};
   if (o >= P.outer * P.inner) { return; }
   let base = (o / P.inner) * P.r * P.inner + o % P.inner;
   var acc: f32 = ${INIT[kind]};
@@ -53,41 +64,49 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   out[o] = ${outT}(${result});
 }`;
-  // one workgroup per output: strided partials, then a tree in shared memory
-  const merge =
+  // one workgroup per output: strided partials, then the shared workgroup reduction (reduce_wg.ts);
+  // partials are commutative (ties and NaNs go to the smaller index), so any combining order agrees
+  const c = COMBINERS[kind];
+  const accStruct =
     kind === 'sum'
-      ? '{ sAcc[t] = sAcc[t] + sAcc[t + s]; }'
-      : `{ let v = sAcc[t + s]; let acc = sAcc[t]; let j = sIdx[t + s];
-         if (${better} || (v == acc && j < sIdx[t])) { sAcc[t] = v; sIdx[t] = j; } }`;
-  return /* wgsl */ `${header}
-var<workgroup> sAcc: array<f32, ${WG_TREE}>;
-var<workgroup> sIdx: array<i32, ${WG_TREE}>;
-@compute @workgroup_size(${WG_TREE})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+      ? ''
+      : /* wgsl */ `
+struct Acc { v: f32, i: i32 }
+fn better(a: Acc, b: Acc) -> Acc {
+  let acc = a.v;
+  let v = b.v;
+  let tie = (v == acc) || (v != v && acc != acc);
+  if ((${beats}) || (tie && b.i < a.i)) { return b; }
+  return a;
+}`;
+  const W = plan.wg;
+  return /* wgsl */ `${planEnable(plan)}
+${header}
+${accStruct}
+${wgReduceFn('wgCombine', c, plan)}
+@compute @workgroup_size(${W})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${planBuiltins(plan)}) {
   let o = wid.x + wid.y * nwg.x;
   let valid = o < P.outer * P.inner;
   let base = (o / P.inner) * P.r * P.inner + o % P.inner;
   var acc: f32 = ${INIT[kind]};
   var idx: i32 = 0;
   if (valid) {
-    for (var j = i32(t); j < i32(P.r); j += ${WG_TREE}) {
+    for (var j = i32(li); j < i32(P.r); j += ${W}) {
       let v = x[base + u32(j) * P.inner];
       ${step}
     }
   }
-  sAcc[t] = acc;
-  sIdx[t] = idx;
-  workgroupBarrier();
-  for (var s = ${WG_TREE / 2}u; s > 0u; s = s / 2u) {
-    if (t < s) ${merge}
-    workgroupBarrier();
-  }
-  if (t == 0u && valid) { out[o] = ${isArg ? 'sIdx[0]' : 'sAcc[0]'}; }
+  let total = wgCombine(${kind === 'sum' ? 'acc' : 'Acc(acc, idx)'}, ${planArgs(plan)});
+  if (li == 0u && valid) { out[o] = ${kind === 'sum' ? 'total' : isArg ? 'total.i' : 'total.v'}; }
 }`;
 }
 
-/** Raw reduction kernel over axis `axis` (no autograd). Output drops the axis. */
-export function reduceRaw(kind: ReduceKind, x: Tensor, axis: number): Tensor {
+/**
+ * Raw reduction kernel over axis `axis` (no autograd). Output drops the axis. `strategy` forces how
+ * rows are reduced (tests and benchmarks; default: planReduction's choice).
+ */
+export function reduceRaw(kind: ReduceKind, x: Tensor, axis: number, strategy?: ReduceChoice): Tensor {
   const op = kind;
   if (x.dtype !== 'f32') throw new EngineError(op, `expected f32, got ${x.describe()}`);
   const a = normAxis(op, axis, x.rank);
@@ -99,14 +118,14 @@ export function reduceRaw(kind: ReduceKind, x: Tensor, axis: number): Tensor {
   const out = new Tensor(x.ctx, outShape, kind.startsWith('arg') ? 'i32' : 'f32');
   const nOut = outer * inner;
   if (nOut === 0) return out;
-  const tree = nOut < 512 && r >= 128;
+  const plan = planReduction(x.ctx, { nOut, len: r, wide: WG_TREE, force: strategy });
   x.ctx.dispatch({
     op,
-    key: `reduce:${kind}:${tree ? 'tree' : 'loop'}`,
-    code: () => reduceShader(kind, tree),
+    key: `reduce:${kind}:${planKey(plan)}`,
+    code: () => reduceShader(kind, plan),
     buffers: [out.binding(op), x.binding(op)],
     uniforms: packUniforms([outer, r, inner]),
-    workgroups: tree ? grid1d(nOut, 1) : grid1d(nOut, WG),
+    workgroups: plan.strategy === 'loop' ? grid1d(nOut, plan.wg) : grid1d(nOut, 1),
   });
   return out;
 }

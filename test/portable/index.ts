@@ -3,6 +3,7 @@
 // (exporting a Check[]) and are added to ALL_CHECKS with one line.
 import type { Check } from './checks.js';
 import { CHECKS as CORE } from './checks.js';
+import { NORM_CHECKS } from './norm.js';
 
 export type { Check };
-export const ALL_CHECKS: Check[] = [...CORE];
+export const ALL_CHECKS: Check[] = [...CORE, ...NORM_CHECKS];

@@ -9,7 +9,7 @@ import type { DataLoader } from '../../data/loader.js';
 import { evaluate } from '../../nn/train.js';
 import { EngineError } from '../../util/errors.js';
 import { Generator } from '../../util/rng.js';
-import { accuracy, argmaxRows, avgGap, miaEntropyLogReg, miaConfidenceSvc, klDivergence, jsDivergence, trueLabelConfidence } from './metrics.js';
+import { accuracy, avgGap, miaEntropyLogReg, miaConfidenceSvc, klDivergence, jsDivergence, trueLabelConfidence } from './metrics.js';
 import type { MethodResult } from './report.js';
 
 /** Softmax outputs of a model over a loader, in loader order. */
@@ -27,11 +27,9 @@ export interface Outputs {
 }
 
 /** The outputs of `model` over `loader` (which must not shuffle or augment), in eval mode. */
-export async function outputsOf(ctx: GpuContext, model: AnyModule, loader: DataLoader): Promise<Outputs> {
-  const r = await evaluate(ctx, model, loader, { probs: true });
-  const n = r.n;
-  const C = n ? r.probs!.length / n : loader.dataset.numClasses;
-  return { probs: r.probs!, preds: argmaxRows(r.probs!, C), labels: r.labels!, indices: r.indices!, n, C };
+export async function outputsOf(ctx: GpuContext, model: AnyModule, loader: DataLoader, progress?: (done: number, total: number) => void): Promise<Outputs> {
+  const r = await evaluate(ctx, model, loader, { probs: true, progress });
+  return { probs: r.probs, preds: r.preds, labels: r.labels, indices: r.indices, n: r.n, C: r.C };
 }
 
 /** The table row of one model (percentages except kl / js in nats). */

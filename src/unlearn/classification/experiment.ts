@@ -102,14 +102,10 @@ export function classificationExperiment(ctx: GpuContext, cfg: ExperimentConfig,
     train: trainStage,
     problem: () => classificationProblem({ ctx, train, numClasses: C, split, batchSize: cfg.batchSize, transform: trainTf, seed: cfg.seed }),
     async evaluate(model, label, progress) {
-      progress?.(`${label} eval`, 0, 3);
-      const forget = await outputsOf(ctx, model, forgetEval);
-      progress?.(`${label} eval`, 1, 3);
-      const remain = await outputsOf(ctx, model, remainEval);
-      progress?.(`${label} eval`, 2, 3);
-      const testOut = await outputsOf(ctx, model, testEval);
-      progress?.(`${label} eval`, 3, 3);
-      return { forget, remain, test: testOut };
+      const on = (set: string) => (d: number, n: number) => progress?.(`${label} eval ${set}`, d, n);
+      const forget = await outputsOf(ctx, model, forgetEval, on('D_f'));
+      const remain = await outputsOf(ctx, model, remainEval, on('D_r'));
+      return { forget, remain, test: await outputsOf(ctx, model, testEval, on('test')) };
     },
     row(label, out, rt, rteMinutes, extra = {}) {
       const m = computeMetrics(out, rt ? rt.out.forget : null, cfg.seed);

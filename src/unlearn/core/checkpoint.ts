@@ -1,12 +1,9 @@
 // Checking a user's model checkpoint (one safetensors file, or its shards) against the model it is
-// meant for, from the files' headers alone (names, dtypes, shapes: nothing is uploaded), so a wrong
-// file fails before any training or evaluation; and merging the parsed shards into one record for
-// Module.loadStateDict's strict load. Browser-safe: the caller reads the bytes.
-// This is a minimal header reader written for the unlearning runner; src/io's sharded reader (with
-// NaN checks) can replace it when it lands.
+// meant for from the files' headers alone (names, dtypes, shapes: nothing is read past the header,
+// nothing uploaded), so a wrong file fails before any training or evaluation. Loading the tensors is
+// src/io's (loadSafetensorsShards). Browser-safe: the caller reads the header bytes.
 
 import type { AnyModule } from '../../nn/module.js';
-import type { SafetensorsFile, SafetensorsTensor } from '../../io/safetensors.js';
 import { EngineError } from '../../util/errors.js';
 
 export interface TensorHeader {
@@ -105,20 +102,4 @@ export function checkAgainstModel(shards: readonly CheckpointHeader[], model: An
     if (!(FLOATS.has(h.dtype) || (counter && INTS.has(h.dtype)))) problems.push(`'${name}' is ${h.dtype} in ${file}; expected F32, F16 or BF16${counter ? ' (or an integer counter)' : ''}`);
   }
   if (problems.length) throw new EngineError('checkpoint', `${what} (${shards.map((s) => s.file).join(', ')}) does not fit the model: ${problems.join('; ')}`);
-}
-
-/** One record from parsed shards (a repeated name is an error naming both files). */
-export function mergeShards(shards: readonly { file: string; data: SafetensorsFile }[]): SafetensorsFile {
-  const tensors = new Map<string, SafetensorsTensor>();
-  const from = new Map<string, string>();
-  const metadata: Record<string, string> = {};
-  for (const { file, data } of shards) {
-    Object.assign(metadata, data.metadata);
-    for (const [name, t] of data.tensors) {
-      if (from.has(name)) throw new EngineError('checkpoint', `'${name}' is in two shards (${from.get(name)} and ${file})`);
-      from.set(name, file);
-      tensors.set(name, t);
-    }
-  }
-  return { tensors, metadata };
 }

@@ -7,7 +7,7 @@
 // through an AbortSignal. It knows no dataset, labels or metric: the task does (see task.ts).
 
 import type { AnyModule } from '../../nn/module.js';
-import type { CheckpointIO } from '../../nn/train.js';
+import { memoryCheckpointIO, type CheckpointIO } from '../../nn/checkpoint.js';
 import { tensorsToRecord } from '../../io/state.js';
 import type { SafetensorsFile, SafetensorsTensor } from '../../io/safetensors.js';
 import { EngineError } from '../../util/errors.js';
@@ -56,10 +56,7 @@ export function memoryStore(): ExperimentStore & { files: Map<string, string | {
     readTensors: async (name) => tensorsOf(name),
     writeTensors: async (name, tensors, metadata) => void files.set(name, { tensors: new Map(tensors), metadata: { ...metadata } }),
     list: async (dir) => [...files.keys()].filter((k) => k.startsWith(`${dir}/`) && !k.slice(dir.length + 1).includes('/')).map((k) => k.slice(dir.length + 1)),
-    checkpointIO: {
-      save: async (path, tensors, metadata) => void files.set(path, { tensors: new Map(tensors), metadata: { ...metadata } }),
-      load: async (path) => tensorsOf(path),
-    },
+    checkpointIO: memoryCheckpointIO(),
   };
 }
 

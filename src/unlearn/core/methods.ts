@@ -5,7 +5,6 @@
 // It does not evaluate or orchestrate experiments (experiment.ts), and holds no dataset's presets
 // (those live with the task, e.g. ../classification/presets.ts).
 
-import type { Tensor } from '../../autograd/tensor.js';
 import type { AnyModule } from '../../nn/module.js';
 import { EngineError } from '../../util/errors.js';
 import { add, mulScalar, neg } from '../../ops/index.js';
@@ -319,14 +318,4 @@ export async function runUnlearning<R, B>(config: MethodConfig, u: UnlearnSetup<
     model.train();
     u.original.train(originalWasTraining);
   }
-}
-
-/** Parameters of a model as a name -> tensor map (for masks reported by name). */
-export function namedMask(model: AnyModule, mask: SaliencyMask): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const [n, q] of model.namedParameters()) {
-    const m = mask.get(q);
-    if (m) out.set(n, m);
-  }
-  return out;
 }

@@ -1,0 +1,103 @@
+// The `forward` parity verb on PyTorch's own files (scripts/make_resnet_forward_check.py): FP16 weights
+// in two shards cut inside a BatchNorm, an input batch, and PyTorch's eval-mode logits; plus each bad
+// input the verb must reject before any GPU work (with the name of what is wrong).
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { useGpu } from './helpers.js';
+import { runForward } from '../src/cli/forward.js';
+import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
+import { serializeSafetensors, toFloat32 } from '../src/io/safetensors.js';
+
+const gpu = useGpu();
+const FIX = new URL('./fixtures/forward-resnet18/', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'forward-'));
+
+async function expected(c: string) {
+  const f = await loadSafetensorsFile(`${FIX}${c}.expected.safetensors`);
+  return { out: toFloat32(f.tensors.get('out')!), shape: f.tensors.get('out')!.shape, options: JSON.parse(f.metadata.options!) };
+}
+const relErr = (a: Float32Array, b: Float32Array) => {
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / den;
+};
+
+describe('forward --arch resnet18 against PyTorch', () => {
+  for (const c of ['cifar', 'imagenet']) {
+    it(`${c} stem: logits from two FP16 shards match PyTorch to 1e-4 relative`, async () => {
+      const exp = await expected(c);
+      const out = join(tmp, `${c}.out.safetensors`);
+      const shape = await runForward(gpu.ctx, {
+        arch: 'resnet18',
+        options: exp.options,
+        weights: `${FIX}${c}.weights-1.safetensors,${FIX}${c}.weights-2.safetensors`,
+        input: `${FIX}${c}.input.safetensors`,
+        out,
+      });
+      expect(shape).toEqual(exp.shape);
+      const got = toFloat32((await loadSafetensorsFile(out)).tensors.get('out')!);
+      expect(relErr(got, exp.out)).toBeLessThan(1e-4);
+    });
+  }
+
+  it('the CLI verb writes the same file', async () => {
+    const exp = await expected('cifar');
+    const out = join(tmp, 'cli.out.safetensors');
+    await promisify(execFile)(
+      'npx',
+      ['tsx', 'src/cli/main.ts', 'forward', '--arch', 'resnet18', '--options', JSON.stringify(exp.options), '--weights',
+        `${FIX}cifar.weights-1.safetensors,${FIX}cifar.weights-2.safetensors`, '--input', `${FIX}cifar.input.safetensors`, '--out', out],
+      { cwd: new URL('..', import.meta.url).pathname, env: { ...process.env, XDG_RUNTIME_DIR: tmpdir() } },
+    );
+    expect(relErr(toFloat32((await loadSafetensorsFile(out)).tensors.get('out')!), exp.out)).toBeLessThan(1e-4);
+  }, 180_000);
+});
+
+describe('forward rejects bad input before any work', () => {
+  const base = () => ({
+    arch: 'resnet18',
+    options: { numClasses: 10, variant: 'cifar', width: 8 } as Record<string, unknown>,
+    weights: `${FIX}cifar.weights-1.safetensors,${FIX}cifar.weights-2.safetensors`,
+    input: `${FIX}cifar.input.safetensors`,
+    out: join(tmp, 'bad.out.safetensors'),
+  });
+  it('one shard only: names the missing tensors', async () => {
+    await expect(runForward(gpu.ctx, { ...base(), weights: `${FIX}cifar.weights-1.safetensors` })).rejects.toThrow(/missing \d+: .*running_(mean|var)/);
+  });
+  it('a shard that does not exist, an unknown architecture, an unknown option', async () => {
+    await expect(runForward(gpu.ctx, { ...base(), weights: `${FIX}cifar.weights-1.safetensors,${FIX}nope.safetensors` })).rejects.toThrow(/nope\.safetensors does not exist/);
+    await expect(runForward(gpu.ctx, { ...base(), arch: 'resnet50' })).rejects.toThrow(/unknown architecture 'resnet50'/);
+    await expect(runForward(gpu.ctx, { ...base(), options: { numClases: 10 } })).rejects.toThrow(/no option 'numClases'/);
+  });
+  it('wrong widths: names the mis-shaped tensors', async () => {
+    await expect(runForward(gpu.ctx, { ...base(), options: { numClasses: 10, variant: 'cifar', width: 4 } })).rejects.toThrow(/'conv1\.weight' has shape \[8,3,3,3\] in the source, expected \[4,3,3,3\]/);
+  });
+  it('an input without x, an input of the wrong rank, NaN weights, a truncated shard', async () => {
+    const noX = join(tmp, 'nox.safetensors');
+    writeFileSync(noX, serializeSafetensors(new Map([['y', { dtype: 'F32', shape: [2], data: new Float32Array(2) }]])));
+    await expect(runForward(gpu.ctx, { ...base(), input: noX })).rejects.toThrow(/has no tensor 'x'/);
+    const flat = join(tmp, 'flat.safetensors');
+    writeFileSync(flat, serializeSafetensors(new Map([['x', { dtype: 'F32', shape: [2, 3], data: new Float32Array(6) }]])));
+    await expect(runForward(gpu.ctx, { ...base(), input: flat })).rejects.toThrow(/input 'x' has shape \[2, 3\]; resnet18 takes rank 4/);
+    const w1 = await loadSafetensorsFile(`${FIX}cifar.weights-1.safetensors`);
+    const t = w1.tensors.get('conv1.weight')!;
+    const data = Uint16Array.from(t.data as Uint16Array);
+    data[5] = 0x7e00; // an F16 NaN
+    w1.tensors.set('conv1.weight', { ...t, data });
+    const nan = join(tmp, 'nan.safetensors');
+    writeFileSync(nan, serializeSafetensors(w1.tensors));
+    await expect(runForward(gpu.ctx, { ...base(), weights: `${nan},${FIX}cifar.weights-2.safetensors` })).rejects.toThrow(/conv1\.weight.*(NaN|non-finite)/);
+    const cut = join(tmp, 'cut.safetensors');
+    copyFileSync(`${FIX}cifar.weights-2.safetensors`, cut);
+    writeFileSync(cut, readFileSync(cut).subarray(0, 5000));
+    await expect(runForward(gpu.ctx, { ...base(), weights: `${FIX}cifar.weights-1.safetensors,${cut}` })).rejects.toThrow(/cut\.safetensors/);
+  });
+});
