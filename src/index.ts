@@ -4,8 +4,8 @@
 // visible diff. Kernel internals (shaders, raw launchers, tilings) stay in their own files.
 
 // device, errors, randomness
-export { GpuContext, REQUESTED_LIMITS, OPTIONAL_FEATURES, NO_ADAPTER_HELP } from './gpu/context.js';
-export type { DispatchSpec, ContextStats } from './gpu/context.js';
+export { GpuContext, DeviceLostError, REQUESTED_LIMITS, OPTIONAL_FEATURES, NO_ADAPTER_HELP } from './gpu/context.js';
+export type { DispatchSpec, ContextStats, LimitName } from './gpu/context.js';
 export { EngineError } from './util/errors.js';
 export { Generator, threefry2x32 } from './util/rng.js';
 

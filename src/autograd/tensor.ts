@@ -74,7 +74,8 @@ export class Tensor {
       this.storage = s;
     } else {
       const bytes = this.size * DTYPE_BYTES[dtype];
-      this.storage = new Storage(ctx, ctx.pool.acquire(Math.max(4, bytes)), bytes);
+      // checked against the device's buffer limits before anything is allocated
+      this.storage = new Storage(ctx, ctx.allocate(Math.max(4, bytes), this), bytes);
     }
     ctx.track(this);
   }

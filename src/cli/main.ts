@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The command-line entry (`unlearn-gpu <command>`): the MNIST unlearning demo, experiments from a JSON
 // config, classifier training, and report regeneration. Each command creates one GPU context and
-// closes it before exiting (Dawn keeps Node alive otherwise).
+// closes it before exiting (Dawn keeps Node alive otherwise). Exit status: 0 done, 1 error, 2 unknown
+// command, 75 GPU device lost (a line on stderr says how to resume from the saved checkpoints).
 
 import { readFileSync, existsSync } from 'node:fs';
 import { createNodeContext } from '../gpu/node.js';
-import type { GpuContext } from '../gpu/context.js';
+import { DeviceLostError, type GpuContext } from '../gpu/context.js';
 
 const HELP = `unlearn-gpu: WebGPU deep learning and machine unlearning (SFR-on and baselines)
 
@@ -27,9 +28,12 @@ Commands:
                                      one forward pass of an architecture (resnet18) on IN's tensors (x, and
                                      t, y where the model takes them) with the given weights; writes 'out'.
                                      The way to check an imported PyTorch model against PyTorch
-  train --config FILE                train and evaluate a classifier from a JSON config
+  train --config FILE [--resume]     train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
   help                               this text
+
+Exit status: 0 done, 1 error, 2 unknown command, 75 the GPU device was lost (rerun the same command,
+with --resume for train, to continue from the last checkpoint).
 `;
 
 function flag(args: string[], name: string): string | undefined {
@@ -120,9 +124,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'train': {
       const { runTrain } = await import('./train.js');
-      const config = flag(args, 'config');
-      if (!config) throw new Error('train needs --config FILE');
-      await runTrain(['--config', config]);
+      if (!flag(args, 'config')) throw new Error('train needs --config FILE');
+      await runTrain(args); // --resume and --no-progress pass through
       return 0;
     }
     case 'mnist-mlp': {
@@ -143,11 +146,27 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+/** Exit status after a lost GPU device: EX_TEMPFAIL (75), "try again later" (the run resumes). */
+const EXIT_DEVICE_LOST = 75;
+
+/** The command that resumes `argv` after an interruption (train needs --resume; the others resume by themselves). */
+function resumeCommand(argv: string[]): string {
+  const args = argv[0] === 'train' && !argv.includes('--resume') ? [...argv, '--resume'] : argv;
+  return ['unlearn-gpu', ...args].map((a) => (/^[\w./=,:@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => process.exit(code),
   (e) => {
-    process.stderr.write(`error: ${(e as Error).message}\n`);
+    const err = e as Error;
+    process.stderr.write(`error: ${err.message}\n`);
     if (process.env.DEBUG) console.error(e);
+    if (err instanceof DeviceLostError || err.name === 'DeviceLostError') {
+      // the runs checkpoint as they go (training per epoch, each method and model when done)
+      process.stderr.write(`resume: finished work is saved; rerun to continue from the last checkpoint: ${resumeCommand(argv)}\n`);
+      process.exit(EXIT_DEVICE_LOST);
+    }
     process.exit(1);
   },
 );

@@ -1,9 +1,9 @@
 // `train --config cfg.json [--resume] [--no-progress]`: builds the model, data and optimizer a JSON
 // config describes, trains with trainClassifier (checkpoint every epoch in outDir, resumable),
-// evaluates, and writes model.safetensors (torch-compatible names) and metrics.json. Node only.
+// evaluates, and writes model.safetensors (torch-compatible names) and metrics.json, each atomically. Node only.
 // It does not parse the top-level command line (src/cli/main.ts does) and never calls process.exit.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type GpuContext } from '../gpu/context.js';
 import { createNodeContext } from '../gpu/node.js';
@@ -24,6 +24,7 @@ import { trainClassifier, evaluate, type EpochMetrics } from '../nn/train.js';
 import { nodeCheckpointIO } from '../nn/checkpoint-node.js';
 import { tensorsToRecord } from '../io/state.js';
 import { saveSafetensorsFile } from '../io/safetensors-node.js';
+import { writeFileAtomic } from '../io/atomic-node.js';
 import { EngineError } from '../util/errors.js';
 import { Generator } from '../util/rng.js';
 
@@ -215,7 +216,7 @@ export async function trainFromConfig(
   let trainIndices: Int32Array | undefined;
   if (cfg.trainSubset !== undefined && cfg.trainSubset < data.train.length) {
     trainIndices = new Generator(seed).permutation(data.train.length).slice(0, cfg.trainSubset);
-    writeFileSync(path.join(outDir, 'train-indices.json'), JSON.stringify([...trainIndices]));
+    await writeFileAtomic(path.join(outDir, 'train-indices.json'), JSON.stringify([...trainIndices]));
   }
   // a seeded random subset: test sets are often sorted by class, so a prefix would be one class
   const testIndices =
@@ -250,7 +251,7 @@ export async function trainFromConfig(
     });
     const seconds = (performance.now() - t0) / 1000;
     const result: TrainRunResult = { outDir, history: res.history, test, numParameters: model.numParameters(), seconds };
-    writeFileSync(
+    await writeFileAtomic(
       path.join(outDir, 'metrics.json'),
       JSON.stringify({ config: cfg, device: ctx.deviceName, ...result, resumedAt: res.resumedAt, trainSamples: trainLoader.length }, null, 2),
     );

@@ -1,13 +1,20 @@
 // The device context: owns the GPUDevice, the buffer pool, the pipeline cache and the command
 // recording. Kernels are recorded into one command encoder and one compute pass and submitted
-// together on flush(); reading a value back is the only thing that waits.
-// It does not know about tensors' math: kernels live in src/wgsl, autograd in src/autograd.
+// together on flush(); reading a value back is the only thing that waits. It also owns the faults:
+// allocations are checked against the device's limits before they are made, out-of-memory is
+// caught by error scopes, and a lost device becomes one DeviceLostError that every later call
+// (pending reads and syncs included) fails with.
+// It does not know about tensors' math (kernels live in src/wgsl, autograd in src/autograd) and does
+// not recover a lost device: a new context does, resuming from the caller's checkpoints.
 
 import { BufferPool, type PoolStats } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
 import { EngineError } from '../util/errors.js';
 
-/** Limits we ask the device for at the adapter's maximum when the adapter offers more than default. */
+/**
+ * Limits we ask the device for at the adapter's maximum when the adapter offers more than default:
+ * every limit a compute kernel or a buffer allocation can hit (render and texture limits are not used).
+ */
 export const REQUESTED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -48,18 +55,54 @@ export interface ContextStats extends PoolStats {
   pipelines: number;
 }
 
+/**
+ * The error every call throws once the device is lost: the same message each time, naming the
+ * operation that was running. The context cannot be used any more; make a new one (runs that
+ * checkpoint resume from their last checkpoint).
+ */
+export class DeviceLostError extends EngineError {
+  constructor(
+    /** The last operation recorded before the loss was noticed. */
+    readonly runningOp: string,
+    /** GPUDeviceLostInfo.reason ('destroyed' or 'unknown') and message. */
+    readonly reason: string,
+    readonly detail: string,
+  ) {
+    super(
+      'GPU device lost',
+      `while '${runningOp}' was running (reason '${reason}'${detail ? `: ${detail}` : ''}). ` +
+        'This context cannot be used any more and every later call fails with this error; ' +
+        'create a new context (a run that checkpoints resumes from its last checkpoint)',
+    );
+    this.name = 'DeviceLostError';
+  }
+}
+
 /** Scope frame: tensors created while it is on top are disposed when it closes. */
 interface Disposable {
   dispose(): void;
   readonly disposed: boolean;
 }
 
+export type LimitName = (typeof REQUESTED_LIMITS)[number];
+
 export class GpuContext {
   readonly pool: BufferPool;
-  readonly limits: Record<(typeof REQUESTED_LIMITS)[number], number>;
+  /** The device's limits (what kernels and allocations are checked against). */
+  readonly limits: Record<LimitName, number>;
+  /** The adapter's limits for the same names (equal to `limits` when fromGPU requested them all). */
+  adapterLimits: Record<LimitName, number>;
   readonly features: ReadonlySet<string>;
-  /** Set when the device was lost; every later call throws with this reason. */
-  lostReason: string | null = null;
+  /** Set once the device is lost; every later call throws (a copy of) it. */
+  lostError: DeviceLostError | null = null;
+  /** Rejects with the lost error: every wait on the GPU races it, so none can hang on a lost device. */
+  private readonly lostSignal: Promise<never>;
+  private rejectLost!: (e: DeviceLostError) => void;
+  /** Name of the last kernel (or upload) recorded (for the device-lost message). */
+  private lastOp = 'nothing yet';
+  /** Out-of-memory errors reported by error scopes or uncaptured, thrown by the next call. */
+  private memoryErrors: string[] = [];
+  private loseAfterDispatches: number | null = null;
 
   private pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | null = null;
@@ -79,20 +122,32 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string },
   ) {
-    this.pool = new BufferPool(device);
     const lim: Record<string, number> = {};
     for (const k of REQUESTED_LIMITS) lim[k] = Number((device.limits as unknown as Record<string, number>)[k]);
     this.limits = lim as GpuContext['limits'];
+    this.adapterLimits = { ...this.limits };
+    this.pool = new BufferPool(device, {
+      maxBufferSize: this.limits.maxBufferSize,
+      onOutOfMemory: (_bytes, message) => {
+        this.memoryErrors.push(message);
+        this.pool.trim(); // give idle buffers back so the caller can retry smaller
+      },
+    });
     this.features = new Set([...device.features].map(String));
     this.uniformBuf = device.createBuffer({ size: UNIFORM_ARENA, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+    this.lostSignal = new Promise<never>((_, reject) => (this.rejectLost = reject));
+    this.lostSignal.catch(() => undefined); // observed by whoever is waiting; never unhandled
     device.lost.then((info) => {
-      if (this.destroyed) return;
-      this.lostReason = `GPU device lost (${info.reason}): ${info.message}`;
-      console.error(this.lostReason);
+      if (this.destroyed) return; // our own destroy()/close()
+      this.lostError = new DeviceLostError(this.lastOp, String(info.reason ?? 'unknown'), info.message ?? '');
+      this.rejectLost(this.lostError);
     });
     device.addEventListener?.('uncapturederror', (ev: Event) => {
-      const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? String(ev);
-      this.validationErrors.push(msg);
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      const msg = err?.message ?? String(ev);
+      const kind = err?.constructor?.name ?? '';
+      if (kind === 'GPUOutOfMemoryError') this.memoryErrors.push(`out of GPU memory: ${msg}`);
+      else this.validationErrors.push(kind === 'GPUInternalError' ? `internal error: ${msg}` : msg);
     });
   }
 
@@ -118,6 +173,7 @@ export class GpuContext {
       device: info.device ?? '',
       description: info.description ?? '',
     });
+    for (const k of REQUESTED_LIMITS) if (k in requiredLimits) ctx.adapterLimits[k] = requiredLimits[k]!;
     // Dawn in Node frees its instance when the GPU object is garbage collected, even while a device
     // made from it is alive (which corrupts memory and crashes the process): hold on to both.
     ctx.owners = [gpu, adapter];
@@ -136,9 +192,65 @@ export class GpuContext {
   // ---------------------------------------------------------------------------------------------
   // Recording
 
+  /** The lost-device message, or null while the device works. */
+  get lostReason(): string | null {
+    return this.lostError?.message ?? null;
+  }
+
+  /** Throws the lost-device error (a fresh copy, same message) or a pending out-of-memory error. */
   private checkAlive(op: string) {
     if (this.destroyed) throw new EngineError(op, 'the GPU context was destroyed');
-    if (this.lostReason) throw new EngineError(op, this.lostReason);
+    const lost = this.lostError;
+    if (lost) throw new DeviceLostError(lost.runningOp, lost.reason, lost.detail);
+    this.throwMemoryErrors(op);
+  }
+
+  private throwMemoryErrors(op: string) {
+    if (!this.memoryErrors.length) return;
+    const errs = this.memoryErrors.splice(0);
+    this.validationErrors.length = 0; // consequences of the invalid buffer, not separate faults
+    const s = this.pool.stats();
+    throw new EngineError(
+      op,
+      `${errs.slice(0, 3).join(' | ')}${errs.length > 3 ? ` (and ${errs.length - 3} more)` : ''}; ` +
+        `${s.liveBytes} bytes in ${s.liveBuffers} live buffers at the time of this report. Work submitted ` +
+        'with that buffer did not run; the context stays usable (free tensors, or use smaller shapes)',
+    );
+  }
+
+  /**
+   * Allocate a storage buffer of `bytes` for `what` (a tensor), after checking the size against the
+   * device's maxBufferSize and maxStorageBufferBindingSize (every tensor is bound whole by some
+   * kernel, so the smaller of the two is the real limit). The error names the tensor, the function
+   * that asked for it, its size and the limit, and nothing is allocated.
+   */
+  allocate(bytes: number, what: { describe(): string }): GPUBuffer {
+    this.checkAlive('allocate');
+    const { maxBufferSize, maxStorageBufferBindingSize } = this.limits;
+    const [limitName, limit] =
+      maxStorageBufferBindingSize <= maxBufferSize
+        ? (['maxStorageBufferBindingSize', maxStorageBufferBindingSize] as const)
+        : (['maxBufferSize', maxBufferSize] as const);
+    if (bytes > limit) {
+      const by = callerOf(new Error());
+      throw new EngineError(
+        by.op,
+        `cannot allocate ${what.describe()} for ${by.where}: ${formatBytes(bytes)} is over the device's ${limitName} of ` +
+          `${formatBytes(limit)} on ${this.deviceName}; nothing was allocated. Use smaller shapes (e.g. a smaller batch) or an adapter with a larger limit`,
+      );
+    }
+    return this.pool.acquire(bytes, (site) => {
+      const by = callerOf(site);
+      return `${what.describe()} for ${by.where}`;
+    });
+  }
+
+  /**
+   * Testing aid: destroy the device right after the `n`-th dispatch from now, as a driver reset or
+   * GPU crash would (the context then reports the loss like a real one). null turns it off.
+   */
+  loseDeviceAfter(n: number | null): void {
+    this.loseAfterDispatches = n === null ? null : this.nDispatch + n;
   }
 
   private pipeline(spec: DispatchSpec): GPUComputePipeline {
@@ -201,6 +313,12 @@ export class GpuContext {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.nDispatch++;
+    this.lastOp = spec.op;
+    if (this.loseAfterDispatches !== null && this.nDispatch >= this.loseAfterDispatches) {
+      this.loseAfterDispatches = null;
+      this.flush();
+      this.device.destroy(); // reported through device.lost, as a real loss would be
+    }
   }
 
   /** Record a buffer-to-buffer copy (ordered with the kernels around it). */
@@ -217,6 +335,7 @@ export class GpuContext {
    */
   upload(buffer: GPUBuffer, data: ArrayBufferView): void {
     this.checkAlive('upload');
+    this.lastOp = 'upload';
     const bytes = data.byteLength;
     if (bytes % 4 === 0) {
       this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
@@ -230,6 +349,7 @@ export class GpuContext {
   /** Submit everything recorded so far. Does not wait. */
   flush(): void {
     if (this.destroyed) return;
+    if (this.lostError) this.checkAlive('flush');
     if (!this.encoder && this.uniformUsed === 0) return;
     this.endPass();
     if (this.uniformUsed > 0) {
@@ -254,9 +374,15 @@ export class GpuContext {
         : this.device.createBuffer({ size: Math.max(256, size), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
     this.copyBuffer(src, srcOffset, staging, 0, size);
     this.flush();
+    const mapped = staging.mapAsync(MapMode.READ, 0, size);
     try {
-      await staging.mapAsync(MapMode.READ, 0, size);
+      // a lost device rejects the race even if the driver never settles the mapping
+      await Promise.race([mapped, this.lostSignal]);
     } catch (e) {
+      mapped.catch(() => undefined);
+      // Dawn rejects a mapping in flight on destroy/loss (an AbortError, sometimes before
+      // device.lost resolves): give the loss a moment to arrive so the one lost error is thrown
+      await this.settleLoss();
       this.checkAlive('read');
       throw new EngineError('read', `mapping the read-back buffer failed: ${(e as Error).message}`);
     }
@@ -264,15 +390,43 @@ export class GpuContext {
     staging.unmap();
     if (this.stagingFree.length < 8) this.stagingFree.push(staging);
     else staging.destroy();
+    // a failed allocation makes the data read garbage: report it instead
+    await Promise.race([this.pool.settled(), this.lostSignal]);
+    this.throwMemoryErrors('read');
     this.throwValidationErrors();
     return out;
   }
 
-  /** Wait until the GPU has finished all submitted work. */
+  /** Wait until the GPU has finished all submitted work (rejects instead of hanging on a lost device). */
   async sync(): Promise<void> {
+    this.checkAlive('sync');
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.workDone();
+    await Promise.race([this.pool.settled(), this.lostSignal]);
+    this.throwMemoryErrors('sync');
     this.throwValidationErrors();
+  }
+
+  /**
+   * A promise for the completion of everything submitted so far (onSubmittedWorkDone, raced against
+   * the device loss so it cannot hang). Does not flush.
+   */
+  async workDone(): Promise<void> {
+    this.checkAlive('workDone');
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lostSignal]);
+    // Dawn settles onSubmittedWorkDone normally on a destroyed device: the loss follows just after
+    if (this.lostError) this.checkAlive('workDone');
+  }
+
+  /** Wait (at most `ms`) for device.lost to be delivered if the device is going away. */
+  private async settleLoss(ms = 1000): Promise<void> {
+    if (this.lostError || this.destroyed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.lostSignal.catch(() => undefined),
+      new Promise((r) => (timer = setTimeout(r, ms))),
+    ]);
+    clearTimeout(timer);
   }
 
   private throwValidationErrors() {
@@ -391,6 +545,38 @@ export class GpuContext {
     await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 500))]);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** `n` bytes with a binary unit, e.g. "134217728 bytes (128.0 MiB)". */
+function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} bytes` : `${n} bytes (${v.toFixed(v < 10 ? 2 : 1)} ${units[u]})`;
+}
+
+// frames of the engine's own allocation path, skipped when naming who asked for a buffer
+const ALLOCATION_FRAMES = /[\\/](gpu[\\/](context|pool)|autograd[\\/]tensor)\.[cm]?[jt]s[:?]/;
+
+/**
+ * The function that asked for an allocation, from a captured stack: the first frame outside the
+ * context, the pool and the Tensor constructor, e.g. { op: 'matmul', where: "matmul (src/wgsl/matmul.ts:238)" }.
+ */
+export function callerOf(site: Error): { op: string; where: string } {
+  for (const line of (site.stack ?? '').split('\n').slice(1)) {
+    if (ALLOCATION_FRAMES.test(line)) continue;
+    const m = /^\s*at (?:new |async )?(.*?) \((.*)\)\s*$/.exec(line) ?? /^\s*at ()(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const fn = m[1] ?? '';
+    const file = (m[2] ?? '').replace(/^file:\/\//, '').replace(/^.*?[\\/](src|test|bench)[\\/]/, '$1/').replace(/:\d+$/, '');
+    const op = fn.replace(/^.*\./, '') || 'allocate';
+    return { op, where: fn ? `${fn} (${file})` : file };
+  }
+  return { op: 'allocate', where: 'an unknown caller' };
 }
 
 function collectResults(r: unknown, out: Set<unknown>, depth = 0): void {

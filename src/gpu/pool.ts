@@ -1,7 +1,11 @@
 // GPU buffer pool keyed by size class. A released buffer is parked with the submit that last could
 // use it and returns to the free lists only once the GPU reports that submit done, so a later
-// queue.writeBuffer into a recycled buffer can never race a kernel still reading it.
-// It does not zero buffers: contents of an acquired buffer are undefined.
+// queue.writeBuffer into a recycled buffer can never race a kernel still reading it. Each new GPU
+// buffer is created inside an 'out-of-memory' error scope (reuses are not: a scope costs about as
+// much CPU as the createBuffer itself on lavapipe); a buffer the device could not allocate is
+// reported through `onOutOfMemory` and destroyed, never recycled, when released.
+// It does not zero buffers (contents of an acquired buffer are undefined) and does not check limits
+// (GpuContext.allocate does, before calling acquire).
 
 import { BufferUsage } from './flags.js';
 
@@ -21,26 +25,54 @@ export interface PoolStats {
   liveBytes: number;
   /** buffers released but waiting for the GPU to finish with them */
   pendingBuffers: number;
+  pendingBytes: number;
   /** buffers idle in the free lists */
   freeBuffers: number;
   freeBytes: number;
   /** total GPU buffers this pool ever created */
   created: number;
+  /** buffers the device failed to allocate (out-of-memory scope errors) */
+  outOfMemory: number;
 }
+
+export interface BufferPoolOptions {
+  /** The device's maxBufferSize: a size class above it falls back to the exact size (4-byte aligned). */
+  maxBufferSize?: number;
+  /**
+   * Called (asynchronously, once the error scope resolves) when creating a buffer ran out of memory.
+   * `describe(site)` names what was being allocated; `site` is the Error captured at creation.
+   */
+  onOutOfMemory?: (bytes: number, message: string) => void;
+}
+
+/** Names what an allocation is for, given the stack captured when its GPU buffer was created. */
+export type AllocationLabel = (site: Error) => string;
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private parked: GPUBuffer[] = [];
   private live = new Set<GPUBuffer>();
+  /** buffers whose creation failed with out-of-memory: never recycled */
+  private failed = new WeakSet<GPUBuffer>();
   private liveBytes = 0;
   private pendingCount = 0;
+  private pendingBytes = 0;
   private freeCount = 0;
   private freeBytes = 0;
   private created = 0;
+  private outOfMemory = 0;
+  private readonly maxBufferSize: number;
 
   private poisonBits: number | null = null;
+  /** error scopes of new buffers not yet popped */
+  private scopes = new Set<Promise<unknown>>();
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly options: BufferPoolOptions = {},
+  ) {
+    this.maxBufferSize = options.maxBufferSize ?? Infinity;
+  }
 
   /**
    * Testing aid: fill every acquired buffer with this 32-bit pattern (e.g. 0x7fc00000, a NaN) so a
@@ -50,16 +82,29 @@ export class BufferPool {
     this.poisonBits = bits;
   }
 
-  acquire(bytes: number): GPUBuffer {
+  /** The byte size of the GPU buffer that holds `bytes`: its size class, or the exact size near maxBufferSize. */
+  bufferSize(bytes: number): number {
     const size = sizeClass(bytes);
+    return size <= this.maxBufferSize ? size : Math.ceil(bytes / 4) * 4;
+  }
+
+  /** A buffer of at least `bytes`; `label` names the allocation if the device runs out of memory. */
+  acquire(bytes: number, label?: AllocationLabel): GPUBuffer {
+    const size = this.bufferSize(bytes);
     const list = this.free.get(size);
     let buf = list?.pop();
+    while (buf && this.failed.has(buf)) {
+      // its out-of-memory report arrived after it was recycled
+      this.freeCount--;
+      this.freeBytes -= size;
+      buf.destroy();
+      buf = list!.pop();
+    }
     if (buf) {
       this.freeCount--;
       this.freeBytes -= size;
     } else {
-      buf = this.device.createBuffer({ size, usage: STORAGE_USAGE });
-      this.created++;
+      buf = this.create(size, label);
     }
     this.live.add(buf);
     this.liveBytes += size;
@@ -70,12 +115,44 @@ export class BufferPool {
     return buf;
   }
 
+  private create(size: number, label?: AllocationLabel): GPUBuffer {
+    const site = new Error(); // the stack only, formatted if the allocation fails
+    this.device.pushErrorScope('out-of-memory');
+    const buf = this.device.createBuffer({ size, usage: STORAGE_USAGE });
+    this.created++;
+    const popped = this.device.popErrorScope().then(
+      (err) => {
+        this.scopes.delete(popped);
+        if (!err) return;
+        this.failed.add(buf);
+        this.outOfMemory++;
+        const what = label ? label(site) : 'a buffer';
+        this.options.onOutOfMemory?.(size, `out of GPU memory allocating ${what} (${size} bytes): ${err.message}`);
+      },
+      () => {
+        this.scopes.delete(popped); // the scope cannot be popped on a lost device: the loss is reported instead
+      },
+    );
+    this.scopes.add(popped);
+    return buf;
+  }
+
+  /** Resolves once the error scopes of every buffer created so far have reported. */
+  async settled(): Promise<void> {
+    if (this.scopes.size) await Promise.all([...this.scopes]);
+  }
+
   /** Give a buffer back; it becomes reusable after the next submit completes. */
   release(buf: GPUBuffer): void {
     if (!this.live.delete(buf)) throw new Error('BufferPool.release: buffer is not live (released twice?)');
     this.liveBytes -= buf.size;
+    if (this.failed.has(buf)) {
+      buf.destroy(); // an invalid buffer: never handed out again
+      return;
+    }
     this.parked.push(buf);
     this.pendingCount++;
+    this.pendingBytes += buf.size;
   }
 
   /**
@@ -94,6 +171,11 @@ export class BufferPool {
 
   private recycle(batch: GPUBuffer[]): void {
     for (const b of batch) {
+      this.pendingBytes -= b.size;
+      if (this.failed.has(b)) {
+        b.destroy();
+        continue;
+      }
       let list = this.free.get(b.size);
       if (!list) this.free.set(b.size, (list = []));
       list.push(b);
@@ -103,7 +185,7 @@ export class BufferPool {
     this.pendingCount -= batch.length;
   }
 
-  /** Destroy idle buffers (for example after a large one-off computation). */
+  /** Destroy idle buffers (for example after a large one-off computation, or out of memory). */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
@@ -116,9 +198,11 @@ export class BufferPool {
       liveBuffers: this.live.size,
       liveBytes: this.liveBytes,
       pendingBuffers: this.pendingCount,
+      pendingBytes: this.pendingBytes,
       freeBuffers: this.freeCount,
       freeBytes: this.freeBytes,
       created: this.created,
+      outOfMemory: this.outOfMemory,
     };
   }
 }

@@ -278,7 +278,8 @@ export async function runTaskExperiment<R, B, Out, Row extends ResultRow>(
         await store.writeText(`${base}.json`, JSON.stringify(record, null, 2));
         log(`${label}: done in ${(res.ms / 1000).toFixed(1)} s`);
       } catch (e) {
-        if (signal?.aborted) throw e;
+        // an abort or a lost GPU device is no method's failure: stop; a rerun resumes here
+        if (signal?.aborted || problem.ctx.lostError) throw e;
         log(`${label}: FAILED: ${(e as Error).message}`);
         failed.add(label);
       } finally {
