@@ -22,7 +22,10 @@ import type { Module } from '../src/nn/module.js';
 import { SGD } from '../src/nn/optim.js';
 import { cosineLr } from '../src/nn/schedule.js';
 import { trainClassifier } from '../src/nn/train.js';
-import { runUnlearning, CIFAR10_PRESETS, type MethodConfig, type MethodName } from '../src/unlearn/methods.js';
+import { runUnlearning, type MethodConfig, type MethodName } from '../src/unlearn/core/methods.js';
+import { makeSplit } from '../src/unlearn/core/split.js';
+import { classificationProblem } from '../src/unlearn/classification/task.js';
+import { CIFAR10_PRESETS } from '../src/unlearn/classification/presets.js';
 import { Generator } from '../src/util/rng.js';
 
 const [B, C, S] = [16, 4, 8];
@@ -115,7 +118,6 @@ export async function soak(opts: { steps: number; every: number; model: 'mlp' | 
   const data = synthetic(N_TRAIN, 1);
   const test = synthetic(64, 2);
   const forgetIndices = Int32Array.from({ length: N_FORGET }, (_, i) => i);
-  const remainIndices = Int32Array.from({ length: N_TRAIN - N_FORGET }, (_, i) => i + N_FORGET);
   const makeModel = (seed: number): Module =>
     opts.model === 'resnet'
       ? new ResNet(ctx, { numClasses: C, inChannels: 1, width: 2, variant: 'cifar', seed })
@@ -149,15 +151,11 @@ export async function soak(opts: { steps: number; every: number; model: 'mlp' | 
         const mc = methodConfig(w as MethodName, opts.steps);
         const model = original.clone();
         const res = await runUnlearning(mc, {
-          ctx, model, original,
+          // loaders seeded 11/12/13 (forget/remain/mixed) from seed 0, as before
+          problem: classificationProblem({ ctx, train: data, numClasses: C, split: makeSplit(forgetIndices, N_TRAIN), batchSize: B, seed: 0 }),
+          model,
+          original,
           makeFreshModel: () => makeModel(7),
-          forgetLoader: new DataLoader(data, { batchSize: B, shuffle: true, seed: 11, indices: forgetIndices }),
-          remainLoader: new DataLoader(data, { batchSize: B, shuffle: true, seed: 12, indices: remainIndices }),
-          mixedLoader: new DataLoader(data, { batchSize: B, shuffle: true, seed: 13 }),
-          forgetIndices,
-          labelOf: (i) => data.labels[i]!,
-          numClasses: C,
-          seed: 0,
           onStep: (s) => sampler.step(s + 1),
         });
         steps = res.steps;

@@ -20,7 +20,7 @@ export * from './ops/index.js';
 export { Module, copyTensor } from './nn/module.js';
 export type { AnyModule, CpuTensor, StateSource, LoadResult } from './nn/module.js';
 export * from './nn/layers/index.js';
-export { Optimizer, SGD, Adam, AdamW, clipGradNorm, paramGroups, defaultNoDecay, optimizerStateToRecord, loadOptimizerState } from './nn/optim.js';
+export { Optimizer, SGD, Adam, AdamW, clipGradNorm, maskGradients, paramGroups, defaultNoDecay, optimizerStateToRecord, loadOptimizerState } from './nn/optim.js';
 export type { OptimizerStateDict, SGDOptions, AdamOptions, ParamGroup, ResolvedParamGroup } from './nn/optim.js';
 export { constantLr, cosineLr, linearLr, warmup } from './nn/schedule.js';
 export type { LrSchedule } from './nn/schedule.js';
@@ -84,29 +84,26 @@ export { byCodePoint, decodeLabelled, TORCHVISION_IMG_EXTENSIONS } from './data/
 export { tinyImageNetFromFiles, tinyImageNetRoot } from './data/tiny-imagenet.js';
 export type { TinyImageNet, TinyImageNetOptions } from './data/tiny-imagenet.js';
 
-// unlearning
-export { runUnlearning, decayFactor, CIFAR10_PRESETS } from './unlearn/methods.js';
-export type { MethodConfig, MethodName, SfrOnOptions, EpochMethodOptions, OptimizerSpec, Decay, UnlearnSetup, UnlearnResult } from './unlearn/methods.js';
-export {
-  fisherRatioMask,
-  salunMask,
-  maskGradients,
-  maskDensity,
-  adaptiveAscent,
-  adaptiveWeights,
-  gradientAscent,
-  meanCrossEntropy,
-  randomLabelCrossEntropy,
-  drawRandomLabels,
-  badTeacherKl,
-  scrubKd,
-  scrubMax,
-  scrubMin,
-  uploadBatch,
-} from './unlearn/components.js';
-export type { SaliencyMask, StepBatch, Term, TermContext } from './unlearn/components.js';
-export { predict, computeMetrics } from './unlearn/evaluate.js';
-export type { Outputs, MethodMetrics, SplitOutputs } from './unlearn/evaluate.js';
+// unlearning: the task-generic core (masks, terms, update rules, methods, experiment runner)
+export { runUnlearning, resolveMethod, checkMethodConfig, methodLabel, METHODS, METHOD_NAMES } from './unlearn/core/methods.js';
+export type { MethodConfig, MethodName, SfrOnConfig, SfrOnOptions, EpochMethodOptions, Presets, UnlearnSetup, UnlearnResult } from './unlearn/core/methods.js';
+export { decayFactor } from './unlearn/core/update.js';
+export type { Decay, OptimizerSpec } from './unlearn/core/update.js';
+export { fisherRatioMask, salunMask, maskDensity } from './unlearn/core/masks.js';
+export type { SaliencyMask } from './unlearn/core/masks.js';
+export { meanLoss, ascentLoss, adaptiveAscent, adaptiveWeights } from './unlearn/core/terms.js';
+export type { BatchSource, Term, TermContext, TaskTerms, UnlearnProblem } from './unlearn/core/task.js';
+export { runTaskExperiment, memoryStore } from './unlearn/core/experiment.js';
+export type { ExperimentStore, ExperimentTask, CheckpointReader, CheckpointSource, ResultRow, RunnerConfig, RunOptions, TrainContext, ExperimentOutcome } from './unlearn/core/experiment.js';
+export { randomForgetSplit, indexFileSplit, makeSplit, splitHash, assertSameSplit, splitToJson, splitFromJson } from './unlearn/core/split.js';
+export type { ForgetSplit, ForgetSplitKind } from './unlearn/core/split.js';
+// unlearning: the classification task
+export { classificationProblem, drawRandomLabels } from './unlearn/classification/task.js';
+export type { ClassBatch, ClassificationProblemOptions } from './unlearn/classification/task.js';
+export { classificationExperiment } from './unlearn/classification/experiment.js';
+export type { MethodRow, ClassificationExperiment } from './unlearn/classification/experiment.js';
+export { outputsOf, computeMetrics, gapToRt } from './unlearn/classification/evaluate.js';
+export type { Outputs, MethodMetrics, SplitOutputs } from './unlearn/classification/evaluate.js';
 export {
   accuracy,
   predictionEntropy,
@@ -116,10 +113,16 @@ export {
   klDivergence,
   jsDivergence,
   avgGap,
-} from './unlearn/metrics.js';
-export { fitLogReg, logRegPredict } from './unlearn/logreg.js';
-export { SVC } from './unlearn/svc.js';
-export { randomForgetSplit, classForgetSplit, indexFileSplit, makeSplit, splitHash, assertSameSplit, splitToJson, splitFromJson } from './unlearn/split.js';
-export type { ForgetSplit, ForgetSplitKind } from './unlearn/split.js';
-export { toMarkdown, toCsv, toJson, toHtml, gapsToReference, linePlot, barChart } from './unlearn/report.js';
-export type { MethodResult, LambdaSweep, ReportOptions } from './unlearn/report.js';
+} from './unlearn/classification/metrics.js';
+export { fitLogReg, logRegPredict } from './unlearn/classification/logreg.js';
+export { SVC } from './unlearn/classification/svc.js';
+export { classForgetSplit, forgetSplitOf } from './unlearn/classification/split.js';
+export type { ForgetSpec } from './unlearn/classification/split.js';
+export { CIFAR10_PRESETS, TINYIMAGENET_PRESETS, MNIST_PRESETS, PRESETS } from './unlearn/classification/presets.js';
+export type { PresetName } from './unlearn/classification/presets.js';
+export { demoConfig, resolveConfig, withCliMethods } from './unlearn/classification/config.js';
+export type { ExperimentConfig, TrainRecipe, DataSpec } from './unlearn/classification/config.js';
+export { downsampleDataset, evenSubset } from './unlearn/classification/data.js';
+export type { ClassificationData } from './unlearn/classification/data.js';
+export { toMarkdown, toCsv, toJson, toHtml, gapsToReference, linePlot, barChart } from './unlearn/classification/report.js';
+export type { MethodResult, LambdaSweep, ReportOptions } from './unlearn/classification/report.js';

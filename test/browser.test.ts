@@ -3,7 +3,8 @@
 // browser entry has no Node-only imports), served on 127.0.0.1, and each check becomes a test here.
 // TEST_SEED and TEST_CHECK pass to the page as URL parameters (replay a seed, pick checks by name);
 // the page's time per check is printed, slowest first (SwiftShader compiles are the cost).
-// Skips cleanly when no Chromium is installed (the README's test command installs it on Debian).
+// Skips cleanly when no Chromium is installed (the README's test command installs it on Debian),
+// except under CI=true, where a missing Chromium fails.
 import { describe, it, beforeAll, afterAll, expect } from 'vitest';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -13,6 +14,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { ALL_CHECKS } from './portable/index.js';
 import { selectChecks } from './portable/harness.js';
 import type { CheckResult } from './browser/entry.js';
+import { requirePrereq, skipWithout } from './prereq.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -26,8 +28,9 @@ const query = new URLSearchParams(
   Object.entries({ TEST_SEED: process.env.TEST_SEED, TEST_CHECK: process.env.TEST_CHECK }).filter((e): e is [string, string] => !!e[1]),
 ).toString();
 
-describe.skipIf(!haveChromium)('portable kernel checks (headless Chromium, WebGPU)', () => {
+describe.skipIf(skipWithout(haveChromium))('portable kernel checks (headless Chromium, WebGPU)', () => {
   beforeAll(async () => {
+    requirePrereq(haveChromium, `Chromium at ${CHROMIUM}`);
     const bundle = await build({
       entryPoints: [fileURLToPath(new URL('./browser/entry.ts', import.meta.url))],
       bundle: true,

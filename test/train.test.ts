@@ -18,7 +18,7 @@ import { ResNet } from '../src/models/resnet.js';
 import { trainClassifier, evaluate, type TrainProgress } from '../src/nn/train.js';
 import { nodeCheckpointIO } from '../src/nn/checkpoint-node.js';
 import { memoryCheckpointIO } from '../src/nn/checkpoint.js';
-import type { Outputs } from '../src/unlearn/evaluate.js';
+import type { Outputs } from '../src/unlearn/classification/evaluate.js';
 import type { Module } from '../src/nn/module.js';
 import { trainFromConfig, checkTrainConfig } from '../src/cli/train.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';

@@ -3,8 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fitLogReg, logRegObjective, logRegPredict } from '../src/unlearn/logreg.js';
-import { accuracy, argmaxRows, avgGap, jsDivergence, klDivergence, miaConfidenceSvc, miaEntropyLogReg, predictionEntropy, trueLabelConfidence } from '../src/unlearn/metrics.js';
+import { fitLogReg, logRegObjective, logRegPredict } from '../src/unlearn/classification/logreg.js';
+import { accuracy, argmaxRows, avgGap, jsDivergence, klDivergence, miaConfidenceSvc, miaEntropyLogReg, miaEntropyLogRegDetails, predictionEntropy, trueLabelConfidence } from '../src/unlearn/classification/metrics.js';
 import { Rng } from './helpers.js';
 import { Generator } from '../src/util/rng.js';
 
@@ -135,6 +135,19 @@ describe('metrics', () => {
     expect(h[1]).toBe(0);
     expect(Array.from(trueLabelConfidence([0.2, 0.8, 0.6, 0.4], Int32Array.from([1, 1]), 2))).toEqual([0.8, 0.4]);
     expect(() => trueLabelConfidence([0.2, 0.8], Int32Array.from([2]), 2)).toThrow(/labels\[0\] = 2/);
+  });
+
+  it("miaEntropyLogReg equals the authors' sklearn call on overlapping, unbalanced data (fixture from scripts/make_unlearn_mia_fixture.py)", () => {
+    const ref = JSON.parse(readFileSync(new URL('./fixtures/unlearn_mia.json', import.meta.url), 'utf8'));
+    const input = { remainProbs: Float32Array.from(ref.remainProbs), testProbs: Float32Array.from(ref.testProbs), forgetProbs: Float32Array.from(ref.forgetProbs), numClasses: ref.numClasses };
+    const d = miaEntropyLogRegDetails(input);
+    expect(d.percent).toBe(ref.miaEntropyPercent);
+    // the fitted boundary is sklearn's binary C = 2 fit (what the two-class multinomial fit equals)
+    // (to lbfgs's convergence: measured 5e-6 relative)
+    expect(Math.abs(d.model.coef[0]! - ref.binaryC2.coef)).toBeLessThan(2e-5 * Math.abs(ref.binaryC2.coef));
+    expect(Math.abs(d.model.intercept - ref.binaryC2.intercept)).toBeLessThan(2e-5 * Math.abs(ref.binaryC2.intercept));
+    // the fixture separates a correct fit from one without class weights
+    expect(Math.abs(ref.miaEntropyPercent - ref.unweightedPercent)).toBeGreaterThanOrEqual(5);
   });
 
   it('miaEntropyLogReg: confident forget outputs look like members, uncertain ones do not', () => {

@@ -5,8 +5,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { barChart, gapsToReference, linePlot, niceTicks, toCsv, toHtml, toJson, toMarkdown, type MethodResult } from '../src/unlearn/report.js';
-import { writeReport } from '../src/unlearn/report-node.js';
+import { barChart, gapsToReference, linePlot, niceTicks, toCsv, toHtml, toJson, toMarkdown, type MethodResult } from '../src/unlearn/classification/report.js';
+import { writeReport } from '../src/unlearn/classification/report-node.js';
 
 const results: (MethodResult & { note?: string })[] = [
   { method: 'RT', FA: 94.52, RA: 100, TA: 94.39, MIA_entropy: 12.76, MIA_svc: 13.2, avgGap: 0, kl: 0, js: 0, rteMinutes: 95.3 },

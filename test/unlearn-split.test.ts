@@ -1,12 +1,15 @@
-// Forget splits (spec §5): seeded random split, class split, index files, validation errors, the
-// hash that ties an RT checkpoint to its split, and the atomic JSON save/load. CPU only.
+// Forget splits (spec §5): seeded random split, class split, index files (errors naming the line or
+// entry), validation errors, the hash that ties an RT checkpoint to its split, JSON, and the Node
+// store's atomic writes. CPU only.
 
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assertSameSplit, classForgetSplit, indexFileSplit, makeSplit, randomForgetSplit, splitFromJson, splitHash, splitToJson } from '../src/unlearn/split.js';
-import { loadSplit, saveSplit } from '../src/unlearn/split-node.js';
+import { assertSameSplit, indexFileSplit, makeSplit, randomForgetSplit, splitFromJson, splitHash, splitToJson } from '../src/unlearn/core/split.js';
+import { classForgetSplit, forgetSplitOf } from '../src/unlearn/classification/split.js';
+import { nodeStore } from '../src/unlearn/experiment-node.js';
 import { Generator } from '../src/util/rng.js';
 
 const dirs: string[] = [];
@@ -50,17 +53,25 @@ describe('forget splits', () => {
     expect(() => classForgetSplit(labels, [0, 1, 2])).toThrow(/whole training set/);
   });
 
-  it('index files: text, JSON array, split JSON; errors name the index', () => {
+  it('index files: text, JSON array, split JSON; errors name the line or entry', () => {
     expect(Array.from(indexFileSplit('# forget\n5 3, 7\n1', 10).forget)).toEqual([1, 3, 5, 7]);
     expect(Array.from(indexFileSplit('[9, 0]', 10).forget)).toEqual([0, 9]);
-    expect(() => indexFileSplit('1 2 12', 10)).toThrow(/index 12 \(entry 2\) is out of range \[0, 10\)/);
-    expect(() => indexFileSplit('1 2 2', 10)).toThrow(/index 2 appears more than once/);
-    expect(() => indexFileSplit('1 x', 10)).toThrow(/entry 1 \("x"\)/);
-    expect(() => indexFileSplit('', 10)).toThrow(/empty/);
+    expect(() => indexFileSplit('1 2\n# c\n12', 10, 'f.txt')).toThrow(/f\.txt, line 3: index 12 is out of range \[0, 10\)/);
+    expect(() => indexFileSplit('1 2\n2', 10)).toThrow(/line 2: index 2 is listed twice \(first at line 1\)/);
+    expect(() => indexFileSplit('1\nx', 10)).toThrow(/line 2: "x" is not an integer index/);
+    expect(() => indexFileSplit('1\n3.5', 10)).toThrow(/line 2: "3\.5" is not an integer index/);
+    expect(() => indexFileSplit('1 -2', 10)).toThrow(/line 1: index -2 is out of range/);
+    expect(() => indexFileSplit('[1, 2.5]', 10)).toThrow(/entry 1: 2\.5 is not an integer index/);
+    expect(() => indexFileSplit('[1, 1]', 10)).toThrow(/entry 1: index 1 is listed twice \(first at entry 0\)/);
+    expect(() => indexFileSplit('', 10)).toThrow(/lists no indices/);
+    expect(() => indexFileSplit('# only a comment\n', 10)).toThrow(/lists no indices/);
     expect(() => indexFileSplit('0 1 2', 3)).toThrow(/whole training set/);
     const s = randomForgetSplit(50, 0.2, 1);
     expect(indexFileSplit(splitToJson(s), 50).hash).toBe(s.hash);
     expect(() => indexFileSplit(splitToJson(s), 60)).toThrow(/n = 50/);
+    // the protocol dispatcher
+    expect(forgetSplitOf({ kind: 'file', path: 'x' }, new Int32Array(10), '4 2').forget).toEqual(Int32Array.from([2, 4]));
+    expect(() => forgetSplitOf({ kind: 'file', path: 'x' }, new Int32Array(10))).toThrow(/was not read/);
   });
 
   it('hash: depends on the set and n, not on the order; detects an RT checkpoint mismatch', () => {
@@ -89,18 +100,20 @@ describe('forget splits', () => {
     expect(() => splitFromJson(JSON.stringify(obj))).toThrow(/stored hash .* the file was altered/);
   });
 
-  it('saveSplit/loadSplit: atomic write, no temp files left, errors name the file', async () => {
+  it('the Node store: atomic text writes, no temp files left, listing, absent names are null', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'split-'));
     dirs.push(dir);
-    const path = join(dir, 'sub', 'split.json');
+    const store = nodeStore(dir);
     const s = classForgetSplit(Int32Array.from([0, 1, 0, 1, 2]), [1]);
-    await saveSplit(path, s);
-    await saveSplit(path, s); // overwrite
+    await store.writeText('sub/split.json', splitToJson(s));
+    await store.writeText('sub/split.json', splitToJson(s)); // overwrite
     expect(await readdir(join(dir, 'sub'))).toEqual(['split.json']);
-    expect(await loadSplit(path)).toEqual(s);
-    expect(JSON.parse(await readFile(path, 'utf8')).hash).toBe(s.hash);
+    expect(await store.list('sub')).toEqual(['split.json']);
+    expect(await store.list('none')).toEqual([]);
+    expect(splitFromJson((await store.readText('sub/split.json'))!)).toEqual(s);
+    expect(JSON.parse(await readFile(join(dir, 'sub', 'split.json'), 'utf8')).hash).toBe(s.hash);
+    expect(await store.readText('none.json')).toBeNull();
     await writeFile(join(dir, 'bad.json'), '{"n": 5, "kind": "indices", "forget": [7]}');
-    await expect(loadSplit(join(dir, 'bad.json'))).rejects.toThrow(/bad\.json: .*index 7/);
-    await expect(loadSplit(join(dir, 'none.json'))).rejects.toThrow(/none\.json: cannot read/);
+    expect(() => splitFromJson(readFileSync(join(dir, 'bad.json'), 'utf8'))).toThrow(/index 7/);
   });
 });

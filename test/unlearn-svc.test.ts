@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SVC } from '../src/unlearn/svc.js';
+import { SVC } from '../src/unlearn/classification/svc.js';
 import { Rng } from './helpers.js';
 import { Generator } from '../src/util/rng.js';
 

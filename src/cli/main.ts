@@ -20,8 +20,9 @@ Commands:
                                      --budget-minutes N starts no new method after N minutes
   pretrain  --config FILE | --demo   only pretrain (or reuse) the original model of an experiment
   retrain   --config FILE | --demo   pretrain + RT on the saved split, evaluate both, write the table
-  evaluate  --config FILE | --demo --model FILE.safetensors [--name LABEL]
-                                     score a model checkpoint against the experiment's RT on its split
+  evaluate  --config FILE | --demo --model FILE.safetensors[,SHARD2...] [--name LABEL]
+                                     score a model checkpoint (one file or its shards; checked by name
+                                     and shape before anything runs) against the experiment's RT
   report --results FILE [--out DIR]  rebuild the Markdown/CSV/JSON/HTML report from results.json
   forward --arch NAME --options JSON --weights A.safetensors[,B...] --input IN.safetensors --out OUT.safetensors [--train]
                                      one forward pass of an architecture (resnet18) on IN's tensors (x, and
@@ -69,21 +70,24 @@ async function main(argv: string[]): Promise<number> {
     case 'pretrain':
     case 'retrain':
     case 'evaluate': {
-      const { runUnlearnCommand } = await import('./unlearn.js');
+      const { runUnlearnCommand, commandConfig } = await import('./unlearn.js');
       const cfgPath = flag(args, 'config');
       if (cmd !== 'demo' && !cfgPath && !args.includes('--demo')) throw new Error(`${cmd} needs --config FILE (or --demo for the demo's setting)`);
       const config = cfgPath ? readJson(cfgPath) : undefined;
       const model = flag(args, 'model');
       if (cmd === 'evaluate' && !model) throw new Error('evaluate needs --model FILE.safetensors');
+      // the whole config is checked before a GPU context exists
+      const cfg = commandConfig({
+        demo: !config,
+        config,
+        out: flag(args, 'out'),
+        methods: flag(args, 'methods')?.split(','),
+        lambdas: flag(args, 'lambdas')?.split(',').map(Number),
+      });
       return withContext((ctx) =>
-        runUnlearnCommand(ctx, {
-          demo: !config,
+        runUnlearnCommand(ctx, cfg, {
           until: cmd === 'pretrain' ? 'pretrain' : cmd === 'retrain' ? 'retrain' : undefined,
-          evaluate: cmd === 'evaluate' ? { path: model!, label: flag(args, 'name') ?? model!.replace(/^.*\//, '') } : undefined,
-          config,
-          out: flag(args, 'out'),
-          methods: flag(args, 'methods')?.split(','),
-          lambdas: flag(args, 'lambdas')?.split(',').map(Number),
+          evaluate: cmd === 'evaluate' ? { path: model!.split(','), label: flag(args, 'name') ?? model!.split(',')[0]!.replace(/^.*\//, '') } : undefined,
           budgetMinutes: flag(args, 'budget-minutes') ? Number(flag(args, 'budget-minutes')) : undefined,
         }),
       );

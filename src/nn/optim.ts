@@ -2,13 +2,14 @@
 // fused kernel per parameter, state kept on the GPU outside scopes; parameter groups (per-group lr
 // multiplier and weight decay, e.g. AdamW without decay on norms and biases); per-parameter strict
 // update masks; checkpointable state in one record format; clipGradNorm on the GPU without a
-// read-back. No nesterov/dampening/amsgrad, no sparse gradients, no per-group betas or momentum.
+// read-back; maskGradients (g ⊙= m, a saliency mask's gradient side). No nesterov/dampening/amsgrad,
+// no sparse gradients, no per-group betas or momentum.
 
 import { Tensor } from '../autograd/tensor.js';
 import { view } from '../autograd/graph.js';
 import { sameShape, shapeStr } from '../autograd/shape.js';
 import { optimizerUpdate, clipScale, type UpdateRule } from '../wgsl/optim.js';
-import { abs, add, maximum, powScalar, sqrt, square } from '../wgsl/elementwise.js';
+import { abs, add, maximum, mul, powScalar, sqrt, square } from '../wgsl/elementwise.js';
 import { max, sum } from '../wgsl/reduce.js';
 import { zeros } from '../wgsl/fill.js';
 import { tensorsToRecord, FLOAT_FILE } from '../io/state.js';
@@ -427,6 +428,36 @@ export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): T
       done.push(g);
     }
     return total;
+  });
+}
+
+/**
+ * g ⊙= m for every parameter of `params` that has a gradient and an entry in `masks` (parameter ->
+ * f32 mask of its shape; parameters without an entry keep their gradient). Runs on the GPU with no
+ * read-back; the parameter's `.grad` then holds the product (its previous gradient tensor is
+ * released, so a caller's reference to the old gradient object must not be reused). This is the
+ * gradient side of a saliency mask: unlike `Optimizer.setUpdateMask`, weight decay and momentum
+ * still move masked entries. Shapes and dtypes are checked for every pair before anything runs.
+ */
+export function maskGradients(params: readonly Tensor[], masks: ReadonlyMap<Tensor, Tensor>): void {
+  const op = 'maskGradients';
+  const pairs: [Tensor, Tensor][] = [];
+  params.forEach((p, i) => {
+    const m = masks.get(p);
+    if (!m || !p.grad) return;
+    if (m.disposed) throw new EngineError(op, `the mask of parameter ${i} (${p.describe()}) was disposed`);
+    if (m.dtype !== 'f32' || !sameShape(m.shape, p.shape))
+      throw new EngineError(op, `mask ${m.describe()} does not match parameter ${i} ${p.describe()} (expected f32 of its shape)`);
+    pairs.push([p, m]);
+  });
+  if (pairs.length === 0) return;
+  const ctx = pairs[0]![0].ctx;
+  ctx.noGrad(() => {
+    for (const [p, m] of pairs) {
+      const g = p.grad!;
+      p.grad = ctx.keep(mul(g, m));
+      g.dispose();
+    }
   });
 }
 

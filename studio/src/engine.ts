@@ -14,7 +14,8 @@ import {
   cosineLr,
   trainClassifier,
   runUnlearning,
-  predict,
+  outputsOf,
+  classificationProblem,
   computeMetrics,
   avgGap,
   randomForgetSplit,
@@ -42,7 +43,7 @@ import {
   MNIST_STD,
   CIFAR10_MEAN,
   CIFAR10_STD,
-  CIFAR10_PRESETS,
+  MNIST_PRESETS,
   MLP,
   ResNet,
   type Module,
@@ -194,22 +195,12 @@ export class StoppedError extends Error {
 }
 
 /**
- * Method settings per budget. 'demo' repeats src/cli/unlearn.ts's MNIST_PRESETS (that module reads
- * files, so it cannot be bundled for a browser): the authors' CIFAR-10 settings with epochs and
- * iterations scaled to one or two passes. 'tiny' halves those again for the test preset.
+ * Method settings per budget. 'demo' is the library's MNIST_PRESETS (the authors' CIFAR-10 settings
+ * with epochs and iterations scaled to one or two passes); 'tiny' halves those again for the test preset.
  */
 export function methodConfig(name: MethodName, budget: Budget, lambda?: number): MethodConfig {
-  const c = CIFAR10_PRESETS;
-  const sfr = c['SFR-on'] as Extract<MethodConfig, { method: 'SFR-on' }>;
-  const demo: Record<MethodName, MethodConfig> = {
-    FT: { ...c.FT, epochs: 2 } as MethodConfig,
-    GA: { ...c.GA, epochs: 5, optimizer: { kind: 'sgd', lr: 1e-3, momentum: 0.9, weightDecay: 5e-4 } } as MethodConfig,
-    RL: { ...c.RL, epochs: 2 } as MethodConfig,
-    SalUn: { ...c.SalUn, epochs: 2 } as MethodConfig,
-    BT: { ...c.BT, epochs: 2 } as MethodConfig,
-    SCRUB: { ...c.SCRUB, epochs: 3 } as MethodConfig,
-    'SFR-on': { ...sfr, iterations: 80 },
-  };
+  const demo: Record<MethodName, MethodConfig> = structuredClone(MNIST_PRESETS);
+  const sfr = demo['SFR-on'] as Extract<MethodConfig, { method: 'SFR-on' }>;
   const tiny: Record<MethodName, MethodConfig> = {
     ...demo,
     FT: { ...demo.FT, epochs: 1 } as MethodConfig,
@@ -634,9 +625,9 @@ export class Engine {
       progress?.(`${label}: evaluating ${set}`, d, n);
     };
     const out: SplitOutputs = {
-      forget: await predict(this.ctx, model, L.forget, p('D_f')),
-      remain: await predict(this.ctx, model, L.remain, p('D_r')),
-      test: await predict(this.ctx, model, L.test, p('test')),
+      forget: await outputsOf(this.ctx, model, L.forget, p('D_f')),
+      remain: await outputsOf(this.ctx, model, L.remain, p('D_r')),
+      test: await outputsOf(this.ctx, model, L.test, p('test')),
     };
     const metrics = computeMetrics(out, this.rt?.out.forget ?? null, this.seed);
     this.predictions.set(label, this.samplePreds(label, out.forget));
@@ -695,22 +686,16 @@ export class Engine {
     const cfg = methodConfig(name, budget, lambda);
     const label = methodLabel(cfg);
     const bs = budget === 'tiny' ? 64 : 128;
-    const L = (seed: number, indices?: Int32Array) => new DataLoader(d.train, { batchSize: bs, shuffle: true, seed, indices, transform: d.trainTf });
     const model = this.original.clone();
     try {
       const res = await runUnlearning(cfg, {
-        ctx: this.ctx,
+        // the classification task on the split: loaders seeded seed+11/12/13 (forget/remain/mixed), RL's labels
+        problem: classificationProblem({ ctx: this.ctx, train: d.train, numClasses: d.train.numClasses, split: this.split, batchSize: bs, transform: d.trainTf, seed: this.seed }),
         model,
         original: this.original,
         makeFreshModel: () => this.makeModel(this.seed + 7),
-        forgetLoader: L(this.seed + 11, this.split.forget),
-        remainLoader: L(this.seed + 12, this.split.remain),
-        mixedLoader: L(this.seed + 13),
-        forgetIndices: this.split.forget,
-        labelOf: (i: number) => d.train.labels[i]!,
-        numClasses: d.train.numClasses,
-        seed: this.seed,
-        // the library's loop takes no AbortSignal yet: stop between steps by throwing from its callback
+        // stop between steps by throwing from the progress callback (the studio's StoppedError; the
+        // library's AbortSignal option would end the method with an AbortError instead)
         progress: (phase, done, total) => {
           checkStop(signal);
           progress?.(`${label}: ${phase}`, done, total);

@@ -1,9 +1,11 @@
-import { EngineError } from '../util/errors.js';
-import { Generator } from '../util/rng.js';
-// Forget/remain splits of a training set (spec §5): random (seeded permutation, first ⌊p·n⌋ forget),
-// whole classes, or an explicit index list; validated, with a stable hash so an RT checkpoint can
-// record its split and a mismatch is caught. Browser-safe; file I/O is in split-node.ts.
+// Forget/remain partitions of a training set (spec §5), task-generic (indices only): the type, its
+// validation (empty, everything, out of range, duplicates), a random split (seeded permutation,
+// first ⌊p·n⌋ forget), an explicit index list (a file's text, errors naming the line), a stable hash
+// so a checkpoint can record its split, and JSON. Splits that need labels (whole classes) live with
+// the task (../classification/split.ts). Browser-safe; file I/O is the caller's.
 
+import { EngineError } from '../../util/errors.js';
+import { Generator } from '../../util/rng.js';
 
 export type ForgetSplitKind = 'random' | 'class' | 'indices';
 
@@ -36,62 +38,50 @@ export function randomForgetSplit(n: number, fraction: number, seed: number): Fo
   return { ...makeSplit(perm.slice(0, k), n, op), kind: 'random', seed, fraction };
 }
 
-/** Class-wise forgetting: every sample whose label is in `classes`. labels [n]. */
-export function classForgetSplit(labels: ArrayLike<number>, classes: number[]): ForgetSplit {
-  const op = 'classForgetSplit';
-  checkN(labels.length, op);
-  if (classes.length === 0) throw new EngineError(op, 'no classes given');
-  const set = new Set(classes);
-  if (set.size !== classes.length) throw new EngineError(op, `duplicate class in [${classes.join(', ')}]`);
-  const present = new Set<number>();
-  const forget: number[] = [];
-  for (let i = 0; i < labels.length; i++) {
-    present.add(labels[i]!);
-    if (set.has(labels[i]!)) forget.push(i);
-  }
-  const missing = classes.filter((c) => !present.has(c));
-  if (missing.length > 0) throw new EngineError(op, `class ${missing.join(', ')} has no samples`);
-  return { ...makeSplit(Int32Array.from(forget), labels.length, op), kind: 'class', classes: [...classes].sort((a, b) => a - b) };
-}
-
 /**
- * An explicit forget list for a dataset of n samples. `contents` is either JSON (an array of
- * indices, or an object with a `forget` array as written by splitToJson) or plain text of
- * integers separated by whitespace and/or commas ('#' starts a comment to the end of the line).
- * A JSON split file that records its n and hash is checked against both.
+ * An explicit forget list for a dataset of n samples from a file's text: JSON (an array of indices,
+ * or an object with a `forget` array as written by splitToJson) or plain text of integers separated
+ * by whitespace and/or commas ('#' starts a comment to the end of the line). Every problem is an
+ * EngineError naming its place (`line L` in text, `entry k` in JSON) and the file (`what`): a token
+ * that is not an integer, an index out of [0, n), an index listed twice, an empty list. A JSON split
+ * that records its n must match.
  */
-export function indexFileSplit(contents: string, n: number): ForgetSplit {
+export function indexFileSplit(contents: string, n: number, what = 'forget index file'): ForgetSplit {
   const op = 'indexFileSplit';
   checkN(n, op);
   const text = contents.trim();
-  let values: unknown[];
+  const entries: { v: unknown; where: string }[] = [];
   if (text.startsWith('[') || text.startsWith('{')) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (e) {
-      throw new EngineError(op, `invalid JSON: ${(e as Error).message}`);
+      throw new EngineError(op, `${what}: invalid JSON: ${(e as Error).message}`);
     }
+    let values: unknown[];
     if (Array.isArray(parsed)) values = parsed;
     else {
-      const obj = parsed as { forget?: unknown; n?: unknown; hash?: unknown };
-      if (!Array.isArray(obj.forget)) throw new EngineError(op, 'JSON object has no "forget" array');
-      if (obj.n !== undefined && obj.n !== n) throw new EngineError(op, `the file is a split of n = ${String(obj.n)} samples, the dataset has ${n}`);
+      const obj = parsed as { forget?: unknown; n?: unknown };
+      if (!Array.isArray(obj.forget)) throw new EngineError(op, `${what}: the JSON object has no "forget" array`);
+      if (obj.n !== undefined && obj.n !== n) throw new EngineError(op, `${what}: a split of n = ${String(obj.n)} samples, but the dataset has ${n}`);
       values = obj.forget;
     }
+    values.forEach((v, k) => entries.push({ v, where: `entry ${k}` }));
   } else {
-    values = text
-      .split('\n')
-      .map((line) => line.replace(/#.*$/, ''))
-      .join(' ')
-      .split(/[\s,]+/)
-      .filter((t) => t.length > 0);
+    contents.split('\n').forEach((line, i) => {
+      for (const tok of line.replace(/#.*$/, '').split(/[\s,]+/)) if (tok.length > 0) entries.push({ v: tok, where: `line ${i + 1}` });
+    });
   }
-  const forget = new Int32Array(values.length);
-  values.forEach((v, k) => {
-    const x = typeof v === 'string' ? Number(v) : v;
-    if (typeof x !== 'number' || !Number.isInteger(x)) throw new EngineError(op, `entry ${k} (${JSON.stringify(v)}) is not an integer index`);
-    if (x < 0 || x >= n) throw new EngineError(op, `index ${x} (entry ${k}) is out of range [0, ${n})`);
+  if (entries.length === 0) throw new EngineError(op, `${what} lists no indices (the forget set would be empty)`);
+  const firstSeen = new Map<number, string>();
+  const forget = new Int32Array(entries.length);
+  entries.forEach(({ v, where }, k) => {
+    const x = typeof v === 'string' && /^[+-]?\d+$/.test(v) ? Number(v) : v;
+    if (typeof x !== 'number' || !Number.isInteger(x)) throw new EngineError(op, `${what}, ${where}: ${JSON.stringify(v)} is not an integer index`);
+    if (x < 0 || x >= n) throw new EngineError(op, `${what}, ${where}: index ${x} is out of range [0, ${n})`);
+    const seen = firstSeen.get(x);
+    if (seen !== undefined) throw new EngineError(op, `${what}, ${where}: index ${x} is listed twice (first at ${seen})`);
+    firstSeen.set(x, where);
     forget[k] = x;
   });
   return { ...makeSplit(forget, n, op), kind: 'indices' };

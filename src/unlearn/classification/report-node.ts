@@ -3,7 +3,7 @@
 
 import { join } from 'node:path';
 import { toCsv, toHtml, toJson, toMarkdown, type MethodResult, type ReportOptions } from './report.js';
-import { writeFileAtomic } from './split-node.js';
+import { writeFileAtomic } from '../../io/atomic-node.js';
 
 /** Paths of the files writeReport produced. */
 export interface ReportFiles {

@@ -1,5 +1,3 @@
-import { EngineError } from '../util/errors.js';
-import { Generator } from '../util/rng.js';
 // Binary RBF-kernel C-SVC on the CPU, trained by SMO with second-order working-set selection (Fan,
 // Chen & Lin 2005, as libsvm): the "MIA-efficacy" attack of spec §6 (SalUn form). Pure TypeScript.
 // Identical samples are merged exactly; above `maxTrain` (5000) distinct points it trains on a seeded
@@ -9,6 +7,8 @@ import { Generator } from '../util/rng.js';
 // Letters: N training samples, D features. Feature matrices are given as rows (one ArrayLike per
 // sample) or as a flat row-major array with `d`.
 
+import { EngineError } from '../../util/errors.js';
+import { Generator } from '../../util/rng.js';
 
 /** Rows of features, or a flat row-major [N*D] array with its D. */
 export type FeatureMatrix = ArrayLike<ArrayLike<number>> | { data: ArrayLike<number>; d: number };

@@ -8,8 +8,8 @@
 
 import { fitLogReg, logRegPredict, type LogRegModel } from './logreg.js';
 import { SVC, type SvcOptions } from './svc.js';
-import { EngineError } from '../util/errors.js';
-import type { Generator } from '../util/rng.js';
+import { EngineError } from '../../util/errors.js';
+import type { Generator } from '../../util/rng.js';
 
 /** Top-1 accuracy in percent of pred [N] against labels [N]. */
 export function accuracy(pred: Int32Array, labels: Int32Array): number {
@@ -71,11 +71,18 @@ export interface MiaEntropyInput {
 }
 
 /**
- * MIA, SFR-on form (spec §6): feature = entropy of the softmax output (1-D). A class-balanced
- * logistic regression (sklearn defaults: L2, C = 1, no standardisation) is fitted with D_r as members
- * (1) and the test set as non-members (0). Returns the percentage of D_f predicted "member".
+ * MIA, SFR-on form (spec §6): feature = entropy of the softmax output (1-D). A class-balanced L2
+ * logistic regression (no standardisation) is fitted with D_r as members (1) and the test set as
+ * non-members (0). Returns the percentage of D_f predicted "member".
+ * The authors call sklearn's LogisticRegression(class_weight="balanced", solver="lbfgs",
+ * multi_class="multinomial"): on two classes that is a softmax over two weight vectors, each
+ * penalised, whose optimum has w₁ = −w₀ = w/2, i.e. the binary objective with the penalty ¼‖w‖²:
+ * binary logistic regression with C = 2 (same predictions; sklearn reports w/2). So C = 2 here.
  * `details` gives the fitted model as well.
  */
+/** The binary C equivalent to the authors' two-class multinomial fit with C = 1 (see miaEntropyLogReg). */
+export const MIA_LOGREG_C = 2;
+
 export function miaEntropyLogReg(input: MiaEntropyInput): number {
   return miaEntropyLogRegDetails(input).percent;
 }
@@ -91,7 +98,7 @@ export function miaEntropyLogRegDetails(input: MiaEntropyInput): { percent: numb
   X.set(hT, hR.length);
   const y = new Int32Array(X.length);
   y.fill(1, 0, hR.length);
-  const model = fitLogReg(X, y, 1, { C: 1.0, classWeight: 'balanced' });
+  const model = fitLogReg(X, y, 1, { C: MIA_LOGREG_C, classWeight: 'balanced' });
   const pred = logRegPredict(model, hF);
   let members = 0;
   for (const p of pred) members += p;

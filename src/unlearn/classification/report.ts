@@ -1,8 +1,8 @@
-import { EngineError } from '../util/errors.js';
 // Result tables and plots for an unlearning comparison (spec §6, §8): the paper-layout table as
 // Markdown / CSV / JSON, and a self-contained HTML page (inline SVG line and bar charts, no scripts,
 // no external assets). Pure string building, browser-safe; writing files is in report-node.ts.
 
+import { EngineError } from '../../util/errors.js';
 
 /** One row of the comparison; percentages for FA/RA/TA/MIA, nats for kl/js, minutes for RTE. */
 export interface MethodResult {

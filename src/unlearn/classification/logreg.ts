@@ -1,10 +1,10 @@
-import { EngineError } from '../util/errors.js';
 // Binary L2-regularised logistic regression on the CPU, fitted exactly by damped Newton steps: the
 // membership-inference attack of spec §6 (SFR-on form) fits it on a 1-D feature. Pure TypeScript.
 // Deliberately no feature standardisation, no multiclass, no L1: sklearn's default objective only.
 //
 // Letters: N samples, D features. X is row-major [N*D].
 
+import { EngineError } from '../../util/errors.js';
 
 /** Options with sklearn's `LogisticRegression` meaning. */
 export interface LogRegOptions {
