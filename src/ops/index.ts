@@ -60,3 +60,5 @@ export { slice, narrow, pad } from '../wgsl/slice.js';
 export { concat } from '../wgsl/concat.js';
 export { dropout } from '../wgsl/dropout.js';
 export { variance, std, logSumExp, mseLoss, klDivFromLogits, oneHot } from './composite.js';
+export { attention, attentionComposed, checkAttention } from './attention.js';
+export type { AttentionOptions, AttentionShape } from './attention.js';

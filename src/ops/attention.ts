@@ -1,0 +1,103 @@
+// Scaled dot-product attention: the one functional entry point every attention-using model calls
+// (Swin's shifted windows, ViT, the DDPM UNet's AttnBlock, DiT). This file holds the contract and
+// the composed implementation (matmul -> scale/bias/mask -> softmax -> dropout -> matmul), built only
+// from ops with their own backward. It is the reference a fused kernel is checked against and the
+// fallback where a fused kernel does not apply.
+//
+// Shapes (letters: B = batch (for Swin: images x windows), H = heads, L = query tokens, S = key
+// tokens, D = head width, E = value width):
+//   q [B, H, L, D], k [B, H, S, D], v [B, H, S, E] -> [B, H, L, E]
+//   bias: additive, broadcastable to [B, H, L, S] (a relative position bias is [1, H, L, S])
+//   mask: additive [G, L, S] for G groups of consecutive batch rows: row b takes mask[b % G] (Swin's
+//         shifted-window mask, G = windows per image, B = images x G)
+
+import type { Tensor } from '../autograd/tensor.js';
+import { reshape } from '../autograd/graph.js';
+import { shapeStr } from '../autograd/shape.js';
+import { add, mulScalar } from '../wgsl/elementwise.js';
+import { matmul } from '../wgsl/matmul.js';
+import { softmax } from '../wgsl/softmax.js';
+import { dropout } from '../wgsl/dropout.js';
+import { tensor } from '../wgsl/fill.js';
+import type { Generator } from '../util/rng.js';
+import { EngineError } from '../util/errors.js';
+
+export interface AttentionOptions {
+  /** Multiplier of q·k; default 1/sqrt(D). */
+  scale?: number;
+  /** Additive bias broadcastable to [B, H, L, S]. */
+  bias?: Tensor;
+  /** Additive mask [G, L, S]; batch row b uses mask[b % G]. */
+  mask?: Tensor;
+  /** Query i sees keys j <= i + (S - L) only. */
+  causal?: boolean;
+  /** Dropout on the attention probabilities (only when `training`). */
+  dropout?: number;
+  generator?: Generator;
+  training?: boolean;
+}
+
+export interface AttentionShape {
+  B: number;
+  H: number;
+  L: number;
+  S: number;
+  D: number;
+  E: number;
+}
+
+/** Checks every operand's shape and option before any work; returns the problem's sizes. */
+export function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): AttentionShape {
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.rank !== 4) throw new EngineError(op, `${name} must be [batch, heads, tokens, width], got ${t.describe()}`);
+    if (t.dtype !== 'f32') throw new EngineError(op, `${name} must be f32, got ${t.describe()}`);
+  }
+  const [B, H, L, D] = q.shape as [number, number, number, number];
+  const [Bk, Hk, S, Dk] = k.shape as [number, number, number, number];
+  const [Bv, Hv, Sv, E] = v.shape as [number, number, number, number];
+  if (Bk !== B || Hk !== H || Dk !== D)
+    throw new EngineError(op, `k ${shapeStr(k.shape)} does not match q ${shapeStr(q.shape)} (expected [${B}, ${H}, S, ${D}])`);
+  if (Bv !== B || Hv !== H || Sv !== S)
+    throw new EngineError(op, `v ${shapeStr(v.shape)} does not match k ${shapeStr(k.shape)} (expected [${B}, ${H}, ${S}, E])`);
+  if (opts.bias) {
+    const b = opts.bias;
+    const full = [B, H, L, S];
+    if (b.rank !== 4 || b.shape.some((n, i) => n !== 1 && n !== full[i]))
+      throw new EngineError(op, `bias ${shapeStr(b.shape)} does not broadcast to [${full.join(', ')}]`);
+  }
+  if (opts.mask) {
+    const m = opts.mask;
+    if (m.rank !== 3 || m.shape[1] !== L || m.shape[2] !== S || B % m.shape[0]! !== 0)
+      throw new EngineError(op, `mask ${shapeStr(m.shape)} must be [G, ${L}, ${S}] with G dividing the batch ${B}`);
+  }
+  if (opts.causal && S < L) throw new EngineError(op, `causal attention needs at least as many keys (${S}) as queries (${L})`);
+  const p = opts.dropout ?? 0;
+  if (!(p >= 0 && p < 1)) throw new EngineError(op, `dropout ${p} is outside [0, 1)`);
+  if (p > 0 && opts.training && !opts.generator) throw new EngineError(op, 'dropout in training needs a generator');
+  return { B, H, L, S, D, E };
+}
+
+/** Attention composed from matmul/softmax: materialises the [B, H, L, S] scores. */
+export function attentionComposed(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const { B, H, L, S, D } = checkAttention('attention', q, k, v, opts);
+  let s = mulScalar(matmul(q, k, { transB: true }), opts.scale ?? 1 / Math.sqrt(D));
+  if (opts.bias) s = add(s, opts.bias);
+  if (opts.mask) {
+    const G = opts.mask.shape[0]!;
+    s = reshape(add(reshape(s, [B / G, G, H, L, S]), reshape(opts.mask, [1, G, 1, L, S])), [B, H, L, S]);
+  }
+  if (opts.causal) {
+    const c = new Float32Array(L * S);
+    for (let i = 0; i < L; i++) for (let j = i + (S - L) + 1; j < S; j++) c[i * S + j] = -1e30;
+    s = add(s, tensor(q.ctx, c, [1, 1, L, S]));
+  }
+  let p = softmax(s, -1);
+  const pd = opts.dropout ?? 0;
+  if (pd > 0 && opts.training) p = dropout(p, pd, opts.generator!, true);
+  return matmul(p, v);
+}
+
+/** Scaled dot-product attention (see the file header for shapes and options). */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  return attentionComposed(q, k, v, opts);
+}
