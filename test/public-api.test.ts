@@ -45,6 +45,8 @@ const BROWSER_ENTRY = [
     'tinyImageNetFromFiles', 'tinyImageNetRoot', 'toCsv', 'toFloat32', 'toGpuBatch', 'toHtml', 'toInt32',
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
     'variance', 'view', 'warmup', 'where', 'withCliMethods', 'zeros', 'zerosLike',
+    // mixed precision and f16 tensors
+    'GradScaler', 'autocast', 'cast', 'hasF16', 'linearMixed', 'matmulMixed', 'readF32', 'tensorF16',
 ];
 
 /** Names the Node entry adds to the browser entry. */
