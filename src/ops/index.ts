@@ -22,6 +22,7 @@ export {
   tanh,
   silu,
   gelu,
+  geluTanh,
   sin,
   cos,
   addScalar,
@@ -62,5 +63,7 @@ export { slice, narrow, pad } from '../wgsl/slice.js';
 export { concat } from '../wgsl/concat.js';
 export { dropout } from '../wgsl/dropout.js';
 export { variance, std, logSumExp, mseLoss, klDivFromLogits, oneHot } from './composite.js';
+export { roll, windowPartition, windowReverse } from '../wgsl/window.js';
+export { dropPath } from '../wgsl/droppath.js';
 export { attention, attentionComposed, checkAttention } from './attention.js';
 export type { AttentionOptions, AttentionShape } from './attention.js';
