@@ -251,6 +251,33 @@ describe('mixed precision in the loop', () => {
   });
 });
 
+describe('mixed precision without shader-f16', () => {
+  it('mixedPrecision: true on a device without it trains exactly as f32 (same bits), saying so once', async () => {
+    const no = withoutF16(gpu.ctx);
+    const [D, C, n, B] = [12, 4, 64, 16];
+    const loader = new ClusterLoader(n, D, C, B, 13);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const run = async (mixed: boolean) => {
+        const model = new MLP(no, { sizes: [D, 16, C], seed: 4 });
+        const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+        await train({
+          ctx: no, model, optimizer, loader, epochs: 1, progress: false, mixedPrecision: mixed,
+          step: (batch) => mean(crossEntropy(model.forward(tensor(no, batch.x, [batch.y.length, D])), labelsTensor(no, batch.y, C))),
+        });
+        const w = await Promise.all(model.parameters().map(async (p) => Array.from(await p.read())));
+        model.dispose();
+        optimizer.dispose();
+        return w;
+      };
+      expect(await run(true)).toEqual(await run(false));
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([F16_FALLBACK_MESSAGE]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
 const mnistDir = defaultMnistDir();
 describe.skipIf(skipWithout(mnistDir !== null))('mixed-precision MNIST MLP', () => {
   // Tolerance: f16 rounding perturbs each step's gradient by ~2^-10 relative, so the two runs drift
