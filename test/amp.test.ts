@@ -29,6 +29,7 @@ import { mnistTransform } from '../src/data/transforms.js';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist-node.js';
 import { requirePrereq, skipWithout } from './prereq.js';
 import { memoryCheckpointIO } from '../src/nn/checkpoint.js';
+import { checkTrainConfig } from '../src/cli/train.js';
 
 const gpu = useGpu();
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
@@ -146,6 +147,12 @@ describe('GradScaler', () => {
       scaler.dispose();
       big.dispose();
     });
+  });
+
+  it('the train command takes mixedPrecision: true/false in its config', () => {
+    const base = { model: { name: 'mlp' }, dataset: { kind: 'mnist' }, epochs: 1, lr: 0.1, batchSize: 8, outDir: 'x' };
+    expect(checkTrainConfig({ ...base, mixedPrecision: true }).mixedPrecision).toBe(true);
+    expect(() => checkTrainConfig({ ...base, mixedPrecision: 'yes' })).toThrow(/mixedPrecision must be true or false, got "yes"/);
   });
 
   it('checks its options and the call order', () => {
