@@ -13,6 +13,7 @@ import { sumTo } from './reduce.js';
 
 const INV_SQRT2 = 0.7071067811865476;
 const INV_SQRT_2PI = 0.3989422804014327;
+const SQRT_2_PI = 0.7978845608028654;
 
 function erfRef(x: number): number {
   // float64 erf by series / continued fraction (accurate to ~1e-15), for the references.
@@ -61,6 +62,12 @@ export const UNARY = {
     f: `T(0.5) * a * (T(1.0) + erf_(a * T(${INV_SQRT2})))`,
     ref: (a: number) => 0.5 * a * (1 + erfRef(a * INV_SQRT2)),
     grad: `g * (T(0.5) * (T(1.0) + erf_(a * T(${INV_SQRT2}))) + a * T(${INV_SQRT_2PI}) * exp(T(-0.5) * a * a))`,
+  },
+  geluTanh: {
+    // GELU's tanh approximation (PyTorch gelu(approximate='tanh'), DiT's MLP): u = √(2/π)(a + 0.044715a³)
+    f: `T(0.5) * a * (T(1.0) + tanh_(T(${SQRT_2_PI}) * (a + T(0.044715) * a * a * a)))`,
+    ref: (a: number) => 0.5 * a * (1 + Math.tanh(SQRT_2_PI * (a + 0.044715 * a * a * a))),
+    grad: `g * (T(0.5) * (T(1.0) + tanh_(T(${SQRT_2_PI}) * (a + T(0.044715) * a * a * a))) + T(0.5) * a * (T(1.0) - tanh_(T(${SQRT_2_PI}) * (a + T(0.044715) * a * a * a)) * tanh_(T(${SQRT_2_PI}) * (a + T(0.044715) * a * a * a))) * T(${SQRT_2_PI}) * (T(1.0) + T(0.134145) * a * a))`,
   },
   sin: { f: 'sin(a)', ref: Math.sin, grad: 'g * cos(a)' },
   cos: { f: 'cos(a)', ref: Math.cos, grad: '-g * sin(a)' },
@@ -125,6 +132,7 @@ export const sigmoid = (x: Tensor) => unary('sigmoid', x);
 export const tanh = (x: Tensor) => unary('tanh', x);
 export const silu = (x: Tensor) => unary('silu', x);
 export const gelu = (x: Tensor) => unary('gelu', x);
+export const geluTanh = (x: Tensor) => unary('geluTanh', x);
 export const sin = (x: Tensor) => unary('sin', x);
 export const cos = (x: Tensor) => unary('cos', x);
 export const addScalar = (x: Tensor, s: number) => unary('addScalar', x, s);

@@ -11,6 +11,7 @@ import { DROPOUT_CHECKS } from './dropout.js';
 import { COMPOSITE_CHECKS } from './composite.js';
 import { POOL_CHECKS } from './pool.js';
 import { NORM_CHECKS } from './norm.js';
+import { UPSAMPLE_CHECKS } from './upsample.js';
 
 export type { Check };
 export const ALL_CHECKS: Check[] = [
@@ -23,4 +24,5 @@ export const ALL_CHECKS: Check[] = [
   ...COMPOSITE_CHECKS,
   ...POOL_CHECKS,
   ...NORM_CHECKS,
+  ...UPSAMPLE_CHECKS,
 ];
