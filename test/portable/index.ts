@@ -11,6 +11,7 @@ import { DROPOUT_CHECKS } from './dropout.js';
 import { COMPOSITE_CHECKS } from './composite.js';
 import { POOL_CHECKS } from './pool.js';
 import { NORM_CHECKS } from './norm.js';
+import { WINDOW_CHECKS } from './window.js';
 import { UPSAMPLE_CHECKS } from './upsample.js';
 
 export type { Check };
@@ -24,5 +25,6 @@ export const ALL_CHECKS: Check[] = [
   ...COMPOSITE_CHECKS,
   ...POOL_CHECKS,
   ...NORM_CHECKS,
+  ...WINDOW_CHECKS,
   ...UPSAMPLE_CHECKS,
 ];

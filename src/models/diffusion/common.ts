@@ -1,6 +1,6 @@
 // Pieces the diffusion noise predictors share (the DDPM UNet in unet.ts, DiT in dit.ts): the
 // interface every noise predictor follows, sinusoidal timestep embeddings, the checks of (x, t, y),
-// a ModuleList, and a GroupNorm module.
+// a ModuleList, and GroupNorm + SiLU in one kernel.
 //
 // THE NOISE-PREDICTOR INTERFACE (what src/unlearn's diffusion code builds on):
 //   forward(x, t, y) -> eps
@@ -25,8 +25,9 @@
 import type { GpuContext } from '../../gpu/context.js';
 import type { Tensor } from '../../autograd/tensor.js';
 import { EngineError } from '../../util/errors.js';
-import { concat, cos, groupNorm, indexSelect, indexTensor, mul, reshape, sin, tensor, type NormActivation } from '../../ops/index.js';
-import { Module, constantInit, type AnyModule } from '../../nn/module.js';
+import { concat, cos, groupNorm, indexSelect, indexTensor, mul, reshape, sin, tensor } from '../../ops/index.js';
+import { Module, type AnyModule } from '../../nn/module.js';
+import type { GroupNorm } from '../../nn/layers/index.js';
 
 /** Order of the two halves of a sinusoidal embedding. */
 export type SinusoidOrder = 'sin-cos' | 'cos-sin';
@@ -182,29 +183,9 @@ export class Namespace extends Module<[], never, Record<string, never>> {
   }
 }
 
-// LOCAL until helper `attention`'s GroupNorm module lands in src/nn/layers/norm.ts; then switch.
-export interface GroupNormConfig {
-  numGroups: number;
-  numChannels: number;
-  eps?: number;
-  /** Fused epilogue: silu(groupNorm(x)) in one kernel. */
-  activation?: NormActivation;
-}
-
-/** torch.nn.GroupNorm(G, C, eps, affine=True): weight [C] = 1, bias [C] = 0; x [N, C, *] -> same. */
-export class GroupNorm extends Module<[Tensor], Tensor, GroupNormConfig> {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
-  constructor(ctx: GpuContext, config: GroupNormConfig) {
-    super(ctx, config);
-    const { numGroups: G, numChannels: C } = config;
-    if (!Number.isInteger(G) || G < 1 || !Number.isInteger(C) || C % G !== 0)
-      throw new EngineError('GroupNorm', `numGroups ${G} must be a positive integer dividing numChannels ${C}`);
-    this.weight = this.registerParameter('weight', constantInit(ctx, [C], 1));
-    this.bias = this.registerParameter('bias', constantInit(ctx, [C], 0));
-  }
-  forward(x: Tensor): Tensor {
-    const c = this.config;
-    return groupNorm(x, c.numGroups, this.weight, this.bias, c.eps ?? 1e-5, { activation: c.activation ?? 'none' });
-  }
+/** silu(norm(x)) for an nn GroupNorm, as one fused kernel (the UNet's norm → SiLU pairs). */
+export function groupNormSilu(norm: GroupNorm, x: Tensor): Tensor {
+  const c = norm.config;
+  if (x.rank < 2 || x.shape[1] !== c.numChannels) throw new EngineError('GroupNorm', `expected [N, ${c.numChannels}, *], got ${x.describe()}`);
+  return groupNorm(x, c.numGroups, norm.weight, norm.bias, c.eps ?? 1e-5, { activation: 'silu' });
 }

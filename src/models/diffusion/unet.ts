@@ -45,8 +45,8 @@ import {
   upsampleNearest2d,
 } from '../../ops/index.js';
 import { Module } from '../../nn/module.js';
-import { Conv2d, Embedding, Linear } from '../../nn/layers/index.js';
-import { GroupNorm, ModuleList, Namespace, TimestepEmbedding, checkNoiseInputs } from './common.js';
+import { Conv2d, Embedding, GroupNorm, Linear } from '../../nn/layers/index.js';
+import { ModuleList, Namespace, TimestepEmbedding, checkNoiseInputs, groupNormSilu } from './common.js';
 
 export interface UNetOptions {
   /** Base width (default 128). */
@@ -97,7 +97,7 @@ export class ResnetBlock extends Module<[Tensor, Tensor], Tensor, ResBlockConfig
   constructor(ctx: GpuContext, config: ResBlockConfig) {
     super(ctx, config);
     const { inCh, outCh, condWidth, groups, gen } = config;
-    const gn = (c: number) => new GroupNorm(ctx, { numGroups: groups, numChannels: c, eps: GN_EPS, activation: 'silu' });
+    const gn = (c: number) => new GroupNorm(ctx, { numGroups: groups, numChannels: c, eps: GN_EPS });
     this.norm1 = this.registerModule('norm1', gn(inCh));
     this.conv1 = this.registerModule('conv1', new Conv2d(ctx, { inChannels: inCh, outChannels: outCh, kernelSize: 3, padding: 1, gen }));
     this.temb_cemb_proj = this.registerModule('temb_cemb_proj', new Linear(ctx, { inFeatures: condWidth, outFeatures: outCh, gen }));
@@ -109,9 +109,9 @@ export class ResnetBlock extends Module<[Tensor, Tensor], Tensor, ResBlockConfig
   /** x [N, inCh, H, W], cAct = SiLU(cond) [N, condWidth]. */
   forward(x: Tensor, cAct: Tensor): Tensor {
     const N = x.shape[0]!;
-    let h = this.conv1.forward(this.norm1.forward(x)); // norm1 carries the SiLU
+    let h = this.conv1.forward(groupNormSilu(this.norm1, x));
     h = add(h, reshape(this.temb_cemb_proj.forward(cAct), [N, this.config.outCh, 1, 1]));
-    h = dropout(this.norm2.forward(h), this.config.dropout, this.config.gen, this.training);
+    h = dropout(groupNormSilu(this.norm2, h), this.config.dropout, this.config.gen, this.training);
     h = this.conv2.forward(h);
     return add(this.nin_shortcut ? this.nin_shortcut.forward(x) : x, h);
   }
@@ -293,7 +293,7 @@ export class ConditionalUNet extends Module<[Tensor, Tensor, Tensor], Tensor, UN
     }
     this.upLevels = up;
     this.registerModule('up', new ModuleList(ctx, up.map((l) => new Namespace(ctx, { block: l.block, attn: l.attn, upsample: l.resample }))));
-    this.norm_out = this.registerModule('norm_out', new GroupNorm(ctx, { numGroups: o.numGroups, numChannels: c, eps: GN_EPS, activation: 'silu' }));
+    this.norm_out = this.registerModule('norm_out', new GroupNorm(ctx, { numGroups: o.numGroups, numChannels: c, eps: GN_EPS }));
     this.conv_out = this.registerModule('conv_out', new Conv2d(ctx, { inChannels: c, outChannels: o.outCh, kernelSize: 3, padding: 1, gen }));
     this.sinusoid = new TimestepEmbedding(
       ctx,
@@ -344,7 +344,7 @@ export class ConditionalUNet extends Module<[Tensor, Tensor, Tensor], Tensor, UN
       });
       if (level.resample) h = level.resample.forward(h);
     }
-    return this.conv_out.forward(this.norm_out.forward(h)); // norm_out carries the SiLU
+    return this.conv_out.forward(groupNormSilu(this.norm_out, h));
   }
 
   /**
