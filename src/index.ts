@@ -41,6 +41,8 @@ export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
 export { MLP } from './models/mlp.js';
 export { ConditionalUNet } from './models/diffusion/unet.js';
 export type { UNetOptions } from './models/diffusion/unet.js';
+export { DiT } from './models/diffusion/dit.js';
+export type { DiTOptions } from './models/diffusion/dit.js';
 export { checkTimesteps, checkClasses, timestepsTensor, classesTensor } from './models/diffusion/common.js';
 export type { MlpOptions } from './models/mlp.js';
 export { ARCHITECTURES, architecture } from './models/registry.js';

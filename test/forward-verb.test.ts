@@ -149,3 +149,25 @@ describe('forward --arch ddpm-unet against PyTorch (test/fixtures/unet_golden.sa
     await expect(runForward(gpu.ctx, { arch: 'ddpm-unet', options: { ...b.options, condScale: 'two' }, weights: a.wPath, input: a.inPath, out })).rejects.toThrow(/condScale must be a finite number/);
   }, 120_000);
 });
+
+describe('forward --arch dit against PyTorch (test/fixtures/dit_golden.safetensors)', () => {
+  it('prediction and forward_with_cfg output (cfgScale 4) match to 1e-4; a class beyond the null class is refused', async () => {
+    const f = await loadSafetensorsFile(new URL('./fixtures/dit_golden.safetensors', import.meta.url).pathname);
+    const c = JSON.parse(f.metadata.config!);
+    const options = { inputSize: c.input_size, patchSize: c.patch_size, inChannels: c.in_channels, hiddenSize: c.hidden_size, depth: c.depth, numHeads: c.num_heads, mlpRatio: c.mlp_ratio, classDropoutProb: c.class_dropout_prob, numClasses: c.num_classes, learnSigma: c.learn_sigma };
+    const wPath = join(tmp, 'dit.weights.safetensors');
+    writeFileSync(wPath, serializeSafetensors(new Map([...f.tensors].filter(([n]) => !/^(input|out|grad)\./.test(n)))));
+    const input = (y: bigint[]) => {
+      const p = join(tmp, `dit.input.${y.join('-')}.safetensors`);
+      writeFileSync(p, serializeSafetensors(new Map([['x', f.tensors.get('input.x')!], ['t', f.tensors.get('input.t')!], ['y', { dtype: 'I64', shape: [3], data: BigInt64Array.from(y) }]])));
+      return p;
+    };
+    const inPath = input(Array.from(f.tensors.get('input.y')!.data as BigInt64Array));
+    for (const [opts, key] of [[options, 'out.pred'], [{ ...options, cfgScale: Number(f.metadata.cfg_scale) }, 'out.guided']] as const) {
+      const out = join(tmp, 'dit.out.safetensors');
+      expect(await runForward(gpu.ctx, { arch: 'dit', options: opts, weights: wPath, input: inPath, out })).toEqual([3, 6, 8, 8]);
+      expect(relErr(toFloat32((await loadSafetensorsFile(out)).tensors.get('out')!), toFloat32(f.tensors.get(key)!))).toBeLessThan(1e-4);
+    }
+    await expect(runForward(gpu.ctx, { arch: 'dit', options, weights: wPath, input: input([0n, 11n, 2n]), out: join(tmp, 'x.safetensors') })).rejects.toThrow(/class y\[1\] = 11 is outside \[0, 10\]/);
+  }, 120_000);
+});

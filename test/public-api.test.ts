@@ -46,7 +46,7 @@ const BROWSER_ENTRY = [
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
     'variance', 'view', 'warmup', 'where', 'windowPartition', 'windowReverse', 'withCliMethods', 'zeros', 'zerosLike',
     // diffusion models (src/models/diffusion) and their kernels
-    'ConditionalUNet', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
+    'ConditionalUNet', 'DiT', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
 ];
 
 /** Names the Node entry adds to the browser entry. */

@@ -1,14 +1,16 @@
 // The diffusion noise predictors' entries of the architecture registry (src/models/registry.ts spreads
-// them in): `ddpm-unet` (the authors' Conditional_Model) and, once built, `dit`. Inputs x f32
+// them in): `ddpm-unet` (the authors' Conditional_Model) and `dit` (facebookresearch/DiT). Inputs x f32
 // [N, C, S, S], t i32 [N] timesteps in [0, numTimesteps), y i32 [N] classes in [0, numClasses]
 // (numClasses = the null class); both checked on the CPU before the forward. Option `condScale` w
-// gives the guided prediction (1 + w)·eps(x, t, y) − w·eps(x, t, null) instead of eps(x, t, y).
+// gives the UNet's guided prediction (1 + w)·eps(x, t, y) − w·eps(x, t, null) instead of eps(x, t, y);
+// `cfgScale` s gives DiT's forward_with_cfg output (eps channels u + s·(c − u)).
 
 import type { Tensor } from '../../autograd/tensor.js';
 import type { GpuContext } from '../../gpu/context.js';
 import type { AnyModule } from '../../nn/module.js';
 import { EngineError } from '../../util/errors.js';
 import { ConditionalUNet, type UNetOptions } from './unet.js';
+import { DiT, type DiTOptions } from './dit.js';
 import { checkClasses, checkTimesteps } from './common.js';
 
 const NOISE_INPUTS = [
@@ -28,10 +30,10 @@ function checkNoiseValues(model: unknown, inputs: ReadonlyMap<string, ArrayLike<
   checkClasses('forward', inputs.get('y')!, m.numClasses);
 }
 
-function condScale(options: Record<string, unknown>): number | undefined {
-  const w = options.condScale;
+function scaleOption(options: Record<string, unknown>, key: 'condScale' | 'cfgScale'): number | undefined {
+  const w = options[key];
   if (w === undefined) return undefined;
-  if (typeof w !== 'number' || !Number.isFinite(w)) throw new EngineError('forward', `condScale must be a finite number, got ${JSON.stringify(w)}`);
+  if (typeof w !== 'number' || !Number.isFinite(w)) throw new EngineError('forward', `${key} must be a finite number, got ${JSON.stringify(w)}`);
   return w;
 }
 
@@ -52,15 +54,32 @@ export const DIFFUSION_ARCHITECTURES: Record<string, DiffusionArchitecture> = {
     optionKeys: ['ch', 'chMult', 'numResBlocks', 'attnResolutions', 'dropout', 'inChannels', 'outCh', 'imageSize', 'numClasses', 'numTimesteps', 'numGroups', 'seed', 'condScale'],
     build: (ctx, o) => {
       const { condScale: _w, ...rest } = o;
-      condScale(o);
+      scaleOption(o, 'condScale');
       return new ConditionalUNet(ctx, rest as UNetOptions);
     },
     inputs: NOISE_INPUTS,
     checkInputs: checkNoiseValues,
     forward: (model, [x, t, y], o) => {
       const m = model as ConditionalUNet;
-      const w = condScale(o);
+      const w = scaleOption(o, 'condScale');
       return w === undefined ? m.forward(x as Tensor, t as Tensor, y as Tensor) : m.guided(x as Tensor, t as Tensor, y as Tensor, w);
+    },
+  },
+  dit: {
+    summary:
+      'DiT with adaLN-Zero (facebookresearch/DiT), pixel space; options inputSize, patchSize, inChannels, hiddenSize, depth, numHeads, mlpRatio, classDropoutProb, numClasses, learnSigma, numTimesteps, seed, cfgScale (guided output)',
+    optionKeys: ['inputSize', 'patchSize', 'inChannels', 'hiddenSize', 'depth', 'numHeads', 'mlpRatio', 'classDropoutProb', 'numClasses', 'learnSigma', 'numTimesteps', 'seed', 'cfgScale'],
+    build: (ctx, o) => {
+      const { cfgScale: _s, ...rest } = o;
+      scaleOption(o, 'cfgScale');
+      return new DiT(ctx, rest as DiTOptions);
+    },
+    inputs: NOISE_INPUTS,
+    checkInputs: checkNoiseValues,
+    forward: (model, [x, t, y], o) => {
+      const m = model as DiT;
+      const s = scaleOption(o, 'cfgScale');
+      return s === undefined ? m.forward(x as Tensor, t as Tensor, y as Tensor) : m.guided(x as Tensor, t as Tensor, y as Tensor, s);
     },
   },
 };
