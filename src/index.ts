@@ -39,6 +39,11 @@ export type { ProgressStream, ProgressOptions, ProgressStats } from './nn/progre
 export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
 export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
 export { MLP } from './models/mlp.js';
+export { ConditionalUNet } from './models/diffusion/unet.js';
+export type { UNetOptions } from './models/diffusion/unet.js';
+export { DiT } from './models/diffusion/dit.js';
+export type { DiTOptions } from './models/diffusion/dit.js';
+export { checkTimesteps, checkClasses, timestepsTensor, classesTensor } from './models/diffusion/common.js';
 export type { MlpOptions } from './models/mlp.js';
 export { ARCHITECTURES, architecture } from './models/registry.js';
 export type { Architecture, ArchInput } from './models/registry.js';

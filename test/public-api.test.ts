@@ -45,6 +45,8 @@ const BROWSER_ENTRY = [
     'tinyImageNetFromFiles', 'tinyImageNetRoot', 'toCsv', 'toFloat32', 'toGpuBatch', 'toHtml', 'toInt32',
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
     'variance', 'view', 'warmup', 'where', 'windowPartition', 'windowReverse', 'withCliMethods', 'zeros', 'zerosLike',
+    // diffusion models (src/models/diffusion) and their kernels
+    'ConditionalUNet', 'DiT', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
 ];
 
 /** Names the Node entry adds to the browser entry. */

@@ -7,6 +7,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import type { AnyModule } from '../nn/module.js';
 import { EngineError } from '../util/errors.js';
 import { ResNet, type ResNetOptions } from './resnet.js';
+import { DIFFUSION_ARCHITECTURES } from './diffusion/registry.js';
 
 /** One input tensor of an architecture's forward: its name in the input file and its dtype. */
 export interface ArchInput {
@@ -25,6 +26,8 @@ export interface Architecture {
   inputs: readonly ArchInput[];
   /** One forward pass over the inputs in `inputs` order (default: model.forward(...inputs)). */
   forward?(model: AnyModule, inputs: Tensor[], options: Record<string, unknown>): Tensor;
+  /** Checks input values on the CPU (e.g. timesteps and classes in range) before the forward. */
+  checkInputs?(model: AnyModule, inputs: ReadonlyMap<string, ArrayLike<number>>): void;
 }
 
 export const ARCHITECTURES: Record<string, Architecture> = {
@@ -34,6 +37,7 @@ export const ARCHITECTURES: Record<string, Architecture> = {
     build: (ctx, o) => new ResNet(ctx, o as ResNetOptions),
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
+  ...DIFFUSION_ARCHITECTURES,
 };
 
 /** The architecture `name`, with its options checked against its keys. */

@@ -13,6 +13,7 @@ import { POOL_CHECKS } from './pool.js';
 import { NORM_CHECKS } from './norm.js';
 import { WINDOW_CHECKS } from './window.js';
 import { GEMM_CHECKS } from './gemm.js';
+import { UPSAMPLE_CHECKS } from './upsample.js';
 
 export type { Check };
 export const ALL_CHECKS: Check[] = [
@@ -27,4 +28,5 @@ export const ALL_CHECKS: Check[] = [
   ...NORM_CHECKS,
   ...WINDOW_CHECKS,
   ...GEMM_CHECKS,
+  ...UPSAMPLE_CHECKS,
 ];
