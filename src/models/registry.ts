@@ -7,6 +7,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import type { AnyModule } from '../nn/module.js';
 import { EngineError } from '../util/errors.js';
 import { ResNet, type ResNetOptions } from './resnet.js';
+import { SwinTransformer, type SwinOptions } from './swin.js';
 
 /** One input tensor of an architecture's forward: its name in the input file and its dtype. */
 export interface ArchInput {
@@ -32,6 +33,12 @@ export const ARCHITECTURES: Record<string, Architecture> = {
     summary: 'torchvision ResNet-18 (BasicBlock [2,2,2,2]); options numClasses, inChannels, width, variant (cifar|imagenet), seed',
     optionKeys: ['numClasses', 'inChannels', 'width', 'variant', 'seed'],
     build: (ctx, o) => new ResNet(ctx, o as ResNetOptions),
+    inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
+  },
+  swin_t: {
+    summary: 'torchvision swin_t (Swin v1); options patchSize, embedDim, depths, numHeads, windowSize, mlpRatio, dropout, attentionDropout, stochasticDepthProb, numClasses, inChannels, seed',
+    optionKeys: ['patchSize', 'embedDim', 'depths', 'numHeads', 'windowSize', 'mlpRatio', 'dropout', 'attentionDropout', 'stochasticDepthProb', 'numClasses', 'inChannels', 'seed'],
+    build: (ctx, o) => new SwinTransformer(ctx, o as SwinOptions),
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
 };

@@ -15,14 +15,10 @@ import type { Tensor } from '../autograd/tensor.js';
 import {
   add,
   attention,
-  concat,
   indexSelect,
   mean,
-  pad,
-  permute,
   randn,
   reshape,
-  slice,
   tensor,
   transpose,
 } from '../ops/index.js';
@@ -30,7 +26,7 @@ import { Module } from '../nn/module.js';
 import { Activation, Conv2d, Dropout, Identity, Linear, Sequential } from '../nn/layers/index.js';
 import { EngineError } from '../util/errors.js';
 import { Generator } from '../util/rng.js';
-import { LayerNorm, Permute, dropPath, initLinear, roll } from './transformer-parts.js';
+import { LayerNorm, Permute, dropPath, gatherRows, initLinear } from './transformer-parts.js';
 
 export interface SwinOptions {
   /** Side of the square patch of the stem conv (default 4; a [p, p] pair is accepted). */
@@ -115,18 +111,33 @@ export function shiftedWindowMask(pH: number, pW: number, wh: number, ww: number
   return out;
 }
 
-/** [N, pH, pW, C] -> [N·nW, wh·ww, C] (windows in row-major order). */
-function windowPartition(x: Tensor, wh: number, ww: number): Tensor {
-  const [N, pH, pW, C] = x.shape as [number, number, number, number];
-  const t = reshape(x, [N, pH / wh, wh, pW / ww, ww, C]);
-  return reshape(permute(t, [0, 1, 3, 2, 4, 5]), [(N * pH * pW) / (wh * ww), wh * ww, C]);
+/**
+ * Token rows for torchvision's pad -> roll(-shift) -> window partition of an H x W map: entry
+ * w·M + t is the map token (row-major, H·W = the zero row) that lands at token t of window w.
+ */
+export function windowIndex(H: number, W: number, wh: number, ww: number, sh: number, sw: number): Int32Array {
+  const pH = H + ((wh - (H % wh)) % wh);
+  const pW = W + ((ww - (W % ww)) % ww);
+  const nw = pW / ww;
+  const M = wh * ww;
+  const out = new Int32Array(pH * pW);
+  for (let w = 0; w < (pH / wh) * nw; w++)
+    for (let t = 0; t < M; t++) {
+      // rolled map position p reads padded position (p + shift) mod side
+      const y = (Math.floor(w / nw) * wh + Math.floor(t / ww) + sh) % pH;
+      const x = ((w % nw) * ww + (t % ww) + sw) % pW;
+      out[w * M + t] = y < H && x < W ? y * W + x : H * W;
+    }
+  return out;
 }
 
-/** windowPartition's inverse: [N·nW, wh·ww, C] -> [N, pH, pW, C]. */
-function windowReverse(x: Tensor, N: number, pH: number, pW: number, wh: number, ww: number): Tensor {
-  const C = x.shape[2]!;
-  const t = reshape(x, [N, pH / wh, pW / ww, wh, ww, C]);
-  return reshape(permute(t, [0, 1, 3, 2, 4, 5]), [N, pH, pW, C]);
+/** The inverse of windowIndex: for each map token, its row among the windows' tokens. */
+function inverseIndex(index: Int32Array, n: number): Int32Array {
+  const inv = new Int32Array(n);
+  index.forEach((a, k) => {
+    if (a < n) inv[a] = k;
+  });
+  return inv;
 }
 
 export interface ShiftedWindowAttentionConfig {
@@ -161,30 +172,31 @@ export class ShiftedWindowAttention extends Module<[Tensor], Tensor, ShiftedWind
     const [wh, ww] = this.config.window;
     const M = wh * ww;
     const K = this.config.numHeads;
-    const b = indexSelect(this.relativePositionBiasTable, 0, this.getBuffer('relative_position_index')); // [M·M, K]
-    return reshape(permute(reshape(b, [M, M, K]), [2, 0, 1]), [1, K, M, M]);
+    // table [T, K] -> [K, T] (small), then bias[k, i, j] = tableᵀ[k, index[i·M + j]]
+    const b = indexSelect(transpose(this.relativePositionBiasTable, 0, 1), 1, this.getBuffer('relative_position_index')); // [K, M·M]
+    return reshape(b, [1, K, M, M]);
   }
 
   forward(x: Tensor): Tensor {
     const { window: [wh, ww], numHeads: K, dim: C } = this.config;
+    if (x.rank !== 4 || x.shape[3] !== C) throw new EngineError('ShiftedWindowAttention', `expected [N, H, W, ${C}], got ${x.describe()}`);
     const [N, H, W] = x.shape as [number, number, number, number];
-    const padB = (wh - (H % wh)) % wh;
-    const padR = (ww - (W % ww)) % ww;
-    let h = padB || padR ? pad(x, [[0, 0], [0, padB], [0, padR], [0, 0]]) : x;
-    const pH = H + padB;
-    const pW = W + padR;
+    const pH = H + ((wh - (H % wh)) % wh);
+    const pW = W + ((ww - (W % ww)) % ww);
     // torchvision: no shift along a side the window covers completely
     const sh = wh >= pH ? 0 : this.config.shift[0];
     const sw = ww >= pW ? 0 : this.config.shift[1];
-    const shifted = sh + sw > 0;
-    if (shifted) h = roll(h, [-sh, -sw], [1, 2]);
     const M = wh * ww;
     const nW = (pH / wh) * (pW / ww);
-    const win = windowPartition(h, wh, ww); // [N·nW, M, C]
-    const Bw = win.shape[0]!;
-    const qkv = permute(reshape(this.qkv.forward(win), [Bw, M, 3, K, C / K]), [2, 0, 3, 1, 4]); // [3, Bw, K, M, D]
-    const part = (i: number) => reshape(slice(qkv, [i], [i + 1]), [Bw, K, M, C / K]);
-    const mask = shifted ? tensor(this.ctx, shiftedWindowMask(pH, pW, wh, ww, sh, sw), [nW, M, M]) : undefined;
+    const D = C / K;
+    const index = windowIndex(H, W, wh, ww, sh, sw);
+    // pad, roll(-shift) and window partition in one gather: [N, H·W, C] -> [N·nW, M, C]
+    const win = reshape(gatherRows(reshape(x, [N, H * W, C]), 1, index), [N * nW, M, C]);
+    const Bw = N * nW;
+    // qkv [Bw, M, 3C] as rows of D: [Bw, M·3·K, D]; q/k/v head-major [Bw, K·M, D]
+    const qkv = reshape(this.qkv.forward(win), [Bw, M * 3 * K, D]);
+    const part = (i: number) => reshape(gatherRows(qkv, 1, headRows(M, K, i, 3)), [Bw, K, M, D]);
+    const mask = sh + sw > 0 ? tensor(this.ctx, shiftedWindowMask(pH, pW, wh, ww, sh, sw), [nW, M, M]) : undefined;
     const o = attention(part(0), part(1), part(2), {
       bias: this.positionBias(),
       mask,
@@ -192,11 +204,18 @@ export class ShiftedWindowAttention extends Module<[Tensor], Tensor, ShiftedWind
       generator: this.config.gen,
       training: this.training,
     }); // [Bw, K, M, D]
-    let y = this.drop.forward(this.proj.forward(reshape(transpose(o, 1, 2), [Bw, M, C])));
-    y = windowReverse(y, N, pH, pW, wh, ww);
-    if (shifted) y = roll(y, [sh, sw], [1, 2]);
-    return padB || padR ? slice(y, [0, 0, 0, 0], [N, H, W, C]) : y;
+    const merged = reshape(gatherRows(reshape(o, [Bw, K * M, D]), 1, inverseIndex(headRows(M, K, 0, 1), K * M)), [Bw, M, C]);
+    const y = this.drop.forward(this.proj.forward(merged)); // [Bw, M, C]
+    // window reverse, roll(+shift) and unpad: the inverse gather
+    return reshape(gatherRows(reshape(y, [N, nW * M, C]), 1, inverseIndex(index, H * W)), [N, H, W, C]);
   }
+}
+
+/** Rows of part `i` of a [M, P·K] row layout (token-major, P parts of K heads) in head-major order: k·M + m -> m·P·K + i·K + k. */
+function headRows(M: number, K: number, i: number, P: number): Int32Array {
+  const out = new Int32Array(K * M);
+  for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) out[k * M + m] = m * P * K + i * K + k;
+  return out;
 }
 
 /** Linear with torchvision's transformer init: weight trunc_normal(std 0.02) (its ±2 bounds are 100σ: a plain normal), bias 0. */
@@ -258,11 +277,19 @@ export class PatchMerging extends Module<[Tensor], Tensor, { dim: number; gen: G
   }
   forward(x: Tensor): Tensor {
     const [N, H, W, C] = x.shape as [number, number, number, number];
-    const h = H % 2 || W % 2 ? pad(x, [[0, 0], [0, H % 2], [0, W % 2], [0, 0]]) : x;
-    const [pH, pW] = [H + (H % 2), W + (W % 2)];
-    // x0 = [0::2, 0::2], x1 = [1::2, 0::2], x2 = [0::2, 1::2], x3 = [1::2, 1::2]
-    const take = (dy: number, dx: number) => slice(h, [0, dy, dx, 0], [N, pH, pW, C], [1, 2, 2, 1]);
-    const cat = concat([take(0, 0), take(1, 0), take(0, 1), take(1, 1)], 3);
+    const [h2, w2] = [Math.ceil(H / 2), Math.ceil(W / 2)];
+    // x0 = [0::2, 0::2], x1 = [1::2, 0::2], x2 = [0::2, 1::2], x3 = [1::2, 1::2] of the map padded to
+    // even sides, concatenated on C: one gather of C-rows
+    const index = new Int32Array(h2 * w2 * 4);
+    const OFF = [[0, 0], [1, 0], [0, 1], [1, 1]] as const;
+    for (let i = 0; i < h2; i++)
+      for (let j = 0; j < w2; j++)
+        OFF.forEach(([dy, dx], q) => {
+          const y = 2 * i + dy;
+          const xx = 2 * j + dx;
+          index[(i * w2 + j) * 4 + q] = y < H && xx < W ? y * W + xx : H * W;
+        });
+    const cat = reshape(gatherRows(reshape(x, [N, H * W, C]), 1, index), [N, h2, w2, 4 * C]);
     return this.reduction.forward(this.norm.forward(cat));
   }
 }

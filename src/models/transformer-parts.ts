@@ -1,14 +1,15 @@
 // Small pieces the transformer models (swin.ts, vit.ts) need that are composed here from existing ops
 // until their nn/ops versions land (helper `attention` adds fused roll / window-partition / drop-path
-// kernels and nn LayerNorm on its branch): TEMPORARY — at merge, swap LayerNorm for nn's, roll and
-// dropPath for the ops', keeping the names (parameter names `weight`, `bias` are torch's).
+// kernels and nn LayerNorm on its branch): TEMPORARY — at merge, swap LayerNorm for nn's and dropPath
+// for the ops' (parameter names `weight`, `bias` are torch's); gatherRows may stay (it is fast).
 // It holds no model.
 //
 // Letters: N batch, C channels (the last axis).
 
 import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { bernoulli, concat, layerNorm, mul, mulScalar, permute, randn, slice, zeros } from '../ops/index.js';
+import { bernoulli, indexSelect, indexTensor, layerNorm, mul, mulScalar, pad, permute, randn, zeros } from '../ops/index.js';
+import { record } from '../autograd/graph.js';
 import { Module, constantInit, copyTensor } from '../nn/module.js';
 import type { Linear } from '../nn/layers/index.js';
 import { EngineError } from '../util/errors.js';
@@ -36,20 +37,41 @@ export class Permute extends Module<[Tensor], Tensor, { dims: number[] }> {
   }
 }
 
-/** torch.roll(x, shifts, dims): element i moves to (i + shift) mod n along each dim. (TEMPORARY: slices + concat.) */
-export function roll(x: Tensor, shifts: readonly number[], dims: readonly number[]): Tensor {
-  let y = x;
-  dims.forEach((d, k) => {
-    const n = y.shape[d]!;
-    const s = (((shifts[k]! % n) + n) % n) | 0;
-    if (s === 0) return;
-    const starts = y.shape.map(() => 0);
-    const ends = [...y.shape];
-    const tail = slice(y, starts.map((v, i) => (i === d ? n - s : v)), ends);
-    const head = slice(y, starts, ends.map((v, i) => (i === d ? n - s : v)));
-    y = concat([tail, head], d);
+/**
+ * Rows of x along `axis` picked by `index` (torch.index_select), where every row of x is picked at
+ * most once and index value A (= x's size along the axis) picks a row of zeros. With that, cyclic
+ * roll + zero padding + window partition, their inverse, head splits and patch-merging's neighbour
+ * concatenation are each one gather on [..., rows, C] (C contiguous), and the backward is the same
+ * gather with the inverse index (no scatter). (TEMPORARY until the ops' roll / window kernels land:
+ * it replaces chains of strided copies, which are slow on lavapipe.)
+ * @param x [..., A, ...]; index values in [0, A], each of [0, A) at most once -> [..., K, ...]
+ */
+export function gatherRows(x: Tensor, axis: number, index: Int32Array): Tensor {
+  const ctx = x.ctx;
+  const A = x.shape[axis]!;
+  const K = index.length;
+  const inverse = new Int32Array(A).fill(K);
+  let padded = false;
+  index.forEach((a, k) => {
+    if (a === A) return void (padded = true);
+    if (!(a >= 0 && a < A) || inverse[a] !== K) throw new EngineError('gatherRows', `index ${a} at ${k} is out of [0, ${A}] or repeated`);
+    inverse[a] = k;
   });
-  return y;
+  const zeroRow = (t: Tensor) => pad(t, t.shape.map((_, d) => (d === axis ? [0, 1] : [0, 0]) as [number, number]));
+  const idx = indexTensor(ctx, index, A + 1);
+  const src = padded ? ctx.noGrad(() => zeroRow(x)) : x;
+  const out = ctx.noGrad(() => indexSelect(src, axis, idx));
+  idx.dispose();
+  if (src !== x) src.dispose();
+  const unpicked = inverse.some((k) => k === K);
+  return record(out, 'gatherRows', [x], (g) => {
+    const inv = indexTensor(ctx, inverse, K + 1);
+    const gs = unpicked ? ctx.noGrad(() => zeroRow(g)) : g;
+    const dx = ctx.noGrad(() => indexSelect(gs, axis, inv));
+    inv.dispose();
+    if (gs !== g) gs.dispose();
+    return [dx];
+  });
 }
 
 /**
@@ -74,4 +96,13 @@ export function initLinear(l: Linear, std: number, gen: Generator): Linear {
     b.dispose();
   }
   return l;
+}
+
+/**
+ * The transformers' no-decay rule (torchvision's training reference: norm and bias decay 0, and
+ * `transformer_embedding_decay` 0 for class_token, position_embedding, relative_position_bias_table):
+ * parameters of rank < 2 and those tables, by name.
+ */
+export function transformerNoDecay(name: string, p: Tensor): boolean {
+  return p.rank < 2 || /(^|\.)(class_token|pos_embedding|position_embedding|relative_position_bias_table)$/.test(name);
 }
