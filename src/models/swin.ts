@@ -14,7 +14,6 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import {
   add,
-  attention,
   indexSelect,
   mean,
   randn,
@@ -26,7 +25,7 @@ import { Module } from '../nn/module.js';
 import { Activation, Conv2d, Dropout, Identity, Linear, Sequential } from '../nn/layers/index.js';
 import { EngineError } from '../util/errors.js';
 import { Generator } from '../util/rng.js';
-import { LayerNorm, Permute, dropPath, gatherRows, initLinear } from './transformer-parts.js';
+import { LayerNorm, Permute, dropPath, gatherRows, initLinear, inverseIndex, packedSelfAttention } from './transformer-parts.js';
 
 export interface SwinOptions {
   /** Side of the square patch of the stem conv (default 4; a [p, p] pair is accepted). */
@@ -131,15 +130,6 @@ export function windowIndex(H: number, W: number, wh: number, ww: number, sh: nu
   return out;
 }
 
-/** The inverse of windowIndex: for each map token, its row among the windows' tokens. */
-function inverseIndex(index: Int32Array, n: number): Int32Array {
-  const inv = new Int32Array(n);
-  index.forEach((a, k) => {
-    if (a < n) inv[a] = k;
-  });
-  return inv;
-}
-
 export interface ShiftedWindowAttentionConfig {
   dim: number;
   window: Pair;
@@ -188,34 +178,21 @@ export class ShiftedWindowAttention extends Module<[Tensor], Tensor, ShiftedWind
     const sw = ww >= pW ? 0 : this.config.shift[1];
     const M = wh * ww;
     const nW = (pH / wh) * (pW / ww);
-    const D = C / K;
     const index = windowIndex(H, W, wh, ww, sh, sw);
     // pad, roll(-shift) and window partition in one gather: [N, H·W, C] -> [N·nW, M, C]
     const win = reshape(gatherRows(reshape(x, [N, H * W, C]), 1, index), [N * nW, M, C]);
-    const Bw = N * nW;
-    // qkv [Bw, M, 3C] as rows of D: [Bw, M·3·K, D]; q/k/v head-major [Bw, K·M, D]
-    const qkv = reshape(this.qkv.forward(win), [Bw, M * 3 * K, D]);
-    const part = (i: number) => reshape(gatherRows(qkv, 1, headRows(M, K, i, 3)), [Bw, K, M, D]);
     const mask = sh + sw > 0 ? tensor(this.ctx, shiftedWindowMask(pH, pW, wh, ww, sh, sw), [nW, M, M]) : undefined;
-    const o = attention(part(0), part(1), part(2), {
+    const merged = packedSelfAttention(this.qkv.forward(win), K, {
       bias: this.positionBias(),
       mask,
       dropout: this.config.attentionDropout,
       generator: this.config.gen,
       training: this.training,
-    }); // [Bw, K, M, D]
-    const merged = reshape(gatherRows(reshape(o, [Bw, K * M, D]), 1, inverseIndex(headRows(M, K, 0, 1), K * M)), [Bw, M, C]);
+    }); // [N·nW, M, C]
     const y = this.drop.forward(this.proj.forward(merged)); // [Bw, M, C]
     // window reverse, roll(+shift) and unpad: the inverse gather
     return reshape(gatherRows(reshape(y, [N, nW * M, C]), 1, inverseIndex(index, H * W)), [N, H, W, C]);
   }
-}
-
-/** Rows of part `i` of a [M, P·K] row layout (token-major, P parts of K heads) in head-major order: k·M + m -> m·P·K + i·K + k. */
-function headRows(M: number, K: number, i: number, P: number): Int32Array {
-  const out = new Int32Array(K * M);
-  for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) out[k * M + m] = m * P * K + i * K + k;
-  return out;
 }
 
 /** Linear with torchvision's transformer init: weight trunc_normal(std 0.02) (its ±2 bounds are 100σ: a plain normal), bias 0. */

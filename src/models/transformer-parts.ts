@@ -8,7 +8,7 @@
 
 import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { bernoulli, indexSelect, indexTensor, layerNorm, mul, mulScalar, pad, permute, randn, zeros } from '../ops/index.js';
+import { attention, bernoulli, indexSelect, indexTensor, layerNorm, mul, mulScalar, pad, permute, randn, reshape, zeros, type AttentionOptions } from '../ops/index.js';
 import { record } from '../autograd/graph.js';
 import { Module, constantInit, copyTensor } from '../nn/module.js';
 import type { Linear } from '../nn/layers/index.js';
@@ -34,6 +34,22 @@ export class LayerNorm extends Module<[Tensor], Tensor, { dim: number; eps: numb
 export class Permute extends Module<[Tensor], Tensor, { dims: number[] }> {
   forward(x: Tensor): Tensor {
     return permute(x, this.config.dims);
+  }
+}
+
+/** An nn.Sequential built from an OrderedDict: children with given names (torchvision's encoder_layer_i, heads.head), applied in order. */
+export class NamedSequential extends Module<[Tensor], Tensor, { layers: readonly (readonly [string, Module])[] }> {
+  constructor(ctx: GpuContext, config: { layers: readonly (readonly [string, Module])[] }) {
+    super(ctx, config);
+    for (const [name, m] of config.layers) this.registerModule(name, m);
+  }
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const [, m] of this.config.layers) y = m.forward(y);
+    return y;
+  }
+  override spawn(): this {
+    return new NamedSequential(this.ctx, { layers: this.config.layers.map(([n, m]) => [n, m.spawn()] as const) }) as this;
   }
 }
 
@@ -72,6 +88,38 @@ export function gatherRows(x: Tensor, axis: number, index: Int32Array): Tensor {
     if (gs !== g) gs.dispose();
     return [dx];
   });
+}
+
+/** The inverse of a gather index (every entry < n picked once): for each of the n rows, where it went. */
+export function inverseIndex(index: Int32Array, n: number): Int32Array {
+  const inv = new Int32Array(n);
+  index.forEach((a, k) => {
+    if (a < n) inv[a] = k;
+  });
+  return inv;
+}
+
+/**
+ * Rows of part `i` of a token-major [M, P·K] row layout (P parts of K heads each, rows of D: a
+ * packed q/k/v projection viewed as [M·P·K, D]) in head-major order: out row k·M + m is m·P·K + i·K + k.
+ */
+export function headRows(M: number, K: number, i: number, P: number): Int32Array {
+  const out = new Int32Array(K * M);
+  for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) out[k * M + m] = m * P * K + i * K + k;
+  return out;
+}
+
+/**
+ * Multi-head self-attention on [B, M, K·D] from a packed [B, M, 3·K·D] projection: heads split by
+ * gathers, attention(), heads merged back -> [B, M, K·D].
+ */
+export function packedSelfAttention(qkv: Tensor, K: number, opts: AttentionOptions = {}): Tensor {
+  const [B, M, C3] = qkv.shape as [number, number, number];
+  const D = C3 / 3 / K;
+  const rows = reshape(qkv, [B, M * 3 * K, D]);
+  const part = (i: number) => reshape(gatherRows(rows, 1, headRows(M, K, i, 3)), [B, K, M, D]);
+  const o = attention(part(0), part(1), part(2), opts); // [B, K, M, D]
+  return reshape(gatherRows(reshape(o, [B, K * M, D]), 1, inverseIndex(headRows(M, K, 0, 1), K * M)), [B, M, K * D]);
 }
 
 /**
