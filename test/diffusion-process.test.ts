@@ -4,7 +4,7 @@
 // reproducibility, bad input errors, and a loss-goes-down run of the MLP denoiser.
 import { describe, it, expect } from 'vitest';
 import { useGpu, expectClose, Rng } from './helpers.js';
-import { StandInEps, refEps, refNoiseLossGrad } from './diffusion-standin.js';
+import { StandInEps, OracleEps, refEps, refNoiseLossGrad } from './diffusion-standin.js';
 import { DiffusionSchedule, qSample, noisedBatch, uploadNoised, noiseLossPerSample, guidedEps, epsError, gaussian } from '../src/models/diffusion/process.js';
 import { sampleImages, timestepSequence, ddimCoefficients } from '../src/models/diffusion/samplers.js';
 import { trainDiffusion } from '../src/models/diffusion/train.js';
@@ -141,6 +141,21 @@ describe('diffusion process', () => {
     const g2 = await sampleImages(ctx, model, s, { classes: [1, 2, 0], seed0: 5, image: IMG, numClasses: K, steps: 4, sampler: 'ddpm', batchSize: 1 });
     expect([...g2]).toEqual([...g1]); // an image depends on its seed, not on its batch
     model.dispose();
+  });
+
+  it('DDIM and DDPM over many steps bring noise to the data under the exact ε of one-image classes', async () => {
+    const { ctx } = gpu;
+    const s = new DiffusionSchedule({ T: 1000 });
+    const targets = Float32Array.from(rng.uniform(K * D, -0.9, 0.9));
+    const oracle = new OracleEps(ctx, { targets, alphaBar: s.alphaBar, D, K });
+    const classes = [0, 2, 1, 2];
+    const want = classes.flatMap((c) => [...targets.subarray(c * D, (c + 1) * D)]);
+    // guidance is exact here too: ε_c and ε_∅ differ by a constant, and the guided x̂₀ is an extrapolation of the two
+    for (const [sampler, steps, w] of [['ddim', 20, 0], ['ddim', 50, 0], ['ddpm', 100, 0]] as const) {
+      const got = await sampleImages(ctx, oracle, s, { classes, seed0: 9, image: IMG, numClasses: K, steps, sampler, guidance: w });
+      expectClose(got, want, 0, sampler === 'ddim' ? 1e-3 : 0.05, tag(`${sampler} ${steps} steps`));
+    }
+    oracle.dispose();
   });
 
   it('rejects bad input before any work', () => {

@@ -4,7 +4,7 @@
 import type { GpuContext } from '../src/gpu/context.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 import { Module } from '../src/nn/module.js';
-import { add, indexSelect, matmul, mul, reshape, tensor } from '../src/ops/index.js';
+import { add, indexSelect, matmul, mul, reshape, sub, tensor } from '../src/ops/index.js';
 
 export interface StandInConfig {
   image: [number, number, number];
@@ -88,4 +88,28 @@ export function refNoiseLossGrad(
     }
   }
   return { losses, dW, dU, dv };
+}
+
+/**
+ * The exact ε-predictor for data that is one fixed image x* per class:
+ * ε(x, t, y) = (x − √ᾱ_t x*_y) / √(1 − ᾱ_t). A correct sampler maps any x_T to x*_y.
+ */
+export class OracleEps extends Module<[Tensor, Tensor, Tensor], Tensor, { targets: Float32Array; alphaBar: Float64Array; D: number; K: number }> {
+  readonly sa: Tensor;
+  readonly inv: Tensor;
+  readonly x: Tensor;
+  constructor(ctx: GpuContext, c: { targets: Float32Array; alphaBar: Float64Array; D: number; K: number }) {
+    super(ctx, c);
+    const T = c.alphaBar.length;
+    this.sa = this.registerBuffer('sa', tensor(ctx, Float32Array.from({ length: T * c.D }, (_, i) => Math.sqrt(c.alphaBar[Math.floor(i / c.D)]!)), [T, c.D]));
+    this.inv = this.registerBuffer('inv', tensor(ctx, Float32Array.from({ length: T * c.D }, (_, i) => 1 / Math.sqrt(1 - c.alphaBar[Math.floor(i / c.D)]!)), [T, c.D]));
+    // the null class (row K) predicts as class 0
+    this.x = this.registerBuffer('x', tensor(ctx, Float32Array.from([...c.targets, ...c.targets.subarray(0, c.D)]), [c.K + 1, c.D]));
+  }
+  forward(x: Tensor, t: Tensor, y: Tensor): Tensor {
+    const n = x.shape[0]!;
+    const flat = reshape(x, [n, this.config.D]);
+    const out = mul(sub(flat, mul(indexSelect(this.sa, 0, t), indexSelect(this.x, 0, y))), indexSelect(this.inv, 0, t));
+    return reshape(out, x.shape);
+  }
 }

