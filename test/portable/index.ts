@@ -14,6 +14,7 @@ import { NORM_CHECKS } from './norm.js';
 import { WINDOW_CHECKS } from './window.js';
 import { GEMM_CHECKS } from './gemm.js';
 import { UPSAMPLE_CHECKS } from './upsample.js';
+import { F16_CHECKS } from './f16.js';
 
 export type { Check };
 export const ALL_CHECKS: Check[] = [
@@ -29,4 +30,5 @@ export const ALL_CHECKS: Check[] = [
   ...WINDOW_CHECKS,
   ...GEMM_CHECKS,
   ...UPSAMPLE_CHECKS,
+  ...F16_CHECKS,
 ];
