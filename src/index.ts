@@ -25,6 +25,8 @@ export type { OptimizerStateDict, SGDOptions, AdamOptions, ParamGroup, ResolvedP
 export { constantLr, cosineLr, linearLr, warmup } from './nn/schedule.js';
 export type { LrSchedule } from './nn/schedule.js';
 export { train } from './nn/loop.js';
+export { autocast, GradScaler } from './nn/amp.js';
+export type { GradScalerOptions } from './nn/amp.js';
 export type { EpochLoader, StepInfo, StepOutput, StepFn, TrainHook, LoopCheckpointOptions, EpochRecord, LoopProgress, TrainOptions, LoopResult } from './nn/loop.js';
 export { trainClassifier, evaluate, CHECKPOINT_FILE } from './nn/train.js';
 export type { EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult, EvaluateOptions, EvaluateOutputs } from './nn/train.js';

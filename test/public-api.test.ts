@@ -47,6 +47,8 @@ const BROWSER_ENTRY = [
     'variance', 'view', 'warmup', 'where', 'windowPartition', 'windowReverse', 'withCliMethods', 'zeros', 'zerosLike',
     // diffusion models (src/models/diffusion) and their kernels
     'ConditionalUNet', 'DiT', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
+    // mixed precision and f16 tensors
+    'GradScaler', 'autocast', 'cast', 'hasF16', 'linearMixed', 'matmulMixed', 'readF32', 'tensorF16',
 ];
 
 /** Names the Node entry adds to the browser entry. */

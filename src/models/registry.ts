@@ -8,6 +8,8 @@ import type { AnyModule } from '../nn/module.js';
 import { EngineError } from '../util/errors.js';
 import { ResNet, type ResNetOptions } from './resnet.js';
 import { DIFFUSION_ARCHITECTURES } from './diffusion/registry.js';
+import { SwinTransformer, type SwinOptions } from './swin.js';
+import { VisionTransformer, type ViTOptions } from './vit.js';
 
 /** One input tensor of an architecture's forward: its name in the input file and its dtype. */
 export interface ArchInput {
@@ -38,6 +40,18 @@ export const ARCHITECTURES: Record<string, Architecture> = {
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
   ...DIFFUSION_ARCHITECTURES,
+  swin_t: {
+    summary: 'torchvision swin_t (Swin v1); options patchSize, embedDim, depths, numHeads, windowSize, mlpRatio, dropout, attentionDropout, stochasticDepthProb, numClasses, inChannels, seed',
+    optionKeys: ['patchSize', 'embedDim', 'depths', 'numHeads', 'windowSize', 'mlpRatio', 'dropout', 'attentionDropout', 'stochasticDepthProb', 'numClasses', 'inChannels', 'seed'],
+    build: (ctx, o) => new SwinTransformer(ctx, o as SwinOptions),
+    inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
+  },
+  vit_b_16: {
+    summary: 'torchvision vit_b_16 (VisionTransformer); options imageSize, patchSize, numLayers, numHeads, hiddenDim, mlpDim, dropout, attentionDropout, numClasses, inChannels, seed',
+    optionKeys: ['imageSize', 'patchSize', 'numLayers', 'numHeads', 'hiddenDim', 'mlpDim', 'dropout', 'attentionDropout', 'numClasses', 'inChannels', 'seed'],
+    build: (ctx, o) => new VisionTransformer(ctx, o as ViTOptions),
+    inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
+  },
 };
 
 /** The architecture `name`, with its options checked against its keys. */

@@ -46,7 +46,9 @@ export {
 } from '../wgsl/elementwise.js';
 export type { UnaryName, BinaryName } from '../wgsl/elementwise.js';
 export { sum, mean, max, min, argmax, argmin, sumTo } from '../wgsl/reduce.js';
-export { matmul, linear } from '../wgsl/matmul.js';
+// matmul/linear route to the mixed-precision kernels inside autocast (src/nn/amp.ts), else f32
+export { matmul, linear, matmulMixed, linearMixed } from '../wgsl/matmul_f16.js';
+export { cast, tensorF16, readF32, hasF16 } from '../wgsl/cast.js';
 export type { MatmulOptions } from '../wgsl/matmul.js';
 export { softmax, logSoftmax } from '../wgsl/softmax.js';
 export { crossEntropy, labelsTensor } from '../wgsl/cross_entropy.js';
