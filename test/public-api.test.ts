@@ -45,6 +45,14 @@ const BROWSER_ENTRY = [
     'tinyImageNetFromFiles', 'tinyImageNetRoot', 'toCsv', 'toFloat32', 'toGpuBatch', 'toHtml', 'toInt32',
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
     'variance', 'view', 'warmup', 'where', 'withCliMethods', 'zeros', 'zerosLike',
+    // generation (diffusion)
+    'DIFFUSION_PRESETS', 'DiffusionSchedule', 'FID_LABEL', 'MlpDenoiser', 'NoisedLoader', 'checkClasses',
+    'checkDiffusionMethod', 'classifierOutputs', 'ddimCoefficients', 'diffusionProblem', 'epsError',
+    'ewcPenalty', 'filterClasses', 'forgetAccuracy', 'frechetDistance', 'gaussian', 'gaussianStats',
+    'generationCsv', 'generationHtml', 'generationJson', 'generationMarkdown', 'gridRaster', 'guidedEps',
+    'inDomainFid', 'noiseLossPerSample', 'noisedBatch', 'qSample', 'runDiffusionUnlearning', 'sampleImages',
+    'sinusoidalTable', 'sqrtPsd', 'symmetricEigen', 'timestepSequence', 'trainDiffusion', 'trainEvalClassifier',
+    'uploadNoised',
 ];
 
 /** Names the Node entry adds to the browser entry. */
@@ -54,7 +62,7 @@ const NODE_ENTRY_EXTRA = [
     'loadImageFolder', 'loadImageFolderSplits', 'loadMnist', 'loadSafetensorsFile', 'loadSafetensorsShards',
     'loadTinyImageNet', 'nodeCheckpointIO', 'nodeCheckpointReader', 'nodeImageDecoder', 'nodeJpegDecoder',
     'nodeStore', 'readArchive', 'readMaybeGzip', 'runExperiment', 'saveByteDataset', 'saveSafetensorsFile',
-    'writeFileAtomic', 'writeReport',
+    'writeFileAtomic', 'writeReport', 'gridPng', 'writeGenerationReport', 'writeGridPng',
 ];
 
 describe('public API', () => {
