@@ -14,6 +14,7 @@ import { EngineError } from '../util/errors.js';
 import type { Generator } from '../util/rng.js';
 import type { AnyModule } from './module.js';
 import { clipGradNorm, type Optimizer } from './optim.js';
+import { GradScaler, autocast } from './amp.js';
 import type { LrSchedule } from './schedule.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
 import { checkpointState, loadCheckpoint, saveCheckpoint, type CheckpointIO } from './checkpoint.js';
@@ -155,6 +156,14 @@ export interface TrainOptions<B> {
   signal?: AbortSignal;
   /** Free-form JSON saved in the checkpoint's state. */
   config?: unknown;
+  /**
+   * Mixed precision (src/nn/amp.ts): the step runs inside autocast (matmul/linear in f16 with f32
+   * accumulation; f32 on a device without 'shader-f16', said once), the loss is scaled by the
+   * GradScaler before backward, gradients are unscaled and checked on the GPU before clipping, and a
+   * step with an inf/NaN gradient is skipped (one read-back per step). `true` makes a GradScaler
+   * with torch's defaults; pass your own to read `skippedSteps` and `scale`.
+   */
+  mixedPrecision?: boolean | GradScaler;
 }
 
 export interface LoopResult {
@@ -375,10 +384,11 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
     checkpointPath = ck.path;
   };
 
+  const scaler = opts.mixedPrecision instanceof GradScaler ? opts.mixedPrecision : opts.mixedPrecision ? new GradScaler(ctx) : null;
   const runStep = (batch: B, info: StepInfo) =>
     ctx.scope(() => {
       optimizer.zeroGrad();
-      const res = opts.step(batch, info);
+      const res = scaler ? autocast(ctx, () => opts.step(batch, info)) : opts.step(batch, info);
       const out: StepOutput = res instanceof Tensor ? { loss: res } : res;
       const { loss } = out;
       if (!(loss instanceof Tensor) || loss.size !== 1 || loss.dtype !== 'f32')
@@ -389,15 +399,28 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
       const metrics = out.metrics ?? { loss };
       for (const [name, m] of Object.entries(metrics))
         if (!(m instanceof Tensor) || m.size !== 1 || m.dtype !== 'f32') throw new EngineError(op, `metric '${name}' must be a one-element f32 tensor, got ${m instanceof Tensor ? m.describe() : typeof m}`);
-      backward(loss);
+      const finish = (stepped: boolean, gradNorm: Tensor | null) => {
+        optimizer.zeroGrad();
+        if (stepped) for (const [, h] of hooks) h.afterStep?.(info);
+        for (const [name, m] of Object.entries(metrics)) sums.add(name, m, count);
+        if (gradNorm) sums.add('gradNorm', gradNorm, 1);
+        seen += count;
+        if (out.count !== undefined) counted = true;
+      };
+      if (!scaler) {
+        backward(loss);
+        const gradNorm = clip ? clipGradNorm([...optimizer.params], clip.maxNorm, clip.normType) : null;
+        optimizer.step();
+        return finish(true, gradNorm);
+      }
+      // mixed precision: scaled backward, unscale + inf/NaN check, clip, step unless non-finite
+      backward(scaler.scaleLoss(loss));
+      scaler.unscale(optimizer);
       const gradNorm = clip ? clipGradNorm([...optimizer.params], clip.maxNorm, clip.normType) : null;
-      optimizer.step();
-      optimizer.zeroGrad();
-      for (const [, h] of hooks) h.afterStep?.(info);
-      for (const [name, m] of Object.entries(metrics)) sums.add(name, m, count);
-      if (gradNorm) sums.add('gradNorm', gradNorm, 1);
-      seen += count;
-      if (out.count !== undefined) counted = true;
+      return scaler.step(optimizer).then((stepped) => {
+        scaler.update();
+        finish(stepped, stepped ? gradNorm : null);
+      });
     });
 
   const stream = opts.progress === false ? null : opts.progress === true || opts.progress === undefined ? undefined : opts.progress;
@@ -433,7 +456,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
         }
         if (unit === 'step') lr = lrAt(epoch, pos.globalStep);
         optimizer.lr = lr;
-        runStep(batch, { epoch, step: pos.step, globalStep: pos.globalStep, lr });
+        await runStep(batch, { epoch, step: pos.step, globalStep: pos.globalStep, lr });
         await inFlight.submit(); // the GPU starts while the next batch is prepared
         pos.step++;
         pos.globalStep++;
