@@ -28,6 +28,7 @@ import { DataLoader } from '../src/data/loader.js';
 import { mnistTransform } from '../src/data/transforms.js';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist-node.js';
 import { requirePrereq, skipWithout } from './prereq.js';
+import { memoryCheckpointIO } from '../src/nn/checkpoint.js';
 
 const gpu = useGpu();
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
@@ -214,6 +215,39 @@ describe('mixed-precision training', () => {
     expect(Math.abs(m.losses[2]! - f.losses[2]!)).toBeLessThanOrEqual(0.005 + 0.05 * f.losses[2]!);
     expect(m.skipped).toBe(0);
     expect(m.taken).toBe(3 * loader.numBatches);
+  });
+});
+
+describe('mixed precision in the loop', () => {
+  it('checkpoints the scaler: a run resumed mid-way ends with the weights and scaler state of the uninterrupted run', async () => {
+    const ctx = gpu.ctx;
+    const [D, C, n, B] = [12, 4, 96, 16];
+    const loader = new ClusterLoader(n, D, C, B, 11);
+    // growthInterval 4 so the scale changes during the run (6 steps an epoch, 2 epochs)
+    const run = async (io: ReturnType<typeof memoryCheckpointIO>, epochs: number, resume: boolean) => {
+      const model = new MLP(ctx, { sizes: [D, 16, C], seed: 2 });
+      const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+      const scaler = new GradScaler(ctx, { initScale: 256, growthInterval: 4 });
+      await train({
+        ctx, model, optimizer, loader, epochs, progress: false, mixedPrecision: scaler,
+        checkpoint: { path: 'amp.safetensors', io, resume },
+        step: (batch) => mean(crossEntropy(model.forward(tensor(ctx, batch.x, [batch.y.length, D])), labelsTensor(ctx, batch.y, C))),
+      });
+      const weights = await Promise.all(model.parameters().map((p) => p.read()));
+      const state = scaler.checkpointState().meta;
+      model.dispose();
+      optimizer.dispose();
+      scaler.dispose();
+      return { weights: weights.map((w) => Array.from(w)), state };
+    };
+    const full = await run(memoryCheckpointIO(), 2, false);
+    expect(full.state).toEqual({ scale: 2048, growthTracker: 0, skippedSteps: 0, takenSteps: 12 });
+    const io = memoryCheckpointIO();
+    await run(io, 1, false);
+    const resumed = await run(io, 2, true);
+    expect(resumed.state).toEqual(full.state);
+    expect(resumed.weights).toEqual(full.weights);
+    expect(() => new GradScaler(ctx).restoreCheckpointState({ scale: -1 })).toThrow(/GradScaler: checkpointed state .* is not a GradScaler's/);
   });
 });
 

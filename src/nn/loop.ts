@@ -307,7 +307,13 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
   const unit = opts.scheduleUnit ?? 'epoch';
   const baseLr = optimizer.lr;
   const lrAt = (epoch: number, globalStep: number) => (opts.schedule ? opts.schedule(unit === 'epoch' ? epoch : globalStep) : baseLr);
-  const hooks = Object.entries(opts.hooks ?? {});
+  const hooks: [string, TrainHook][] = Object.entries(opts.hooks ?? {});
+  // mixed precision: the scaler's state is checkpointed like a hook's, under 'gradScaler'
+  const scaler = opts.mixedPrecision instanceof GradScaler ? opts.mixedPrecision : opts.mixedPrecision ? new GradScaler(ctx) : null;
+  if (scaler) {
+    if (hooks.some(([name]) => name === 'gradScaler')) throw new EngineError(op, "the hook name 'gradScaler' is taken by mixedPrecision's GradScaler");
+    hooks.push(['gradScaler', scaler]);
+  }
   for (const [name] of hooks) if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new EngineError(op, `hook name '${name}' must be letters, digits, '_' or '-'`);
   const generators = opts.generators ?? {};
   const clip = opts.clipGradNorm === undefined ? null : typeof opts.clipGradNorm === 'number' ? { maxNorm: opts.clipGradNorm } : opts.clipGradNorm;
@@ -384,7 +390,6 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
     checkpointPath = ck.path;
   };
 
-  const scaler = opts.mixedPrecision instanceof GradScaler ? opts.mixedPrecision : opts.mixedPrecision ? new GradScaler(ctx) : null;
   const runStep = (batch: B, info: StepInfo) =>
     ctx.scope(() => {
       optimizer.zeroGrad();
@@ -487,6 +492,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
     }
   } finally {
     sums.clear();
+    if (scaler && scaler !== opts.mixedPrecision) scaler.dispose(); // made here: free its flag buffer
   }
   return { history, epochsDone: history.length, globalStep: pos.globalStep, resumedAt, interrupted, checkpointPath };
 }
