@@ -62,6 +62,7 @@ export { permute, transpose } from '../wgsl/permute.js';
 export { slice, narrow, pad } from '../wgsl/slice.js';
 export { concat } from '../wgsl/concat.js';
 export { dropout } from '../wgsl/dropout.js';
+export { upsampleNearest2d } from '../wgsl/upsample.js';
 export { variance, std, logSumExp, mseLoss, klDivFromLogits, oneHot } from './composite.js';
 export { roll, windowPartition, windowReverse } from '../wgsl/window.js';
 export { dropPath } from '../wgsl/droppath.js';

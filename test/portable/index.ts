@@ -12,6 +12,8 @@ import { COMPOSITE_CHECKS } from './composite.js';
 import { POOL_CHECKS } from './pool.js';
 import { NORM_CHECKS } from './norm.js';
 import { WINDOW_CHECKS } from './window.js';
+import { GEMM_CHECKS } from './gemm.js';
+import { UPSAMPLE_CHECKS } from './upsample.js';
 import { F16_CHECKS } from './f16.js';
 
 export type { Check };
@@ -26,5 +28,7 @@ export const ALL_CHECKS: Check[] = [
   ...POOL_CHECKS,
   ...NORM_CHECKS,
   ...WINDOW_CHECKS,
+  ...GEMM_CHECKS,
+  ...UPSAMPLE_CHECKS,
   ...F16_CHECKS,
 ];
