@@ -161,6 +161,24 @@ describe('DiT', () => {
     for (const v of [x, dir, t, y]) v.dispose();
   });
 
+  it('clone() predicts the same (live adaLN) and owns its tensors, pos_embed included', async () => {
+    const { ctx } = gpu;
+    const model = new DiT(ctx, { ...TINY, seed: 8 });
+    liven(model, 12);
+    const copy = model.clone();
+    await ctx.scope(async () => {
+      const x = randn(ctx, [2, 3, 8, 8], new Generator(3));
+      const t = timestepsTensor(ctx, [0, 49], 50);
+      const y = classesTensor(ctx, [3, 4], 4);
+      const a = await ctx.noGrad(() => model.forward(x, t, y)).read();
+      expect(a.some((v) => v !== 0)).toBe(true);
+      model.dispose();
+      const b = await ctx.noGrad(() => copy.forward(x, t, y)).read();
+      expect(Array.from(b)).toEqual(Array.from(a));
+    });
+    copy.dispose();
+  });
+
   it('rejects bad input and bad options naming them', () => {
     const { ctx } = gpu;
     const model = new DiT(ctx, TINY);

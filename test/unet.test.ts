@@ -129,6 +129,22 @@ describe('DDPM Conditional_Model', () => {
     for (const v of [x, dir, t, y]) v.dispose();
   });
 
+  it('clone() (EMA copies, frozen teachers) predicts the same and owns its tensors', async () => {
+    const { ctx } = gpu;
+    const model = new ConditionalUNet(ctx, { ...TINY, seed: 8 }).eval();
+    const copy = model.clone();
+    await ctx.scope(async () => {
+      const x = randn(ctx, [2, 3, 8, 8], new Generator(3));
+      const t = timestepsTensor(ctx, [0, 49], 50);
+      const y = classesTensor(ctx, [3, 4], 4);
+      const a = await ctx.noGrad(() => model.forward(x, t, y)).read();
+      model.dispose();
+      const b = await ctx.noGrad(() => copy.forward(x, t, y)).read();
+      expect(Array.from(b)).toEqual(Array.from(a));
+    });
+    copy.dispose();
+  });
+
   it('dropout acts in training mode only', async () => {
     const { ctx } = gpu;
     const model = new ConditionalUNet(ctx, { ...TINY, dropout: 0.5, seed: 1 });
