@@ -3,7 +3,10 @@
 // SA, RT (retrained without the digit) as the reference; table of FA, the in-domain FID, steps and
 // time, and image grids (rows = digits with the forgotten one first, columns = seeds) in an HTML
 // report. Resumable: every phase (classifier, original, RT, each method's row and grid) is cached in
-// the output folder and reused. Node only. Settings are reduced to fit a CPU (see DEMO_NOTES).
+// the output folder and reused; the classifier's files and the rows are keyed by
+// EVAL_CLASSIFIER_VERSION, so a new classifier recipe retrains the classifier and rescores every row
+// (the methods' unlearned models are not cached: their rows rerun the unlearning) while the original
+// and RT are reused. Node only. Settings are reduced to fit a CPU (see DEMO_NOTES).
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,8 +25,8 @@ import { MlpDenoiser } from '../models/diffusion/mlp-denoiser.js';
 import type { MLP } from '../models/mlp.js';
 import { diffusionProblem } from '../unlearn/diffusion/task.js';
 import { DIFFUSION_PRESETS, checkDiffusionMethod, runDiffusionUnlearning, type DiffusionMethodConfig } from '../unlearn/diffusion/methods.js';
-import { classifierOutputs, forgetAccuracy, gaussianStats, inDomainFid } from '../unlearn/diffusion/metrics.js';
-import { makeEvalClassifier, trainEvalClassifier } from '../unlearn/diffusion/classifier.js';
+import { classifierOutputs, forgetAccuracy, gaussianStats, inDomainFid, noneShare } from '../unlearn/diffusion/metrics.js';
+import { EVAL_CLASSIFIER_VERSION, makeEvalClassifier, trainEvalClassifier } from '../unlearn/diffusion/classifier.js';
 import type { GenerationReport, GenerationRow } from '../unlearn/diffusion/report.js';
 import { writeGenerationReport, writeGridPng } from '../unlearn/diffusion/report-node.js';
 import { EngineError } from '../util/errors.js';
@@ -140,6 +143,16 @@ export interface DemoRun {
   rows: GenerationRow[];
   reportHtml: string;
   classifierAccuracy: number;
+  /** the classifier's "none" rates: % of real test digits and of held-out synthetic noise labelled "none" */
+  classifierNone: { test: number; heldOutNoise: number };
+}
+
+/** What classifier-v<version>.json holds. */
+interface ClassifierMeta {
+  version: number;
+  testAccuracy: number;
+  testNone: number;
+  heldOutNone: number;
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -148,7 +161,9 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: { quiet?: boolean; device?: string } = {}): Promise<DemoRun> {
   const say = opts.quiet ? () => {} : log;
   mkdirSync(join(cfg.out, 'grids'), { recursive: true });
-  mkdirSync(join(cfg.out, 'rows'), { recursive: true });
+  // rows scored by one classifier version live in their own folder (rows-clf<version>)
+  const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}`);
+  mkdirSync(rowsDir, { recursive: true });
   const K = 10;
   const f = cfg.forgetClass;
   const { train, test, name: dataName } = await loadDiffusionData(cfg.data);
@@ -163,23 +178,29 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
         })();
 
   // 1. the evaluation classifier (cached)
+  // K + 1 outputs: the last ("none of the classes", label K) is trained on synthetic noise so that
+  // noise generated for the forgotten class is not forced into a digit (classifier.ts). The files
+  // carry the recipe's version: an older cached classifier (10 outputs) is never reused.
   let clf: MLP;
-  let clfAcc = NaN;
-  const clfPath = join(cfg.out, 'classifier.safetensors');
+  let meta: ClassifierMeta;
+  const clfPath = join(cfg.out, `classifier-v${EVAL_CLASSIFIER_VERSION}.safetensors`);
+  const clfMetaPath = join(cfg.out, `classifier-v${EVAL_CLASSIFIER_VERSION}.json`);
+  const NONE = K; // the reject label
   clf = makeEvalClassifier(ctx, image, K, { hidden: cfg.classifier.hidden, seed: cfg.seed });
-  if (await loadModel(clfPath, clf)) {
-    clfAcc = Number(JSON.parse(readFileSync(join(cfg.out, 'classifier.json'), 'utf8')).testAccuracy);
-    say(`classifier: reused (${clfAcc.toFixed(2)}% test accuracy)`);
+  if (existsSync(clfMetaPath) && (await loadModel(clfPath, clf))) {
+    meta = JSON.parse(readFileSync(clfMetaPath, 'utf8')) as ClassifierMeta;
+    say(`classifier: reused (${meta.testAccuracy.toFixed(2)}% test accuracy)`);
   } else {
-    say('classifier: training on real 16×16 digits...');
+    say('classifier: training on real 16×16 digits plus synthetic non-digit images ("none")...');
     clf.dispose();
     const r = await trainEvalClassifier(ctx, train, test, K, { hidden: cfg.classifier.hidden, epochs: cfg.classifier.epochs, seed: cfg.seed });
     clf = r.model;
-    clfAcc = r.testAccuracy;
+    meta = { version: EVAL_CLASSIFIER_VERSION, testAccuracy: r.testAccuracy, testNone: r.testNone, heldOutNone: r.heldOutNone };
     await saveModel(clfPath, clf);
-    await writeFileAtomic(join(cfg.out, 'classifier.json'), JSON.stringify({ testAccuracy: clfAcc }) + '\n');
-    say(`classifier: ${clfAcc.toFixed(2)}% test accuracy`);
+    await writeFileAtomic(clfMetaPath, JSON.stringify(meta) + '\n');
   }
+  const clfAcc = meta.testAccuracy;
+  say(`classifier: ${clfAcc.toFixed(2)}% test accuracy, ${meta.testNone.toFixed(2)}% of real test digits and ${meta.heldOutNone.toFixed(1)}% of held-out synthetic noise labelled "none"`);
   const keptTest = filterClasses(test, (c) => c !== f);
   const real = await classifierOutputs(ctx, clf, keptTest.x, image);
   const realStats = gaussianStats(real.features, keptTest.y.length);
@@ -215,12 +236,14 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   // 3. evaluation of a model: FA on the forgotten class, in-domain FID on the kept ones, a grid
   const order = [f, ...Array.from({ length: K }, (_, k) => k).filter((k) => k !== f)];
   const evaluate = async (label: string, model: EpsModel, base: Omit<GenerationRow, 'fa' | 'fid' | 'grid' | 'method'>): Promise<GenerationRow> => {
-    const rowPath = join(cfg.out, 'rows', `${label}.json`);
+    const rowPath = join(rowsDir, `${label}.json`);
     model.eval();
     const s = cfg.sample;
     const common = { image, numClasses: K, steps: s.steps, guidance: s.guidance, clipDenoised: s.clipDenoised, batchSize: 128 };
     const faImgs = await sampleImages(ctx, model, sched, { ...common, classes: new Array(s.faImages).fill(f), seed0: 1_000_000 });
-    const fa = forgetAccuracy((await classifierOutputs(ctx, clf, faImgs, image)).preds, f);
+    const faPreds = (await classifierOutputs(ctx, clf, faImgs, image)).preds;
+    const fa = forgetAccuracy(faPreds, f); // "none" (label K) counts as not the class
+    const none = noneShare(faPreds, NONE);
     const keptY = order.slice(1).flatMap((k) => new Array<number>(s.fidPerClass).fill(k));
     const keptImgs = await sampleImages(ctx, model, sched, { ...common, classes: keptY, seed0: 2_000_000 });
     const gen = await classifierOutputs(ctx, clf, keptImgs, image);
@@ -230,14 +253,14 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const grid = await sampleImages(ctx, model, sched, { ...common, classes: gridY, seeds: gridSeeds });
     const gridName = `grids/${label.replace(/[^A-Za-z0-9-]/g, '_')}.png`;
     await writeGridPng(join(cfg.out, gridName), grid, [image[0], image[1], image[2]], K, s.gridCols, image[1] <= 16 ? 3 : 2);
-    const row: GenerationRow = { method: label, fa, fid, grid: gridName, ...base };
+    const row: GenerationRow = { method: label, fa, none, fid, grid: gridName, ...base };
     await writeFileAtomic(rowPath, JSON.stringify(row) + '\n');
     model.train();
-    say(`${label}: FA ${fa.toFixed(1)}%, FID (in-domain) ${fid.toFixed(2)}, ${base.steps ?? '—'} steps, ${base.seconds.toFixed(1)} s`);
+    say(`${label}: FA ${fa.toFixed(1)}% (none ${none.toFixed(1)}%), FID (in-domain) ${fid.toFixed(2)}, ${base.steps ?? '—'} steps, ${base.seconds.toFixed(1)} s`);
     return row;
   };
   const cached = (label: string): GenerationRow | null => {
-    const p = join(cfg.out, 'rows', `${label}.json`);
+    const p = join(rowsDir, `${label}.json`);
     return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as GenerationRow) : null;
   };
   const rows: GenerationRow[] = [];
@@ -276,15 +299,15 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     forgetClass: f,
     device: opts.device ?? 'WebGPU',
     date: new Date().toISOString().slice(0, 10),
-    notes: demoNotes(cfg, clfAcc),
+    notes: demoNotes(cfg, clfAcc, meta),
     rows,
   };
   const reportHtml = await writeGenerationReport(cfg.out, rep);
-  return { rows, reportHtml, classifierAccuracy: clfAcc };
+  return { rows, reportHtml, classifierAccuracy: clfAcc, classifierNone: { test: meta.testNone, heldOutNoise: meta.heldOutNone } };
 }
 
 /** The reduced settings, said plainly in the report. */
-export function demoNotes(cfg: DiffusionDemoConfig, clfAcc: number): string[] {
+export function demoNotes(cfg: DiffusionDemoConfig, clfAcc: number, none?: { testNone: number; heldOutNone: number }): string[] {
   const m = cfg.methods.map((x) => `${x.label ?? x.method} ${x.iterations} iterations, Adam ${x.lr}`).join('; ');
   return [
     cfg.model.arch === 'mlp-denoiser'
@@ -294,9 +317,10 @@ export function demoNotes(cfg: DiffusionDemoConfig, clfAcc: number): string[] {
     `DDPM: linear betas 1e-4..0.02, T = ${cfg.T}, ε-prediction, class dropout 0.1; pretraining and RT ${cfg.pretrain.steps} Adam steps (lr ${cfg.pretrain.lr} ${cfg.pretrain.schedule}, batch ${cfg.pretrain.batchSize}, clip 1, EMA ${cfg.pretrain.emaDecay}) — far shorter than the authors'.`,
     `Sampling: DDIM η = 0 with ${cfg.sample.steps} steps, classifier-free guidance w = ${cfg.sample.guidance} ((1+w)·ε_c − w·ε_∅)${cfg.sample.clipDenoised ? ', x̂₀ clamped to [−1, 1] at every step (the authors\' DDIM does not clamp; it steadies this small model)' : ''}.`,
     `Methods: ${m}. Masks from ${cfg.methods.find((x) => x.method !== 'SA' && 'maskBatches' in x) ? 'a few batches' : 'the data'} of D_f and D_r; SA's replay and Fisher from a small generated set.`,
-    `FA: share of ${cfg.sample.faImages} generated images of class ${cfg.forgetClass} that an MLP classifier trained here (${clfAcc.toFixed(1)}% test accuracy) labels as ${cfg.forgetClass}.`,
-    `FID (in-domain features): Fréchet distance in that classifier's ${cfg.classifier.hidden.at(-1)}-d penultimate features between ${cfg.sample.fidPerClass} generated images per kept class and the real test images of the kept classes; not the paper's Inception FID and not comparable to it.`,
-    'FA caveat: the classifier must label every image, noise included; a method that turns the class into noise can score a high FA if the classifier happens to call that noise the forgotten class. Look at the grids.',
+    `FA: share of ${cfg.sample.faImages} generated images of class ${cfg.forgetClass} that an MLP classifier trained here labels as ${cfg.forgetClass}. The classifier has an 11th output, "none of the classes", trained on synthetic non-digit images (uniform and Gaussian noise at several scales, blurred noise, salt-and-pepper up to nearly white, bright noise with a dark blob, flat and smooth-blob images, from a fixed seed); a "none" label counts as not the class. Its accuracy on the real test digits (argmax over all 11 outputs) is ${clfAcc.toFixed(1)}%${none ? `; it labels ${none.testNone.toFixed(2)}% of real test digits and ${none.heldOutNone.toFixed(1)}% of held-out synthetic noise "none"` : ''}.`,
+    `none (%): share of those ${cfg.sample.faImages} images labelled "none of the classes": a high value with a low FA means the class became noise rather than another digit.`,
+    `FID (in-domain features): Fréchet distance in that classifier's ${cfg.classifier.hidden.at(-1)}-d penultimate features (the layer before its 11 outputs, as before the "none" output was added) between ${cfg.sample.fidPerClass} generated images per kept class and the real test images of the kept classes; not the paper's Inception FID and not comparable to it.`,
+    'FA caveat: without the "none" output the classifier had to call every image a digit, and the SFR-on row (bright noise) was labelled "0" (FA 100% with no zero left); the "none" output removes that artefact for noise like the synthetic set, but noise unlike it, or half-formed digits, may still be called a digit. Look at the grids.',
     'Time: wall-clock seconds of the unlearning call (masks, replay and Fisher included); RT and Original: training time.',
   ];
 }

@@ -1,6 +1,8 @@
 // Metrics of class forgetting in a generative model (spec §7), browser-safe:
 //   - FA: the share of generated images of the forgotten class that a classifier trained here on
-//     real data assigns to that class (lower = more forgotten);
+//     real data assigns to that class (lower = more forgotten). The classifier has a "none of the
+//     classes" output (classifier.ts) so that noise need not be called a digit; a "none" label
+//     counts as not the class, and `noneShare` reports how many were called "none";
 //   - "FID (in-domain features)": the Fréchet distance between Gaussians fitted to that
 //     classifier's penultimate features of generated and of real images of the kept classes. It is
 //     NOT the paper's Inception FID (no ImageNet Inception weights here) and is not comparable to it.
@@ -194,11 +196,22 @@ export async function classifierOutputs(ctx: GpuContext, clf: MLP, images: Float
   return { features, preds, F };
 }
 
-/** FA in percent: the share of `preds` equal to the forgotten class. */
+/**
+ * FA in percent: the share of `preds` equal to the forgotten class, over all of them. Any other label
+ * — another class or the classifier's "none of the classes" output — counts as not the class.
+ */
 export function forgetAccuracy(preds: Int32Array, forgetClass: number): number {
   if (preds.length === 0) throw new EngineError('forgetAccuracy', 'no generated images to score');
   let hit = 0;
   for (const p of preds) if (p === forgetClass) hit++;
+  return (100 * hit) / preds.length;
+}
+
+/** The share (%) of `preds` equal to the "none of the classes" label (the classifier's last output, = the class count). */
+export function noneShare(preds: Int32Array, noneLabel: number): number {
+  if (preds.length === 0) throw new EngineError('noneShare', 'no generated images to score');
+  let hit = 0;
+  for (const p of preds) if (p === noneLabel) hit++;
   return (100 * hit) / preds.length;
 }
 

@@ -1,5 +1,5 @@
 // The generation report (spec §7-8), browser-safe: one row per model (RT first, then the original
-// and each method) with FA, the in-domain FID, the unlearning steps and the time; image grids
+// and each method) with FA, the share of the forgotten class's samples labelled "none of the classes", the in-domain FID, the unlearning steps and the time; image grids
 // (rows = classes with the forgotten one first, columns = seeds) as RGBA rasters; the table as
 // Markdown, CSV, JSON and an HTML page that shows each model's grid next to the table.
 // PNG encoding and files are in report-node.ts.
@@ -12,6 +12,8 @@ export interface GenerationRow {
   method: string;
   /** FA in percent (lower = more forgotten) */
   fa: number;
+  /** % of the forgotten class's generated images that the classifier labels "none of the classes" (absent: no reject output) */
+  none?: number;
   /** Fréchet distance in the evaluation classifier's features, kept classes */
   fid: number;
   /** unlearning iterations (the paper's "steps"); null for RT and the original */
@@ -64,8 +66,8 @@ export function gridRaster(images: Float32Array, image: readonly [number, number
 
 const fmt = (v: number | null | undefined, digits: number) => (v == null || !Number.isFinite(v) ? '—' : v.toFixed(digits));
 
-const HEAD = ['Method', 'FA (%)', FID_LABEL, 'Steps', 'Updates', 'Time (s)', 'Mask density'];
-const cells = (r: GenerationRow) => [r.method, fmt(r.fa, 1), fmt(r.fid, 2), r.steps == null ? '—' : String(r.steps), r.updates == null ? '—' : String(r.updates), fmt(r.seconds, 1), r.maskDensity == null ? '—' : fmt(r.maskDensity, 3)];
+const HEAD = ['Method', 'FA (%)', 'none (%)', FID_LABEL, 'Steps', 'Updates', 'Time (s)', 'Mask density'];
+const cells = (r: GenerationRow) => [r.method, fmt(r.fa, 1), fmt(r.none, 1), fmt(r.fid, 2), r.steps == null ? '—' : String(r.steps), r.updates == null ? '—' : String(r.updates), fmt(r.seconds, 1), r.maskDensity == null ? '—' : fmt(r.maskDensity, 3)];
 
 export function generationMarkdown(rep: GenerationReport): string {
   const lines = [`# ${rep.title}`, '', `Forgotten class: ${rep.forgetClass}. Device: ${rep.device}. Date: ${rep.date}.`, '', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`];
