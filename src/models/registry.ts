@@ -7,6 +7,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import type { AnyModule } from '../nn/module.js';
 import { EngineError } from '../util/errors.js';
 import { ResNet, type ResNetOptions } from './resnet.js';
+import { DIFFUSION_ARCHITECTURES } from './diffusion/registry.js';
 import { SwinTransformer, type SwinOptions } from './swin.js';
 import { VisionTransformer, type ViTOptions } from './vit.js';
 
@@ -27,6 +28,8 @@ export interface Architecture {
   inputs: readonly ArchInput[];
   /** One forward pass over the inputs in `inputs` order (default: model.forward(...inputs)). */
   forward?(model: AnyModule, inputs: Tensor[], options: Record<string, unknown>): Tensor;
+  /** Checks input values on the CPU (e.g. timesteps and classes in range) before the forward. */
+  checkInputs?(model: AnyModule, inputs: ReadonlyMap<string, ArrayLike<number>>): void;
 }
 
 export const ARCHITECTURES: Record<string, Architecture> = {
@@ -36,6 +39,7 @@ export const ARCHITECTURES: Record<string, Architecture> = {
     build: (ctx, o) => new ResNet(ctx, o as ResNetOptions),
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
+  ...DIFFUSION_ARCHITECTURES,
   swin_t: {
     summary: 'torchvision swin_t (Swin v1); options patchSize, embedDim, depths, numHeads, windowSize, mlpRatio, dropout, attentionDropout, stochasticDepthProb, numClasses, inChannels, seed',
     optionKeys: ['patchSize', 'embedDim', 'depths', 'numHeads', 'windowSize', 'mlpRatio', 'dropout', 'attentionDropout', 'stochasticDepthProb', 'numClasses', 'inChannels', 'seed'],
