@@ -133,3 +133,20 @@ export { downsampleDataset, evenSubset } from './unlearn/classification/data.js'
 export type { ClassificationData } from './unlearn/classification/data.js';
 export { toMarkdown, toCsv, toJson, toHtml, gapsToReference, linePlot, barChart } from './unlearn/classification/report.js';
 export type { MethodResult, LambdaSweep, ReportOptions } from './unlearn/classification/report.js';
+// generation: DDPM process, samplers, training; class forgetting in diffusion models
+export { DiffusionSchedule, qSample, noisedBatch, uploadNoised, epsError, noiseLossPerSample, guidedEps, gaussian } from './models/diffusion/process.js';
+export type { EpsModel, NoisedBatch, NoisedTensors, NoiseOptions, ScheduleConfig } from './models/diffusion/process.js';
+export { sampleImages, timestepSequence, ddimCoefficients } from './models/diffusion/samplers.js';
+export type { SampleOptions } from './models/diffusion/samplers.js';
+export { trainDiffusion, NoisedLoader, filterClasses } from './models/diffusion/train.js';
+export type { ImageSet, DiffusionTrainOptions, DiffusionTrainResult } from './models/diffusion/train.js';
+export { MlpDenoiser, sinusoidalTable } from './models/diffusion/mlp-denoiser.js';
+export type { MlpDenoiserConfig } from './models/diffusion/mlp-denoiser.js';
+export { diffusionProblem } from './unlearn/diffusion/task.js';
+export type { DiffusionProblem, DiffusionProblemOptions } from './unlearn/diffusion/task.js';
+export { runDiffusionUnlearning, checkDiffusionMethod, DIFFUSION_PRESETS, ewcPenalty } from './unlearn/diffusion/methods.js';
+export type { DiffusionMethodConfig, DiffusionSfrOnConfig, DiffusionSalUnConfig, DiffusionSaConfig, DiffusionUnlearnResult } from './unlearn/diffusion/methods.js';
+export { frechetDistance, symmetricEigen, sqrtPsd, gaussianStats, classifierOutputs, forgetAccuracy, inDomainFid, FID_LABEL } from './unlearn/diffusion/metrics.js';
+export { trainEvalClassifier } from './unlearn/diffusion/classifier.js';
+export { gridRaster, generationMarkdown, generationCsv, generationJson, generationHtml } from './unlearn/diffusion/report.js';
+export type { GenerationRow, GenerationReport } from './unlearn/diffusion/report.js';

@@ -41,12 +41,11 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
     const cfg: DiffusionDemoConfig = {
       ...base,
       forgetClass: 3,
-      trainLimit: 600,
-      testLimit: 200,
-      model: { hidden: 32, blocks: 1, embed: 8 },
-      pretrain: { steps: 12, batchSize: 32, lr: 2e-3, emaDecay: 0.9 },
+      data: { kind: 'mnist16', trainLimit: 600, testLimit: 200 },
+      model: { arch: 'mlp-denoiser', options: { hidden: 32, blocks: 1, embed: 8 } },
+      pretrain: { steps: 12, batchSize: 32, lr: 2e-3, emaDecay: 0.9, schedule: 'cosine' },
       classifier: { epochs: 1, hidden: [32, 16] },
-      sample: { steps: 3, guidance: 2, faImages: 8, fidPerClass: 3, gridCols: 2 },
+      sample: { steps: 3, guidance: 2, faImages: 8, fidPerClass: 3, gridCols: 2, clipDenoised: true },
       methods: [
         { ...(base.methods[0] as Extract<DiffusionDemoConfig['methods'][number], { method: 'SFR-on' }>), iterations: 2, maskBatches: 1 },
         { ...(base.methods[1] as Extract<DiffusionDemoConfig['methods'][number], { method: 'SalUn' }>), iterations: 2, maskBatches: 1 },

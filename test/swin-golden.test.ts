@@ -11,6 +11,11 @@ import { toFloat32, toInt32, type SafetensorsFile, type SafetensorsTensor } from
 import { tensor, mean, crossEntropy, labelsTensor, backward } from '../src/ops/index.js';
 import { SwinTransformer, relativePositionIndex } from '../src/models/swin.js';
 import { requireGrad } from '../src/autograd/graph.js';
+import { runForward } from '../src/cli/forward.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serializeSafetensors } from '../src/io/safetensors.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/swin_golden.safetensors', import.meta.url));
 const TOL = 1e-4;
@@ -98,4 +103,34 @@ describe('Swin golden values from torchvision (train mode, no dropout)', () => {
       model.dispose();
     }, 120_000);
   }
+});
+
+describe('forward --arch swin_t on torchvision weights', () => {
+  it('the state dict alone (I64 index buffers included) loads strictly and the eval-mode logits match at 32 and 64 px', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'swin-forward-'));
+    const weights = join(tmp, 'weights.safetensors');
+    writeFileSync(weights, serializeSafetensors(new Map([...file.tensors].filter(([n]) => !/^case\d+\./.test(n)))));
+    const options = {
+      patchSize: config.patch_size,
+      embedDim: config.embed_dim,
+      depths: config.depths,
+      numHeads: config.num_heads,
+      windowSize: config.window_size,
+      mlpRatio: config.mlp_ratio,
+      numClasses: config.num_classes,
+    };
+    for (const S of [32, 64]) {
+      const input = join(tmp, `in${S}.safetensors`);
+      writeFileSync(input, serializeSafetensors(new Map([['x', golden(`case${S}.input.x`)]])));
+      const out = join(tmp, `out${S}.safetensors`);
+      // no dropout in the fixture's model; eval mode also turns stochastic depth (swin_t's default 0.2) off
+      const shape = await runForward(gpu.ctx, { arch: 'swin_t', options, weights, input, out });
+      expect(shape).toEqual(golden(`case${S}.out.logits`).shape);
+      const got = toFloat32((await loadSafetensorsFile(out)).tensors.get('out')!);
+      expect(relErr(got, toFloat32(golden(`case${S}.out.logits`)))).toBeLessThan(TOL);
+    }
+    await expect(runForward(gpu.ctx, { arch: 'swin_t', options: { ...options, embedDim: 8 }, weights, input: join(tmp, 'in32.safetensors'), out: join(tmp, 'x.safetensors') })).rejects.toThrow(
+      /features\.0\.0\.weight' has shape/,
+    );
+  }, 120_000);
 });

@@ -11,6 +11,11 @@ import { toFloat32, toInt32, type SafetensorsFile, type SafetensorsTensor } from
 import { tensor, mean, crossEntropy, labelsTensor, backward } from '../src/ops/index.js';
 import { VisionTransformer } from '../src/models/vit.js';
 import { requireGrad } from '../src/autograd/graph.js';
+import { runForward } from '../src/cli/forward.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serializeSafetensors } from '../src/io/safetensors.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/vit_golden.safetensors', import.meta.url));
 const TOL = 1e-4;
@@ -86,4 +91,22 @@ describe('ViT golden values from torchvision (train mode, no dropout)', () => {
       model.dispose();
     }, 120_000);
   }
+});
+
+describe('forward --arch vit_b_16 on torchvision weights', () => {
+  it('loads strictly and the eval-mode logits match (vit48)', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'vit-forward-'));
+    const p = 'vit48.';
+    const c = configs.vit48!;
+    const weights = join(tmp, 'weights.safetensors');
+    writeFileSync(weights, serializeSafetensors(new Map([...file.tensors].filter(([n]) => n.startsWith(p) && !IO.some((q) => n.startsWith(p + q))).map(([n, t]) => [n.slice(p.length), t]))));
+    const input = join(tmp, 'in.safetensors');
+    writeFileSync(input, serializeSafetensors(new Map([['x', file.tensors.get(p + 'input.x')!]])));
+    const out = join(tmp, 'out.safetensors');
+    const options = { imageSize: c.image_size, patchSize: c.patch_size, numLayers: c.num_layers, numHeads: c.num_heads, hiddenDim: c.hidden_dim, mlpDim: c.mlp_dim, numClasses: c.num_classes };
+    await runForward(gpu.ctx, { arch: 'vit_b_16', options, weights, input, out });
+    const got = toFloat32((await loadSafetensorsFile(out)).tensors.get('out')!);
+    expect(relErr(got, toFloat32(file.tensors.get(p + 'out.logits')!))).toBeLessThan(TOL);
+    await expect(runForward(gpu.ctx, { arch: 'vit_b_16', options: { ...options, imageSize: 32 }, weights, input, out })).rejects.toThrow(/pos_embedding' has shape/);
+  }, 120_000);
 });

@@ -76,9 +76,9 @@ export interface DiffusionDemoConfig {
   /** 'mlp-denoiser' (MlpDenoiser's options) or an architecture of models/registry.ts (e.g. the UNet, 'ddpm-unet') */
   model: { arch: string; options: Record<string, unknown> };
   T: number;
-  pretrain: { steps: number; batchSize: number; lr: number; emaDecay: number };
+  pretrain: { steps: number; batchSize: number; lr: number; emaDecay: number; schedule: 'constant' | 'cosine' };
   classifier: { epochs: number; hidden: number[] };
-  sample: { steps: number; guidance: number; faImages: number; fidPerClass: number; gridCols: number };
+  sample: { steps: number; guidance: number; faImages: number; fidPerClass: number; gridCols: number; clipDenoised: boolean };
   methods: DiffusionMethodConfig[];
 }
 
@@ -91,9 +91,9 @@ export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
     data: { kind: 'mnist16', trainLimit: null, testLimit: null },
     model: { arch: 'mlp-denoiser', options: { hidden: 256, blocks: 2, embed: 32 } },
     T: 1000,
-    pretrain: { steps: 1200, batchSize: 64, lr: 2e-3, emaDecay: 0.995 },
+    pretrain: { steps: 3000, batchSize: 64, lr: 2e-3, emaDecay: 0.995, schedule: 'cosine' },
     classifier: { epochs: 2, hidden: [256, 128] },
-    sample: { steps: 20, guidance: 2, faImages: 100, fidPerClass: 30, gridCols: 8 },
+    sample: { steps: 20, guidance: 2, faImages: 100, fidPerClass: 30, gridCols: 8, clipDenoised: true },
     methods: [
       { ...DIFFUSION_PRESETS['SFR-on'], lr: 1e-4, maskBatches: 8 },
       { ...DIFFUSION_PRESETS.SalUn, iterations: 150, lr: 1e-4, maskBatches: 8 },
@@ -157,7 +157,10 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   const makeModel = (seed: number): EpsModel =>
     cfg.model.arch === 'mlp-denoiser'
       ? new MlpDenoiser(ctx, { image: [image[0], image[1], image[2]], numClasses: K, T: cfg.T, seed, ...cfg.model.options })
-      : (architecture(cfg.model.arch, cfg.model.options).build(ctx, { ...cfg.model.options }) as EpsModel);
+      : (() => {
+          const arch = architecture(cfg.model.arch, cfg.model.options);
+          return arch.build(ctx, arch.optionKeys.includes('seed') ? { ...cfg.model.options, seed } : { ...cfg.model.options }) as EpsModel;
+        })();
 
   // 1. the evaluation classifier (cached)
   let clf: MLP;
@@ -194,7 +197,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const t0 = performance.now();
     const r = await trainDiffusion({
       ctx, model, sched, data, numClasses: K, steps: cfg.pretrain.steps, batchSize: cfg.pretrain.batchSize, lr: cfg.pretrain.lr,
-      clip: 1, emaDecay: cfg.pretrain.emaDecay, seed,
+      clip: 1, emaDecay: cfg.pretrain.emaDecay, schedule: cfg.pretrain.schedule, seed,
       checkpoint: { path: join(cfg.out, `${name}-ckpt.safetensors`), io: nodeCheckpointIO(), everyEpochs: 1, everySteps: 250, resume: true },
       progress: !opts.quiet,
     });
@@ -215,7 +218,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const rowPath = join(cfg.out, 'rows', `${label}.json`);
     model.eval();
     const s = cfg.sample;
-    const common = { image, numClasses: K, steps: s.steps, guidance: s.guidance, batchSize: 128 };
+    const common = { image, numClasses: K, steps: s.steps, guidance: s.guidance, clipDenoised: s.clipDenoised, batchSize: 128 };
     const faImgs = await sampleImages(ctx, model, sched, { ...common, classes: new Array(s.faImages).fill(f), seed0: 1_000_000 });
     const fa = forgetAccuracy((await classifierOutputs(ctx, clf, faImgs, image)).preds, f);
     const keptY = order.slice(1).flatMap((k) => new Array<number>(s.fidPerClass).fill(k));
@@ -288,11 +291,12 @@ export function demoNotes(cfg: DiffusionDemoConfig, clfAcc: number): string[] {
       ? `Model: a small class-conditional MLP ε-model (${JSON.stringify(cfg.model.options)}), not the authors' UNet.`
       : `Model: ${cfg.model.arch} ${JSON.stringify(cfg.model.options)}.`,
     cfg.data.kind === 'mnist16' ? 'Data: MNIST zero-padded to 32×32 and 2×2-averaged to 16×16, scaled to [−1, 1].' : 'Data: CIFAR-10 32×32 scaled to [−1, 1], no random flip (the authors flip).',
-    `DDPM: linear betas 1e-4..0.02, T = ${cfg.T}, ε-prediction, class dropout 0.1; pretraining and RT ${cfg.pretrain.steps} Adam steps (lr ${cfg.pretrain.lr}, batch ${cfg.pretrain.batchSize}, clip 1, EMA ${cfg.pretrain.emaDecay}) — far shorter than the authors'.`,
-    `Sampling: DDIM η = 0 with ${cfg.sample.steps} steps, classifier-free guidance w = ${cfg.sample.guidance} ((1+w)·ε_c − w·ε_∅).`,
+    `DDPM: linear betas 1e-4..0.02, T = ${cfg.T}, ε-prediction, class dropout 0.1; pretraining and RT ${cfg.pretrain.steps} Adam steps (lr ${cfg.pretrain.lr} ${cfg.pretrain.schedule}, batch ${cfg.pretrain.batchSize}, clip 1, EMA ${cfg.pretrain.emaDecay}) — far shorter than the authors'.`,
+    `Sampling: DDIM η = 0 with ${cfg.sample.steps} steps, classifier-free guidance w = ${cfg.sample.guidance} ((1+w)·ε_c − w·ε_∅)${cfg.sample.clipDenoised ? ', x̂₀ clamped to [−1, 1] at every step (the authors\' DDIM does not clamp; it steadies this small model)' : ''}.`,
     `Methods: ${m}. Masks from ${cfg.methods.find((x) => x.method !== 'SA' && 'maskBatches' in x) ? 'a few batches' : 'the data'} of D_f and D_r; SA's replay and Fisher from a small generated set.`,
     `FA: share of ${cfg.sample.faImages} generated images of class ${cfg.forgetClass} that an MLP classifier trained here (${clfAcc.toFixed(1)}% test accuracy) labels as ${cfg.forgetClass}.`,
     `FID (in-domain features): Fréchet distance in that classifier's ${cfg.classifier.hidden.at(-1)}-d penultimate features between ${cfg.sample.fidPerClass} generated images per kept class and the real test images of the kept classes; not the paper's Inception FID and not comparable to it.`,
+    'FA caveat: the classifier must label every image, noise included; a method that turns the class into noise can score a high FA if the classifier happens to call that noise the forgotten class. Look at the grids.',
     'Time: wall-clock seconds of the unlearning call (masks, replay and Fisher included); RT and Original: training time.',
   ];
 }

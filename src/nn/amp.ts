@@ -10,8 +10,8 @@
 // Master weights stay f32 (parameters and optimizer state are never f16); conv2d, norms and the
 // rest stay f32 inside autocast. On a device without 'shader-f16', autocast runs in f32 and says so
 // once per context; the scaler still scales (harmless: powers of two) unless disabled.
-// Not here: bf16, a GPU-side skip without read-back, checkpointing the scaler's state (a resumed run
-// restarts from initScale).
+// The training loop checkpoints the scaler's state (scale, growth tracker, counts) with its hooks.
+// Not here: bf16, a GPU-side skip without read-back.
 
 import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
@@ -202,6 +202,24 @@ export class GradScaler {
       this.scale *= this.growthFactor;
       this.growthTracker = 0;
     }
+  }
+
+  /** The scaler's state for checkpoints (the training loop saves it as the hook 'gradScaler'). */
+  checkpointState(): { meta: { scale: number; growthTracker: number; skippedSteps: number; takenSteps: number } } {
+    return { meta: { scale: this.scale, growthTracker: this.growthTracker, skippedSteps: this.skippedSteps, takenSteps: this.takenSteps } };
+  }
+
+  /** Restore checkpointState()'s meta; null (a checkpoint written without mixed precision) keeps the current state. */
+  restoreCheckpointState(meta: unknown): void {
+    if (meta === null || meta === undefined) return;
+    const m = meta as Record<string, unknown>;
+    const ok = (k: string, pos: boolean) => typeof m[k] === 'number' && Number.isFinite(m[k]) && (pos ? (m[k] as number) > 0 : (m[k] as number) >= 0);
+    if (!ok('scale', true) || !ok('growthTracker', false) || !ok('skippedSteps', false) || !ok('takenSteps', false))
+      throw new EngineError('GradScaler', `checkpointed state ${JSON.stringify(meta)} is not a GradScaler's`);
+    this.scale = m.scale as number;
+    this.growthTracker = m.growthTracker as number;
+    this.skippedSteps = m.skippedSteps as number;
+    this.takenSteps = m.takenSteps as number;
   }
 
   /** Free the flag buffer. */

@@ -11,7 +11,8 @@
 // Precision: f16 × f16 products are exact in f32 (11-bit significands, 22-bit product), so against
 // the f32 product of the same f16-rounded operands the only difference is f32 summation order. The
 // rounding of f32 operands to f16 (relative 2^-11 each) bounds |C16 - C32| <= ~2^-10 · Σ_k |a_ik||b_kj|;
-// the tests (test/portable/f16.ts) use that bound.
+// the tests (test/portable/f16.ts) use that bound. (lavapipe carries f16 register values at f32
+// precision, so there only the f16 storage of the operands and of an f16 C is really binary16.)
 //
 // Autocast: inside `autocast(ctx, fn)` (src/nn/amp.ts) the public `linear` runs as linearMixed and
 // `matmul` of two matrices (rank 2, or A batched against a rank-2 B) as matmulMixed: f32 tensors in

@@ -7,7 +7,12 @@
 //     the K·u/(1 - K·u) summation bound with u = 2^-24);
 //   - against the f32 path on the unrounded operands: rounding each operand to f16 costs a relative
 //     2^-11 (f16's unit roundoff), so each product is off by at most (2·2^-11 + 2^-22)|a||b| and
-//     |c16 - c32| <= (2^-10 + 2^-21 + 2·K·2^-23)·Σ_k|a_ik||b_kj|; an f16 output adds 2^-11·|c|.
+//     |c16 - c32| <= (2^-10 + 2^-21 + 2·K·2^-23)·Σ_k|a_ik||b_kj|; an f16 output adds 2^-10·|c| (WGSL
+//     lets f32 -> f16 pick either neighbour of an inexact value, so up to one f16 ulp, not half).
+// On lavapipe, f16 values in registers are carried at f32 precision (f16(1/3) reads back as
+// 0.33333334 and f16(70000) as 70000, not inf): only storage is really binary16 there, so these checks
+// see the rounding of the operands (stored as f16) but could not see f16 arithmetic; the kernels do
+// none by design (products and sums in f32), and the bounds hold for a device that rounds too.
 // Every check skips with a printed line when the device lacks 'shader-f16' (Chromium's SwiftShader
 // may), except the one that checks the error a device without it gives.
 
@@ -197,7 +202,7 @@ export const F16_CHECKS: Check[] = [
               const got = await matmulF16Raw(a16, b16, { transA, transB, bias }).read();
               assertWithin(got, withBias, accBound(absSum, K).map((e, i) => e + U * Math.abs(withBias[i]!)), `${what} f32 out vs float64`);
               const got16 = await readF32(matmulF16Raw(a16, b16, { transA, transB, out: 'f16' }));
-              assertWithin(got16, c, accBound(absSum, K).map((e, i) => e + U16 * Math.abs(c[i]!) + 2 ** -24), `${what} f16 out vs float64`);
+              assertWithin(got16, c, accBound(absSum, K).map((e, i) => e + 2 * U16 * Math.abs(c[i]!) + 2 ** -24), `${what} f16 out vs float64`);
               // against the f32 path on the unrounded operands
               const c32 = await matmul(tensor(ctx, ad, aShape), tensor(ctx, bd, bShape), { transA, transB }).read();
               const raw = refMatmul(ad, bd, M, N, K, transA, transB);

@@ -30,6 +30,11 @@ export interface SampleOptions {
   eta?: number;
   /** Guidance scale w (default 2, the authors'). */
   guidance?: number;
+  /**
+   * DDIM only: clamp x̂₀ to [−1, 1] at every step and recompute ε̂ from it (the "clip denoised" of
+   * guided-diffusion; default false, as the authors' DDIM). Steadies weak models; DDPM always clamps.
+   */
+  clipDenoised?: boolean;
   /** Images per forward pass (default 64). */
   batchSize?: number;
   progress?: (done: number, total: number) => void;
@@ -109,6 +114,17 @@ export async function sampleImages(ctx: GpuContext, model: EpsModel, sched: Diff
             const e = guidedEps(model, x, tArr, y, w, o.numClasses);
             if (sampler === 'ddim') {
               const c = ddimCoefficients(sched, t, prev, eta);
+              if (o.clipDenoised) {
+                // x̂₀ = clamp((x − √(1−a) ε̂)/√a); ε̂ ← (x − √a x̂₀)/√(1−a); x' = √a' x̂₀ + c₂ ε̂ + c₁ z
+                const a = sched.abar(t);
+                const an = sched.abar(prev);
+                const x0 = clamp(add(mulScalar(x, 1 / Math.sqrt(a)), mulScalar(e, -Math.sqrt(1 - a) / Math.sqrt(a))), -1, 1);
+                const e2 = add(mulScalar(x, 1 / Math.sqrt(1 - a)), mulScalar(x0, -Math.sqrt(a) / Math.sqrt(1 - a)));
+                const c2 = c.ce + c.cx * Math.sqrt(1 - a); // = √(1 − a' − c₁²)
+                let r = add(mulScalar(x0, Math.sqrt(an)), mulScalar(e2, c2));
+                if (c.cz > 0) r = add(r, mulScalar(tensor(ctx, draw(), [m, C, H, W]), c.cz));
+                return r;
+              }
               let r = add(mulScalar(x, c.cx), mulScalar(e, c.ce));
               if (c.cz > 0) r = add(r, mulScalar(tensor(ctx, draw(), [m, C, H, W]), c.cz));
               return r;

@@ -9,6 +9,7 @@
 import type { GpuContext } from '../../gpu/context.js';
 import { mean } from '../../ops/index.js';
 import { Adam } from '../../nn/optim.js';
+import { cosineLr } from '../../nn/schedule.js';
 import { ExponentialMovingAverage } from '../../nn/ema.js';
 import { train, type EpochLoader, type LoopCheckpointOptions, type LoopResult, type LoopProgress } from '../../nn/loop.js';
 import { deriveSeed } from '../../data/loader.js';
@@ -88,6 +89,8 @@ export interface DiffusionTrainOptions {
   batchSize: number;
   /** Adam lr (authors 2e-4 for CIFAR-10 pretraining). */
   lr: number;
+  /** lr over the steps: 'constant' (the authors') or 'cosine' to 0 (short runs; default constant). */
+  schedule?: 'constant' | 'cosine';
   /** Global gradient-norm clip (authors 1.0). */
   clip?: number;
   /** EMA decay (authors 0.9999; use less for short runs); null = no EMA. */
@@ -126,6 +129,7 @@ export async function trainDiffusion(o: DiffusionTrainOptions): Promise<Diffusio
       optimizer,
       loader,
       totalSteps: o.steps,
+      ...(o.schedule === 'cosine' ? { schedule: cosineLr(o.lr, Math.max(1, o.steps)), scheduleUnit: 'step' as const } : {}),
       step: (b) => {
         const l = mean(noiseLossPerSample(o.model, uploadNoised(o.ctx, b)));
         return { loss: l };
