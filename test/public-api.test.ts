@@ -10,8 +10,8 @@ const BROWSER_ENTRY = [
     'BasicBlock', 'BatchNorm2d', 'ByteImageDataset', 'CHECKPOINT_FILE', 'CHECKPOINT_FORMAT',
     'CIFAR10_CLASSES', 'CIFAR10_MEAN', 'CIFAR10_PRESETS', 'CIFAR10_STD', 'ConcatDataset', 'Conv2d',
     'DTYPE_BYTES', 'DataLoader', 'DeviceLostError', 'Dropout', 'Embedding', 'EngineError',
-    'ExponentialMovingAverage', 'FASHION_MNIST_CLASSES', 'Flatten', 'Generator', 'GpuContext', 'Identity',
-    'JPEG_WASM_PATH', 'Linear', 'MAX_IMAGE_PIXELS', 'METHODS', 'METHOD_NAMES', 'MLP', 'MNIST_MEAN',
+    'ExponentialMovingAverage', 'FASHION_MNIST_CLASSES', 'Flatten', 'GELU', 'Generator', 'GroupNorm', 'GpuContext', 'Identity',
+    'JPEG_WASM_PATH', 'LayerNorm', 'Linear', 'MAX_IMAGE_PIXELS', 'METHODS', 'METHOD_NAMES', 'MLP', 'MNIST_MEAN',
     'MNIST_PRESETS', 'MNIST_STD', 'MaxPool2d', 'Module', 'NO_ADAPTER_HELP', 'OPTIONAL_FEATURES',
     'Optimizer', 'PRESETS', 'ProgressBar', 'REQUESTED_LIMITS', 'ReLU', 'ResNet', 'SGD', 'SVC', 'Sequential',
     'Subset', 'TINYIMAGENET_PRESETS', 'TORCHVISION_IMG_EXTENSIONS', 'Tensor', 'UNARY', 'abs', 'accuracy',
@@ -23,9 +23,9 @@ const BROWSER_ENTRY = [
     'classificationExperiment', 'classificationProblem', 'clipGradNorm', 'compileJpegWasm', 'compose',
     'computeMetrics', 'concat', 'constantLr', 'conv2d', 'copyTensor', 'cos', 'cosineLr',
     'createJpegDecoder', 'crossEntropy', 'decayFactor', 'decodeLabelled', 'defaultNoDecay', 'demoConfig',
-    'detach', 'div', 'downsampleDataset', 'drawRandomLabels', 'dropout', 'eq', 'evaluate', 'evenSubset',
+    'detach', 'div', 'downsampleDataset', 'drawRandomLabels', 'dropPath', 'dropout', 'eq', 'evaluate', 'evenSubset',
     'exp', 'f16ToNumber', 'firstNonFinite', 'fisherRatioMask', 'fitLogReg', 'float32ToF16', 'forgetSplitOf',
-    'formatDuration', 'full', 'gapToRt', 'gapsToReference', 'ge', 'gelu', 'globalAvgPool2d', 'groupNorm',
+    'formatDuration', 'full', 'gapToRt', 'gapsToReference', 'ge', 'gelu', 'geluTanh', 'globalAvgPool2d', 'groupNorm',
     'gt', 'gunzip', 'imageFolderFromArchive', 'imageFolderFromFiles', 'imageFolderIndex', 'imageFormat',
     'indexFileSplit', 'indexSelect', 'indexTensor', 'jpegInfo', 'jsDivergence', 'klDivFromLogits',
     'klDivergence', 'labelsTensor', 'layerNorm', 'le', 'linePlot', 'linear', 'linearLr', 'loadCheckpoint',
@@ -38,13 +38,25 @@ const BROWSER_ENTRY = [
     'parseCifar10Batch', 'parseIdx', 'parseSafetensors', 'parseSafetensorsIndex', 'permute', 'pngInfo',
     'pow', 'powScalar', 'predictionEntropy', 'rand', 'randn', 'randomCrop', 'randomForgetSplit',
     'randomHorizontalFlip', 'readTar', 'reciprocal', 'record', 'relu', 'requireGrad', 'reshape', 'resnet18',
-    'resolveConfig', 'resolveMethod', 'rsqrt', 'runTaskExperiment', 'runUnlearning', 'salunMask',
+    'resolveConfig', 'resolveMethod', 'roll', 'rsqrt', 'runTaskExperiment', 'runUnlearning', 'salunMask',
     'sameShape', 'saveCheckpoint', 'scatterAdd', 'serializeSafetensors', 'shapeStr', 'sigmoid', 'silu',
     'sin', 'slice', 'softmax', 'splitFromJson', 'splitHash', 'splitToJson', 'sqrt', 'square', 'std',
     'stridesOf', 'sub', 'sum', 'sumTo', 'tanh', 'tensor', 'tensorsToRecord', 'threefry2x32',
     'tinyImageNetFromFiles', 'tinyImageNetRoot', 'toCsv', 'toFloat32', 'toGpuBatch', 'toHtml', 'toInt32',
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
-    'variance', 'view', 'warmup', 'where', 'withCliMethods', 'zeros', 'zerosLike',
+    'variance', 'view', 'warmup', 'where', 'windowPartition', 'windowReverse', 'withCliMethods', 'zeros', 'zerosLike',
+    // diffusion models (src/models/diffusion) and their kernels
+    'ConditionalUNet', 'DiT', 'SwinTransformer', 'VisionTransformer', 'swinT', 'transformerNoDecay', 'vitB16', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
+    // mixed precision and f16 tensors
+    'GradScaler', 'autocast', 'cast', 'hasF16', 'linearMixed', 'matmulMixed', 'readF32', 'tensorF16',
+    // generation (diffusion)
+    'DIFFUSION_PRESETS', 'DiffusionSchedule', 'FID_LABEL', 'MlpDenoiser', 'NoisedLoader',
+    'checkDiffusionMethod', 'classifierOutputs', 'ddimCoefficients', 'diffusionProblem', 'epsError',
+    'ewcPenalty', 'filterClasses', 'forgetAccuracy', 'frechetDistance', 'gaussian', 'gaussianStats',
+    'generationCsv', 'generationHtml', 'generationJson', 'generationMarkdown', 'gridRaster', 'guidedEps',
+    'inDomainFid', 'noiseLossPerSample', 'noisedBatch', 'qSample', 'runDiffusionUnlearning', 'sampleImages',
+    'sinusoidalTable', 'sqrtPsd', 'symmetricEigen', 'timestepSequence', 'trainDiffusion', 'trainEvalClassifier',
+    'uploadNoised',
 ];
 
 /** Names the Node entry adds to the browser entry. */
@@ -54,7 +66,7 @@ const NODE_ENTRY_EXTRA = [
     'loadImageFolder', 'loadImageFolderSplits', 'loadMnist', 'loadSafetensorsFile', 'loadSafetensorsShards',
     'loadTinyImageNet', 'nodeCheckpointIO', 'nodeCheckpointReader', 'nodeImageDecoder', 'nodeJpegDecoder',
     'nodeStore', 'readArchive', 'readMaybeGzip', 'runExperiment', 'saveByteDataset', 'saveSafetensorsFile',
-    'writeFileAtomic', 'writeReport',
+    'writeFileAtomic', 'writeReport', 'gridPng', 'writeGenerationReport', 'writeGridPng',
 ];
 
 describe('public API', () => {

@@ -13,6 +13,7 @@ import { sumTo } from './reduce.js';
 
 const INV_SQRT2 = 0.7071067811865476;
 const INV_SQRT_2PI = 0.3989422804014327;
+const SQRT_2_PI = 0.7978845608028654; // sqrt(2 / pi)
 
 function erfRef(x: number): number {
   // float64 erf by series / continued fraction (accurate to ~1e-15), for the references.
@@ -36,6 +37,13 @@ function erfRef(x: number): number {
   }
   return x < 0 ? -r : r;
 }
+/** float64 erfc without cancellation for large positive x (the continued fraction above). */
+function erfcRef(x: number): number {
+  if (x < 3) return 1 - erfRef(x);
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = n / 2 / (x + f);
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / (x + f);
+}
 const sigmoidRef = (x: number) => 1 / (1 + Math.exp(-x));
 
 /** Unary ops. Gradient expressions are over x (input), y (output), g (output gradient). */
@@ -57,10 +65,17 @@ export const UNARY = {
     grad: 'g * sigmoid_(a) * (T(1.0) + a * (T(1.0) - sigmoid_(a)))',
   },
   gelu: {
-    // exact (erf) GELU, PyTorch's default
-    f: `T(0.5) * a * (T(1.0) + erf_(a * T(${INV_SQRT2})))`,
-    ref: (a: number) => 0.5 * a * (1 + erfRef(a * INV_SQRT2)),
-    grad: `g * (T(0.5) * (T(1.0) + erf_(a * T(${INV_SQRT2}))) + a * T(${INV_SQRT_2PI}) * exp(T(-0.5) * a * a))`,
+    // exact (erf) GELU, PyTorch's default, as 0.5 x erfc(-x / sqrt 2) (no cancellation for x << 0)
+    f: `T(0.5) * a * erfc_(a * T(${-INV_SQRT2}))`,
+    ref: (a: number) => 0.5 * a * erfcRef(-a * INV_SQRT2),
+    grad: `g * (T(0.5) * erfc_(a * T(${-INV_SQRT2})) + a * T(${INV_SQRT_2PI}) * exp(T(-0.5) * a * a))`,
+  },
+  geluTanh: {
+    // GELU's tanh approximation (torch approximate='tanh'): 0.5 x (1 + tanh(u)) = x sigmoid(2u),
+    // u = sqrt(2/pi) (x + 0.044715 x^3); written with the sigmoid so x << 0 does not cancel
+    f: `a * sigmoid_(T(${2 * SQRT_2_PI}) * (a + T(0.044715) * a * a * a))`,
+    ref: (a: number) => 0.5 * a * (1 + Math.tanh(SQRT_2_PI * (a + 0.044715 * a * a * a))),
+    grad: `g * (sigmoid_(T(${2 * SQRT_2_PI}) * (a + T(0.044715) * a * a * a)) * (T(1.0) + a * (T(1.0) - sigmoid_(T(${2 * SQRT_2_PI}) * (a + T(0.044715) * a * a * a))) * T(${2 * SQRT_2_PI}) * (T(1.0) + T(${3 * 0.044715}) * a * a)))`,
   },
   sin: { f: 'sin(a)', ref: Math.sin, grad: 'g * cos(a)' },
   cos: { f: 'cos(a)', ref: Math.cos, grad: '-g * sin(a)' },
@@ -125,6 +140,8 @@ export const sigmoid = (x: Tensor) => unary('sigmoid', x);
 export const tanh = (x: Tensor) => unary('tanh', x);
 export const silu = (x: Tensor) => unary('silu', x);
 export const gelu = (x: Tensor) => unary('gelu', x);
+/** GELU with the tanh approximation (torch's approximate='tanh'). */
+export const geluTanh = (x: Tensor) => unary('geluTanh', x);
 export const sin = (x: Tensor) => unary('sin', x);
 export const cos = (x: Tensor) => unary('cos', x);
 export const addScalar = (x: Tensor, s: number) => unary('addScalar', x, s);

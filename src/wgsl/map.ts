@@ -10,15 +10,25 @@ import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 
 const WG = 64;
 
-/** WGSL helpers available to every expression (erf for exact GELU; tanh that never overflows). */
+/** WGSL helpers available to every expression (erf/erfc for exact GELU; tanh that never overflows). */
 const PRELUDE = /* wgsl */ `
-fn erf_(x: T) -> T {
-  // Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7
-  let s = sign(x);
+fn erfc_(x: T) -> T {
+  // erfc with relative error ~1.2e-7 for every x (Chebyshev fit, Numerical Recipes' erfcc); no
+  // cancellation in the tails, so 1 + erf(x) = erfc(-x) stays accurate for very negative x
   let z = abs(x);
-  let t = T(1.0) / (T(1.0) + T(0.3275911) * z);
-  let poly = t * (T(0.254829592) + t * (T(-0.284496736) + t * (T(1.421413741) + t * (T(-1.453152027) + t * T(1.061405429)))));
-  return s * (T(1.0) - poly * exp(-z * z));
+  let t = T(1.0) / (T(1.0) + T(0.5) * z);
+  let r = t * exp(-z * z - T(1.26551223) + t * (T(1.00002368) + t * (T(0.37409196) + t * (T(0.09678418) +
+    t * (T(-0.18628806) + t * (T(0.27886807) + t * (T(-1.13520398) + t * (T(1.48851587) +
+    t * (T(-0.82215223) + t * T(0.17087277))))))))));
+  return select(r, T(2.0) - r, x < T(0.0));
+}
+fn erf_(x: T) -> T {
+  // Maclaurin series up to x^13 near 0 (relative error < 2e-8 for |x| < 0.5), 1 - erfc beyond
+  let z2 = x * x;
+  let series = x * (T(1.1283791670955126) + z2 * (T(-0.37612638903183754) + z2 * (T(0.11283791670955126) +
+    z2 * (T(-0.026866170645131252) + z2 * (T(0.005223977625442188) + z2 * (T(-0.0008548327023450852) +
+    z2 * T(0.00012055332981789664)))))));
+  return select(sign(x) * (T(1.0) - erfc_(abs(x))), series, abs(x) < T(0.5));
 }
 fn tanh_(x: T) -> T {
   let e = exp(T(-2.0) * abs(x));

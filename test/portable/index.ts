@@ -11,7 +11,10 @@ import { DROPOUT_CHECKS } from './dropout.js';
 import { COMPOSITE_CHECKS } from './composite.js';
 import { POOL_CHECKS } from './pool.js';
 import { NORM_CHECKS } from './norm.js';
+import { WINDOW_CHECKS } from './window.js';
 import { GEMM_CHECKS } from './gemm.js';
+import { UPSAMPLE_CHECKS } from './upsample.js';
+import { F16_CHECKS } from './f16.js';
 
 export type { Check };
 export const ALL_CHECKS: Check[] = [
@@ -24,5 +27,8 @@ export const ALL_CHECKS: Check[] = [
   ...COMPOSITE_CHECKS,
   ...POOL_CHECKS,
   ...NORM_CHECKS,
+  ...WINDOW_CHECKS,
   ...GEMM_CHECKS,
+  ...UPSAMPLE_CHECKS,
+  ...F16_CHECKS,
 ];
