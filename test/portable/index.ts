@@ -12,6 +12,7 @@ import { COMPOSITE_CHECKS } from './composite.js';
 import { POOL_CHECKS } from './pool.js';
 import { NORM_CHECKS } from './norm.js';
 import { WINDOW_CHECKS } from './window.js';
+import { ATTENTION_CHECKS } from './attention.js';
 
 export type { Check };
 export const ALL_CHECKS: Check[] = [
@@ -25,4 +26,5 @@ export const ALL_CHECKS: Check[] = [
   ...POOL_CHECKS,
   ...NORM_CHECKS,
   ...WINDOW_CHECKS,
+  ...ATTENTION_CHECKS,
 ];
