@@ -2,7 +2,8 @@
 // src/wgsl/conv2d.ts) vs tfjs-backend-webgpu (NHWC: conv2d, Conv2DBackpropInput,
 // Conv2DBackpropFilter) on the same Dawn adapter in the same process, at ResNet-18's CIFAR layer
 // shapes. First checks on one small case that all three passes agree after layout conversion.
-// Reports wall-clock GFLOP/s and GFLOP per CPU-second of this process (steadier on a shared CPU).
+// Reports wall-clock GFLOP/s and GFLOP per CPU-second of this process (steadier on a shared CPU), and
+// our dispatches per pass (GEMM_VARIANT=reg|wg forces the GEMM core's tiling).
 //
 //   tsx bench/conv.ts [--quick] [--batch 32] [--no-tf] [--min-time 1] [--out bench/results/conv.json]
 
@@ -154,6 +155,9 @@ for (const l of layers) {
   const r = makeRunners(l, B, rand(B * l.C * l.HW * l.HW), rand(l.O * l.C * l.k * l.k), rand(B * l.O * OH * OH));
   const flop = 2 * B * l.O * OH * OH * l.C * l.k * l.k;
   for (const p of PASSES) {
+    const d0 = ctx.stats().dispatches;
+    r.ours[p]().dispose();
+    const dispatches = ctx.stats().dispatches - d0;
     const cpuOurs = cpuMeter();
     const t = await timeIt(
       cpuOurs.wrap(async (iters) => {
@@ -189,9 +193,9 @@ for (const l of layers) {
       totals.tfjs.flop += flop;
       totals.tfjs.sec += tt.sec;
     }
-    rows.push([l.name, p, fmt(t.sec * 1e3, 1), fmt(gOurs), fmt(gTf), fmt(gOurs / gTf), fmt(cOurs), fmt(cTf), fmt(cOurs / cTf)]);
+    rows.push([l.name, p, dispatches, fmt(t.sec * 1e3, 1), fmt(gOurs), fmt(gTf), fmt(gOurs / gTf), fmt(cOurs), fmt(cTf), fmt(cOurs / cTf)]);
     results.push({
-      layer: l, batch: B, pass: p, flop, oursSec: t.sec, oursGflops: gOurs, tfjsGflops: gTf, ratio: gOurs / gTf,
+      layer: l, batch: B, pass: p, flop, dispatches, oursSec: t.sec, oursGflops: gOurs, tfjsGflops: gTf, ratio: gOurs / gTf,
       oursCpuGflops: cOurs, tfjsCpuGflops: cTf, cpuRatio: cOurs / cTf,
     });
     cpuTotals.ours += flop / cOurs / 1e9;
@@ -205,9 +209,9 @@ const gO = totals.ours.flop / totals.ours.sec / 1e9;
 const gT = totals.tfjs.flop / totals.tfjs.sec / 1e9;
 const cO = totals.ours.flop / cpuTotals.ours / 1e9;
 const cT = totals.tfjs.flop / cpuTotals.tfjs / 1e9;
-rows.push(['all layers (total flop / total time)', 'all', fmt(totals.ours.sec * 1e3, 1), fmt(gO), fmt(gT), fmt(gO / gT), fmt(cO), fmt(cT), fmt(cO / cT)]);
+rows.push(['all layers (total flop / total time)', 'all', '', fmt(totals.ours.sec * 1e3, 1), fmt(gO), fmt(gT), fmt(gO / gT), fmt(cO), fmt(cT), fmt(cO / cT)]);
 const table = printTable(
-  ['layer', 'pass', 'ours ms', 'ours GFLOP/s', 'tfjs GFLOP/s', 'ours/tfjs', 'ours GFLOP/cpu-s', 'tfjs GFLOP/cpu-s', 'cpu ratio'],
+  ['layer', 'pass', 'dispatches', 'ours ms', 'ours GFLOP/s', 'tfjs GFLOP/s', 'ours/tfjs', 'ours GFLOP/cpu-s', 'tfjs GFLOP/cpu-s', 'cpu ratio'],
   rows,
 );
 writeJson(args.out, {

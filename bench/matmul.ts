@@ -2,6 +2,7 @@
 // Checks that both agree (and match a float64 spot check), then times each with read-back sync.
 // --variants times register-tile variants of our kernel instead (no tfjs), to choose chooseTiling()
 // in src/wgsl/matmul.ts (the first version's 4x4/8x8k4 is the baseline in the default list).
+// The table counts our dispatches per call; GEMM_VARIANT=reg|wg forces the GEMM core's tiling.
 //
 //   tsx bench/matmul.ts [--out bench/results/matmul.json] [--quick] [--shapes 512,1024x576x64]
 //                       [--no-tf] [--variants [4x4/8x8,8x4/8x8,...]] [--min-time 2]
@@ -9,7 +10,8 @@
 
 import { parseArgs, setup, timeIt, printTable, writeJson, relDiff, fmt, meta } from './common.js';
 import { tensor } from '../src/wgsl/fill.js';
-import { matmulRaw, chooseTiling, type MatmulTiling } from '../src/wgsl/matmul.js';
+import { matmulRaw } from '../src/wgsl/matmul.js';
+import { gemmVariant, shapeClass, type RegTiling } from '../src/wgsl/gemm.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 import { Generator } from '../src/util/rng.js';
 
@@ -35,12 +37,12 @@ function parseShape(s: string): Shape {
   return { name: `${p[0]}x${p[1]}x${p[2]}`, M: p[0]!, K: p[1]!, N: p[2]! };
 }
 
-function parseTiling(s: string): MatmulTiling {
+function parseTiling(s: string): RegTiling {
   const m = /^(\d+)x(\d+)\/(\d+)x(\d+)(?:k(\d+))?$/.exec(s);
   if (!m) throw new Error(`bad tiling ${s} (want TMxTN/WGXxWGY[kKU], e.g. 4x4/8x8k8)`);
-  return { tm: +m[1]!, tn: +m[2]!, wgx: +m[3]!, wgy: +m[4]!, ku: m[5] ? +m[5] : 4 };
+  return { kind: 'reg', tm: +m[1]!, tn: +m[2]!, wgx: +m[3]!, wgy: +m[4]!, ku: m[5] ? +m[5] : 4 };
 }
-const tilingName = (t: MatmulTiling) => `${t.tm}x${t.tn}/${t.wgx}x${t.wgy}k${t.ku ?? 4}`;
+const tilingName = (t: RegTiling) => `${t.tm}x${t.tn}/${t.wgx}x${t.wgy}k${t.ku ?? 4}`;
 
 const args = parseArgs('bench/results/matmul.json');
 const shapes: Shape[] = args.get('shapes')
@@ -67,13 +69,13 @@ const spot = (a: Float32Array, bm: Float32Array, s: Shape, m: number, n: number)
   return acc;
 };
 
-async function timeOurs(a: Tensor, bt: Tensor, tiling?: MatmulTiling) {
+async function timeOurs(a: Tensor, bt: Tensor, tiling?: RegTiling) {
   return timeIt(
     async (iters) => {
       let y: Tensor | null = null;
       for (let i = 0; i < iters; i++) {
         y?.dispose();
-        y = matmulRaw(a, bt, {}, undefined, tiling);
+        y = matmulRaw(a, bt, {}, {}, tiling);
       }
       await y!.read();
       y!.dispose();
@@ -104,14 +106,14 @@ for (const s of shapes) {
     // round-robin over the variants so that changes in machine load hit them all alike
     const runs = VARIANTS.map((v) => ({ v, wall: [] as number[], cpu: [] as number[] }));
     for (const r of runs) {
-      const y = await matmulRaw(a, bt, {}, undefined, r.v).read();
+      const y = await matmulRaw(a, bt, {}, {}, r.v).read();
       const d = relDiff(y, ours);
       if (!(d < 1e-5)) throw new Error(`${s.name} ${tilingName(r.v)} disagrees with the default (${d})`);
     }
     const reps = Math.max(3, Math.round(minTime * 3));
     for (let rep = 0; rep < reps; rep++)
       for (const r of runs) {
-        const t = await timeIt(async () => (await matmulRaw(a, bt, {}, undefined, r.v).read(), undefined), { iters: 1, minReps: 1, minTime: 0, warmup: 0 });
+        const t = await timeIt(async () => (await matmulRaw(a, bt, {}, {}, r.v).read(), undefined), { iters: 1, minReps: 1, minTime: 0, warmup: 0 });
         r.wall.push(t.sec);
         r.cpu.push(t.cpu);
       }
@@ -125,7 +127,10 @@ for (const s of shapes) {
     rows.push(row);
     results.push(res);
   } else {
-    const t = await timeOurs(a, bt, chooseTiling(s.M, s.N, s.K));
+    const d0 = ctx.stats().dispatches;
+    matmulRaw(a, bt).dispose();
+    const dispatches = ctx.stats().dispatches - d0;
+    const t = await timeOurs(a, bt);
     const gOurs = flop / t.sec / 1e9;
     let gTf = NaN,
       agree = NaN;
@@ -149,8 +154,8 @@ for (const s of shapes) {
       ta.dispose();
       tb.dispose();
     }
-    rows.push([s.name, `${s.M}x${s.K}x${s.N}`, fmt(t.sec * 1e3, 1), fmt(gOurs), fmt(gTf), fmt(gOurs / gTf), agree.toExponential(1)]);
-    results.push({ shape: s, flop, oursSec: t.sec, oursGflops: gOurs, tfjsGflops: gTf, ratio: gOurs / gTf, relDiffVsTfjs: agree, spotErr });
+    rows.push([s.name, `${s.M}x${s.K}x${s.N}`, dispatches, fmt(t.sec * 1e3, 1), fmt(gOurs), fmt(gTf), fmt(gOurs / gTf), agree.toExponential(1)]);
+    results.push({ shape: s, flop, dispatches, variant: gemmVariant(ctx, shapeClass('matmul', s.M, s.N, s.K)), oursSec: t.sec, oursGflops: gOurs, tfjsGflops: gTf, ratio: gOurs / gTf, relDiffVsTfjs: agree, spotErr });
   }
   a.dispose();
   bt.dispose();
@@ -159,8 +164,8 @@ for (const s of shapes) {
 
 const header = variantsMode
   ? ['best GFLOP/s (per CPU-s)', ...VARIANTS.map(tilingName)]
-  : ['shape', 'MxKxN', 'ours ms', 'ours GFLOP/s', 'tfjs GFLOP/s', 'ours/tfjs', 'max rel diff'];
+  : ['shape', 'MxKxN', 'dispatches', 'ours ms', 'ours GFLOP/s', 'tfjs GFLOP/s', 'ours/tfjs', 'max rel diff'];
 const table = printTable(header, rows);
-writeJson(args.out, { ...meta(ctx), benchmark: variantsMode ? 'matmul-variants' : 'matmul', tiling: 'chooseTiling(M, N, K)', table, results });
+writeJson(args.out, { ...meta(ctx), benchmark: variantsMode ? 'matmul-variants' : 'matmul', tiling: 'gemmVariant + chooseTiling(M, N, K)', table, results });
 await b.close();
 process.exit(0);

@@ -47,9 +47,9 @@ Data, in the engine's order (src/unlearn/experiment-node.ts): --data is
   - the CIFAR-10 binary directory (data_batch_1..5.bin, test_batch.bin): the same bytes as the engine's
     'cifar10-bin' data, so the side-by-side is exact;
   - the JPEG image-folder archive (.tar / .tar.gz, train/<class>/*.jpg, test/<class>/*.jpg; classes and
-    files sorted by code point) decoded with PIL. NOT the engine's pixels: these JPEGs are 4:2:0 and
-    libjpeg (PIL) upsamples chroma with its smoothing filter while jpeg-js (the engine) replicates it;
-    on the shared archive 69% of the bytes differ, by 1.45 levels on average, up to 93;
+    files sorted by code point, as torchvision's ImageFolder) decoded with PIL: the same pixels as the
+    engine, whose JPEG decoder (MozJPEG/libjpeg-turbo as WASM) matched PIL on 60,000 of 60,000 images
+    of the shared archive (bench/RESULTS.md);
   - or TRAIN.ugds,TEST.ugds: the engine's own decoded bytes, written once with its saveByteDataset:
       npx tsx -e "import { loadImageFolderSplits } from './src/data/image-folder-node.ts';
         import { saveByteDataset } from './src/data/cache-node.ts';

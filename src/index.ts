@@ -25,6 +25,8 @@ export type { OptimizerStateDict, SGDOptions, AdamOptions, ParamGroup, ResolvedP
 export { constantLr, cosineLr, linearLr, warmup } from './nn/schedule.js';
 export type { LrSchedule } from './nn/schedule.js';
 export { train } from './nn/loop.js';
+export { autocast, GradScaler } from './nn/amp.js';
+export type { GradScalerOptions } from './nn/amp.js';
 export type { EpochLoader, StepInfo, StepOutput, StepFn, TrainHook, LoopCheckpointOptions, EpochRecord, LoopProgress, TrainOptions, LoopResult } from './nn/loop.js';
 export { trainClassifier, evaluate, CHECKPOINT_FILE } from './nn/train.js';
 export type { EpochMetrics, TrainProgress, TrainClassifierOptions, TrainResult, EvaluateResult, EvaluateOptions, EvaluateOutputs } from './nn/train.js';
@@ -39,6 +41,11 @@ export type { ProgressStream, ProgressOptions, ProgressStats } from './nn/progre
 export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
 export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
 export { MLP } from './models/mlp.js';
+export { ConditionalUNet } from './models/diffusion/unet.js';
+export type { UNetOptions } from './models/diffusion/unet.js';
+export { DiT } from './models/diffusion/dit.js';
+export type { DiTOptions } from './models/diffusion/dit.js';
+export { checkTimesteps, checkClasses, timestepsTensor, classesTensor } from './models/diffusion/common.js';
 export type { MlpOptions } from './models/mlp.js';
 export { ARCHITECTURES, architecture } from './models/registry.js';
 export type { Architecture, ArchInput } from './models/registry.js';
@@ -126,3 +133,20 @@ export { downsampleDataset, evenSubset } from './unlearn/classification/data.js'
 export type { ClassificationData } from './unlearn/classification/data.js';
 export { toMarkdown, toCsv, toJson, toHtml, gapsToReference, linePlot, barChart } from './unlearn/classification/report.js';
 export type { MethodResult, LambdaSweep, ReportOptions } from './unlearn/classification/report.js';
+// generation: DDPM process, samplers, training; class forgetting in diffusion models
+export { DiffusionSchedule, qSample, noisedBatch, uploadNoised, epsError, noiseLossPerSample, guidedEps, gaussian } from './models/diffusion/process.js';
+export type { EpsModel, NoisedBatch, NoisedTensors, NoiseOptions, ScheduleConfig } from './models/diffusion/process.js';
+export { sampleImages, timestepSequence, ddimCoefficients } from './models/diffusion/samplers.js';
+export type { SampleOptions } from './models/diffusion/samplers.js';
+export { trainDiffusion, NoisedLoader, filterClasses } from './models/diffusion/train.js';
+export type { ImageSet, DiffusionTrainOptions, DiffusionTrainResult } from './models/diffusion/train.js';
+export { MlpDenoiser, sinusoidalTable } from './models/diffusion/mlp-denoiser.js';
+export type { MlpDenoiserConfig } from './models/diffusion/mlp-denoiser.js';
+export { diffusionProblem } from './unlearn/diffusion/task.js';
+export type { DiffusionProblem, DiffusionProblemOptions } from './unlearn/diffusion/task.js';
+export { runDiffusionUnlearning, checkDiffusionMethod, DIFFUSION_PRESETS, ewcPenalty } from './unlearn/diffusion/methods.js';
+export type { DiffusionMethodConfig, DiffusionSfrOnConfig, DiffusionSalUnConfig, DiffusionSaConfig, DiffusionUnlearnResult } from './unlearn/diffusion/methods.js';
+export { frechetDistance, symmetricEigen, sqrtPsd, gaussianStats, classifierOutputs, forgetAccuracy, inDomainFid, FID_LABEL } from './unlearn/diffusion/metrics.js';
+export { trainEvalClassifier } from './unlearn/diffusion/classifier.js';
+export { gridRaster, generationMarkdown, generationCsv, generationJson, generationHtml } from './unlearn/diffusion/report.js';
+export type { GenerationRow, GenerationReport } from './unlearn/diffusion/report.js';

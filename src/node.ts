@@ -11,6 +11,7 @@ export { runExperiment, nodeStore, nodeCheckpointReader } from './unlearn/experi
 export type { ExperimentResult } from './unlearn/experiment-node.js';
 export { loadData } from './unlearn/classification/data-node.js';
 export { writeReport } from './unlearn/classification/report-node.js';
+export { writeGenerationReport, writeGridPng, gridPng } from './unlearn/diffusion/report-node.js';
 export type { ReportFiles } from './unlearn/classification/report-node.js';
 export { writeFileAtomic } from './io/atomic-node.js';
 export { nodeCheckpointIO } from './nn/checkpoint-node.js';

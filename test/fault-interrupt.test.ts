@@ -18,7 +18,7 @@ import { join, relative } from 'node:path';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { parseSafetensors, type SafetensorsFile } from '../src/io/safetensors.js';
 import { createNodeContext } from '../src/gpu/node.js';
-import { writeFileAtomic } from '../src/io/atomic-node.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../src/io/atomic-node.js';
 
 const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'fault-interrupt-'));
@@ -198,6 +198,16 @@ describe('atomic writes after a kill', () => {
     await writeFileAtomic(join(d, 'results.json'), '{"ok":true}');
     expect(JSON.parse(readFileSync(join(d, 'results.json'), 'utf8'))).toEqual({ ok: true });
     expect(readdirSync(d).sort()).toEqual([names.other, names.live, 'results.json'].sort());
+  });
+  it('the synchronous writer (data-set cache) cleans up the same way', () => {
+    const d = join(work, 'atomic-sync');
+    mkdirSync(d, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const names = { dead: `.train.ugds.${dead}.abc123.tmp`, live: `.train.ugds.${process.ppid}.def456.tmp` };
+    for (const n of Object.values(names)) writeFileSync(join(d, n), 'partial');
+    writeFileAtomicSync(join(d, 'train.ugds'), new Uint8Array([1, 2, 3]));
+    expect([...readFileSync(join(d, 'train.ugds'))]).toEqual([1, 2, 3]);
+    expect(readdirSync(d).sort()).toEqual([names.live, 'train.ugds'].sort());
   });
 });
 

@@ -263,7 +263,7 @@ describe('strict update mask', () => {
     it(`${kind}: masked weights and state are bit-identical, the rest follows the formula`, async () => {
       const { ctx } = gpu;
       const rng = new Rng();
-      const { init, params } = makeParams(ctx, rng);
+      const { params } = makeParams(ctx, rng);
       const opt =
         kind === 'SGD'
           ? new SGD(params, { lr: 0.1, momentum: 0.9, weightDecay: 0.1 })

@@ -45,6 +45,18 @@ const BROWSER_ENTRY = [
     'tinyImageNetFromFiles', 'tinyImageNetRoot', 'toCsv', 'toFloat32', 'toGpuBatch', 'toHtml', 'toInt32',
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
     'variance', 'view', 'warmup', 'where', 'windowPartition', 'windowReverse', 'withCliMethods', 'zeros', 'zerosLike',
+    // diffusion models (src/models/diffusion) and their kernels
+    'ConditionalUNet', 'DiT', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
+    // mixed precision and f16 tensors
+    'GradScaler', 'autocast', 'cast', 'hasF16', 'linearMixed', 'matmulMixed', 'readF32', 'tensorF16',
+    // generation (diffusion)
+    'DIFFUSION_PRESETS', 'DiffusionSchedule', 'FID_LABEL', 'MlpDenoiser', 'NoisedLoader',
+    'checkDiffusionMethod', 'classifierOutputs', 'ddimCoefficients', 'diffusionProblem', 'epsError',
+    'ewcPenalty', 'filterClasses', 'forgetAccuracy', 'frechetDistance', 'gaussian', 'gaussianStats',
+    'generationCsv', 'generationHtml', 'generationJson', 'generationMarkdown', 'gridRaster', 'guidedEps',
+    'inDomainFid', 'noiseLossPerSample', 'noisedBatch', 'qSample', 'runDiffusionUnlearning', 'sampleImages',
+    'sinusoidalTable', 'sqrtPsd', 'symmetricEigen', 'timestepSequence', 'trainDiffusion', 'trainEvalClassifier',
+    'uploadNoised',
 ];
 
 /** Names the Node entry adds to the browser entry. */
@@ -54,7 +66,7 @@ const NODE_ENTRY_EXTRA = [
     'loadImageFolder', 'loadImageFolderSplits', 'loadMnist', 'loadSafetensorsFile', 'loadSafetensorsShards',
     'loadTinyImageNet', 'nodeCheckpointIO', 'nodeCheckpointReader', 'nodeImageDecoder', 'nodeJpegDecoder',
     'nodeStore', 'readArchive', 'readMaybeGzip', 'runExperiment', 'saveByteDataset', 'saveSafetensorsFile',
-    'writeFileAtomic', 'writeReport',
+    'writeFileAtomic', 'writeReport', 'gridPng', 'writeGenerationReport', 'writeGridPng',
 ];
 
 describe('public API', () => {

@@ -11,7 +11,6 @@ import { crossEntropy, labelsTensor } from '../src/wgsl/cross_entropy.js';
 import { SGD } from '../src/nn/optim.js';
 import { ResNet } from '../src/models/resnet.js';
 import { copyTensor } from '../src/nn/module.js';
-import type { Tensor } from '../src/autograd/tensor.js';
 import { Generator } from '../src/util/rng.js';
 import { backward } from '../src/autograd/backward.js';
 

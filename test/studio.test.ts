@@ -330,7 +330,7 @@ describe.skipIf(skipWithout(haveChromium))('studio in headless Chromium (WebGPU)
     await p.close();
   }, 300_000);
 
-  it('kernel tab: matmul and conv2d against tfjs-backend-webgpu on the same adapter agree and are timed', async () => {
+  it('kernel tab: matmul, conv2d and attention against tfjs-backend-webgpu on the same adapter agree and are timed', async () => {
     const p = await browser.newPage();
     const errors: string[] = [];
     p.on('pageerror', (e) => errors.push(String(e)));
@@ -340,7 +340,7 @@ describe.skipIf(skipWithout(haveChromium))('studio in headless Chromium (WebGPU)
     const rows = await p.evaluate(() =>
       Array.from(document.querySelectorAll<HTMLTableRowElement>('#bench-results tr[data-kernel]')).map((tr) => Array.from(tr.children).map((c) => c.textContent ?? '')),
     );
-    expect(rows.map((r) => r[0])).toEqual(['matmul', 'conv2d']);
+    expect(rows.map((r) => r[0])).toEqual(['matmul', 'conv2d', 'attention']);
     for (const r of rows) {
       expect(Number(r[3]), `ours ms ${r.join(' ')}`).toBeGreaterThan(0);
       expect(Number(r[4]), `tfjs ms ${r.join(' ')}`).toBeGreaterThan(0);

@@ -33,7 +33,7 @@ describe('experiment configs', () => {
     }
     for (const want of [
       'config.name: expected a string, got number',
-      'config.presets: expected one of "mnist", "cifar10", "tinyimagenet", got "cifar"',
+      'config.presets: expected one of "mnist", "cifar10", "tinyimagenet", "swin-mnist", got "cifar"',
       'config.data.trainLimt: unknown key',
       'config.pretrain.epochs: expected a non-negative integer, got 1.5',
       'config.pretrain.keep: expected one of "best", "last", got "first"',

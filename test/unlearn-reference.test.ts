@@ -80,11 +80,6 @@ const dKl = (s: Float64Array, t: Float64Array, T: number) => {
   const pt = softmax(t, T);
   return q.map((v, c) => (v - pt[c]!) / T);
 };
-const klRow = (t: Float64Array, s: Float64Array, T: number) => {
-  const pt = softmax(t, T);
-  const q = softmax(s, T);
-  return pt.reduce((a, v, c) => a + v * (Math.log(v) - Math.log(q[c]!)), 0);
-};
 const scaleP = (g: Params, k: number): Params => ({ W: g.W.map((v) => v * k), b: g.b.map((v) => v * k) });
 const addP = (a: Params, b: Params): Params => ({ W: a.W.map((v, i) => v + b.W[i]!), b: a.b.map((v, i) => v + b.b[i]!) });
 const mulP = (a: Params, m: Params): Params => ({ W: a.W.map((v, i) => v * m.W[i]!), b: a.b.map((v, i) => v * m.b[i]!) });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assertSameSplit, indexFileSplit, makeSplit, randomForgetSplit, splitFromJson, splitHash, splitToJson } from '../src/unlearn/core/split.js';
+import { assertSameSplit, indexFileSplit, makeSplit, randomForgetSplit, splitFromJson, splitToJson } from '../src/unlearn/core/split.js';
 import { classForgetSplit, forgetSplitOf } from '../src/unlearn/classification/split.js';
 import { nodeStore } from '../src/unlearn/experiment-node.js';
 import { Generator } from '../src/util/rng.js';

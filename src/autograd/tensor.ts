@@ -6,7 +6,7 @@ import { type GpuContext } from '../gpu/context.js';
 import { numel, shapeStr } from './shape.js';
 import { EngineError } from '../util/errors.js';
 
-/** Element types. f16 storage is reserved for later (2 bytes per element, needs 'shader-f16'). */
+/** Element types. f16: IEEE binary16, 2 bytes per element (storage padded to 4 bytes), needs 'shader-f16'; made and read by src/wgsl/cast.ts. */
 export type DType = 'f32' | 'i32' | 'u32' | 'f16';
 export const DTYPE_BYTES: Record<DType, number> = { f32: 4, i32: 4, u32: 4, f16: 2 };
 

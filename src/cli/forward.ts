@@ -43,13 +43,15 @@ export async function runForward(ctx: GpuContext, o: ForwardOptions): Promise<nu
     if (spec.dtype === 'i32' && !INT.has(r.dtype)) throw new EngineError(op, `input '${spec.name}' is ${r.dtype}; expected an integer tensor`);
     return r;
   });
+  const values = records.map((r, i) => (arch.inputs[i]!.dtype === 'f32' ? toFloat32(r) : toInt32(r, arch.inputs[i]!.name)));
   const model = arch.build(ctx, o.options);
   try {
+    arch.checkInputs?.(model, new Map(arch.inputs.map((spec, i) => [spec.name, values[i]!])));
     model.loadStateDict(weights, { strict: true });
     model.train(!!o.train);
     const out = await ctx.scope(async () => {
       const xs: Tensor[] = records.map((r, i) =>
-        arch.inputs[i]!.dtype === 'f32' ? tensor(ctx, toFloat32(r), r.shape) : tensor(ctx, toInt32(r, arch.inputs[i]!.name), r.shape, 'i32'),
+        arch.inputs[i]!.dtype === 'f32' ? tensor(ctx, values[i] as Float32Array, r.shape) : tensor(ctx, values[i] as Int32Array, r.shape, 'i32'),
       );
       const y = ctx.noGrad(() => (arch.forward ? arch.forward(model, xs, o.options) : (model.forward(...xs) as Tensor)));
       return { shape: [...y.shape], data: (await y.read()) as Float32Array };

@@ -30,6 +30,11 @@ Commands:
                                      The way to check an imported PyTorch model against PyTorch
   train --config FILE [--resume]     train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
+  diffusion-demo [--out DIR] [--forget D] [--config FILE]
+                                     generation demo: a small class-conditional DDPM on MNIST 16×16
+                                     (cached), digit D forgotten with SFR-on, SalUn and SA, RT as the
+                                     reference; table (FA, FID in-domain, steps, time) and image grids
+                                     in DIR/report.html (default runs/diffusion-demo); resumes
   help                               this text
 
 Exit status: 0 done, 1 error, 2 unknown command, 75 the GPU device was lost (rerun the same command,
@@ -134,6 +139,21 @@ async function main(argv: string[]): Promise<number> {
       const r = await runMnistMlp({ epochs: epochs ? Number(epochs) : undefined });
       console.log(`MNIST MLP test accuracy: ${(r.testAccuracy * (r.testAccuracy <= 1 ? 100 : 1)).toFixed(2)}% in ${r.seconds.toFixed(1)} s`);
       return 0;
+    }
+    case 'diffusion-demo': {
+      const { runDiffusionDemo, resolveDemoConfig } = await import('./diffusion-demo.js');
+      const cfgPath = flag(args, 'config');
+      const cfg = resolveDemoConfig(cfgPath ? readJson(cfgPath) : undefined, flag(args, 'out'));
+      const forget = flag(args, 'forget');
+      if (forget !== undefined) cfg.forgetClass = Number(forget);
+      if (!(Number.isInteger(cfg.forgetClass) && cfg.forgetClass >= 0 && cfg.forgetClass < 10)) throw new Error(`--forget must be a class 0-9, got ${forget ?? cfg.forgetClass}`);
+      return withContext(async (ctx) => {
+        const r = await runDiffusionDemo(ctx, cfg, { device: 'WebGPU (Dawn)' });
+        for (const row of r.rows)
+          console.log(`${row.method.padEnd(10)} FA ${row.fa.toFixed(1).padStart(5)}%  FID (in-domain) ${row.fid.toFixed(2).padStart(8)}  steps ${String(row.steps ?? '—').padStart(5)}  ${row.seconds.toFixed(1)} s`);
+        console.log(`report: ${r.reportHtml}`);
+        return 0;
+      });
     }
     case 'help':
     case '--help':

@@ -4,10 +4,10 @@
 //
 // Layout: 'UGDS' | u32 LE header length | header JSON | pad to 4 | Int32 LE labels [N] | pixels [N*C*H*W].
 
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { ByteImageDataset, type ImageShape } from './dataset.js';
 import { EngineError } from '../util/errors.js';
+import { writeFileAtomicSync } from '../io/atomic-node.js';
 
 const MAGIC = 'UGDS';
 
@@ -19,7 +19,7 @@ interface Header {
   classes?: readonly string[];
 }
 
-/** Writes `ds` to `file` (atomically: a temp file then rename). */
+/** Writes `ds` to `file` atomically (io/atomic-node: a killed write leaves a temp file the next write removes). */
 export function saveByteDataset(ds: ByteImageDataset, file: string): void {
   const header: Header = { version: 1, n: ds.length, shape: ds.shape, numClasses: ds.numClasses, classes: ds.classes };
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -32,10 +32,7 @@ export function saveByteDataset(ds: ByteImageDataset, file: string): void {
   const lab = new DataView(out.buffer, pre + pad, 4 * ds.length);
   for (let i = 0; i < ds.length; i++) lab.setInt32(4 * i, ds.labels[i]!, true);
   out.set(ds.images, pre + pad + 4 * ds.length);
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, out);
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, out);
 }
 
 const isCount = (x: unknown, min: number) => Number.isSafeInteger(x) && (x as number) >= min;

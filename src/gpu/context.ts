@@ -180,8 +180,8 @@ export class GpuContext {
     return ctx;
   }
 
-  /** Objects the device depends on that must stay reachable (see fromGPU). */
-  private owners: unknown[] = [];
+  /** Objects the device depends on that must stay reachable (see fromGPU); read by nobody, held on purpose. */
+  owners: readonly unknown[] = [];
 
   /** A short human-readable name for benchmark tables. */
   get deviceName(): string {

@@ -7,6 +7,9 @@ import type { Tensor } from '../autograd/tensor.js';
 import type { AnyModule } from '../nn/module.js';
 import { EngineError } from '../util/errors.js';
 import { ResNet, type ResNetOptions } from './resnet.js';
+import { DIFFUSION_ARCHITECTURES } from './diffusion/registry.js';
+import { SwinTransformer, type SwinOptions } from './swin.js';
+import { VisionTransformer, type ViTOptions } from './vit.js';
 
 /** One input tensor of an architecture's forward: its name in the input file and its dtype. */
 export interface ArchInput {
@@ -25,6 +28,8 @@ export interface Architecture {
   inputs: readonly ArchInput[];
   /** One forward pass over the inputs in `inputs` order (default: model.forward(...inputs)). */
   forward?(model: AnyModule, inputs: Tensor[], options: Record<string, unknown>): Tensor;
+  /** Checks input values on the CPU (e.g. timesteps and classes in range) before the forward. */
+  checkInputs?(model: AnyModule, inputs: ReadonlyMap<string, ArrayLike<number>>): void;
 }
 
 export const ARCHITECTURES: Record<string, Architecture> = {
@@ -32,6 +37,19 @@ export const ARCHITECTURES: Record<string, Architecture> = {
     summary: 'torchvision ResNet-18 (BasicBlock [2,2,2,2]); options numClasses, inChannels, width, variant (cifar|imagenet), seed',
     optionKeys: ['numClasses', 'inChannels', 'width', 'variant', 'seed'],
     build: (ctx, o) => new ResNet(ctx, o as ResNetOptions),
+    inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
+  },
+  ...DIFFUSION_ARCHITECTURES,
+  swin_t: {
+    summary: 'torchvision swin_t (Swin v1); options patchSize, embedDim, depths, numHeads, windowSize, mlpRatio, dropout, attentionDropout, stochasticDepthProb, numClasses, inChannels, seed',
+    optionKeys: ['patchSize', 'embedDim', 'depths', 'numHeads', 'windowSize', 'mlpRatio', 'dropout', 'attentionDropout', 'stochasticDepthProb', 'numClasses', 'inChannels', 'seed'],
+    build: (ctx, o) => new SwinTransformer(ctx, o as SwinOptions),
+    inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
+  },
+  vit_b_16: {
+    summary: 'torchvision vit_b_16 (VisionTransformer); options imageSize, patchSize, numLayers, numHeads, hiddenDim, mlpDim, dropout, attentionDropout, numClasses, inChannels, seed',
+    optionKeys: ['imageSize', 'patchSize', 'numLayers', 'numHeads', 'hiddenDim', 'mlpDim', 'dropout', 'attentionDropout', 'numClasses', 'inChannels', 'seed'],
+    build: (ctx, o) => new VisionTransformer(ctx, o as ViTOptions),
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
 };

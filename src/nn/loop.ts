@@ -14,6 +14,7 @@ import { EngineError } from '../util/errors.js';
 import type { Generator } from '../util/rng.js';
 import type { AnyModule } from './module.js';
 import { clipGradNorm, type Optimizer } from './optim.js';
+import { GradScaler, autocast } from './amp.js';
 import type { LrSchedule } from './schedule.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
 import { checkpointState, loadCheckpoint, saveCheckpoint, type CheckpointIO } from './checkpoint.js';
@@ -155,6 +156,14 @@ export interface TrainOptions<B> {
   signal?: AbortSignal;
   /** Free-form JSON saved in the checkpoint's state. */
   config?: unknown;
+  /**
+   * Mixed precision (src/nn/amp.ts): the step runs inside autocast (matmul/linear in f16 with f32
+   * accumulation; f32 on a device without 'shader-f16', said once), the loss is scaled by the
+   * GradScaler before backward, gradients are unscaled and checked on the GPU before clipping, and a
+   * step with an inf/NaN gradient is skipped (one read-back per step). `true` makes a GradScaler
+   * with torch's defaults; pass your own to read `skippedSteps` and `scale`.
+   */
+  mixedPrecision?: boolean | GradScaler;
 }
 
 export interface LoopResult {
@@ -298,7 +307,13 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
   const unit = opts.scheduleUnit ?? 'epoch';
   const baseLr = optimizer.lr;
   const lrAt = (epoch: number, globalStep: number) => (opts.schedule ? opts.schedule(unit === 'epoch' ? epoch : globalStep) : baseLr);
-  const hooks = Object.entries(opts.hooks ?? {});
+  const hooks: [string, TrainHook][] = Object.entries(opts.hooks ?? {});
+  // mixed precision: the scaler's state is checkpointed like a hook's, under 'gradScaler'
+  const scaler = opts.mixedPrecision instanceof GradScaler ? opts.mixedPrecision : opts.mixedPrecision ? new GradScaler(ctx) : null;
+  if (scaler) {
+    if (hooks.some(([name]) => name === 'gradScaler')) throw new EngineError(op, "the hook name 'gradScaler' is taken by mixedPrecision's GradScaler");
+    hooks.push(['gradScaler', scaler]);
+  }
   for (const [name] of hooks) if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new EngineError(op, `hook name '${name}' must be letters, digits, '_' or '-'`);
   const generators = opts.generators ?? {};
   const clip = opts.clipGradNorm === undefined ? null : typeof opts.clipGradNorm === 'number' ? { maxNorm: opts.clipGradNorm } : opts.clipGradNorm;
@@ -378,7 +393,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
   const runStep = (batch: B, info: StepInfo) =>
     ctx.scope(() => {
       optimizer.zeroGrad();
-      const res = opts.step(batch, info);
+      const res = scaler ? autocast(ctx, () => opts.step(batch, info)) : opts.step(batch, info);
       const out: StepOutput = res instanceof Tensor ? { loss: res } : res;
       const { loss } = out;
       if (!(loss instanceof Tensor) || loss.size !== 1 || loss.dtype !== 'f32')
@@ -389,15 +404,28 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
       const metrics = out.metrics ?? { loss };
       for (const [name, m] of Object.entries(metrics))
         if (!(m instanceof Tensor) || m.size !== 1 || m.dtype !== 'f32') throw new EngineError(op, `metric '${name}' must be a one-element f32 tensor, got ${m instanceof Tensor ? m.describe() : typeof m}`);
-      backward(loss);
+      const finish = (stepped: boolean, gradNorm: Tensor | null) => {
+        optimizer.zeroGrad();
+        if (stepped) for (const [, h] of hooks) h.afterStep?.(info);
+        for (const [name, m] of Object.entries(metrics)) sums.add(name, m, count);
+        if (gradNorm) sums.add('gradNorm', gradNorm, 1);
+        seen += count;
+        if (out.count !== undefined) counted = true;
+      };
+      if (!scaler) {
+        backward(loss);
+        const gradNorm = clip ? clipGradNorm([...optimizer.params], clip.maxNorm, clip.normType) : null;
+        optimizer.step();
+        return finish(true, gradNorm);
+      }
+      // mixed precision: scaled backward, unscale + inf/NaN check, clip, step unless non-finite
+      backward(scaler.scaleLoss(loss));
+      scaler.unscale(optimizer);
       const gradNorm = clip ? clipGradNorm([...optimizer.params], clip.maxNorm, clip.normType) : null;
-      optimizer.step();
-      optimizer.zeroGrad();
-      for (const [, h] of hooks) h.afterStep?.(info);
-      for (const [name, m] of Object.entries(metrics)) sums.add(name, m, count);
-      if (gradNorm) sums.add('gradNorm', gradNorm, 1);
-      seen += count;
-      if (out.count !== undefined) counted = true;
+      return scaler.step(optimizer).then((stepped) => {
+        scaler.update();
+        finish(stepped, stepped ? gradNorm : null);
+      });
     });
 
   const stream = opts.progress === false ? null : opts.progress === true || opts.progress === undefined ? undefined : opts.progress;
@@ -433,7 +461,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
         }
         if (unit === 'step') lr = lrAt(epoch, pos.globalStep);
         optimizer.lr = lr;
-        runStep(batch, { epoch, step: pos.step, globalStep: pos.globalStep, lr });
+        await runStep(batch, { epoch, step: pos.step, globalStep: pos.globalStep, lr });
         await inFlight.submit(); // the GPU starts while the next batch is prepared
         pos.step++;
         pos.globalStep++;
@@ -464,6 +492,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
     }
   } finally {
     sums.clear();
+    if (scaler && scaler !== opts.mixedPrecision) scaler.dispose(); // made here: free its flag buffer
   }
   return { history, epochsDone: history.length, globalStep: pos.globalStep, resumedAt, interrupted, checkpointPath };
 }

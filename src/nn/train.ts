@@ -11,6 +11,7 @@ import type { Tensor } from '../autograd/tensor.js';
 import { toGpuBatch } from '../data/gpu.js';
 import type { Batch, DataLoader } from '../data/loader.js';
 import type { Optimizer } from './optim.js';
+import type { GradScaler } from './amp.js';
 import type { LrSchedule } from './schedule.js';
 import type { Module } from './module.js';
 import type { ProgressStream } from './progress.js';
@@ -86,6 +87,8 @@ export interface TrainClassifierOptions {
   hooks?: Record<string, TrainHook>;
   /** clip_grad_norm_ before each optimizer step. */
   clipGradNorm?: number | { maxNorm: number; normType?: number };
+  /** Mixed precision with dynamic loss scaling (see TrainOptions.mixedPrecision in loop.ts). */
+  mixedPrecision?: boolean | GradScaler;
   /** Classes (default: the training set's). */
   numClasses?: number;
   /** Stop cleanly at the next step boundary, checkpointing there when checkpointDir is set. */
@@ -155,6 +158,7 @@ export async function trainClassifier(opts: TrainClassifierOptions): Promise<Tra
     schedule: opts.schedule,
     scheduleUnit: opts.scheduleUnit,
     clipGradNorm: opts.clipGradNorm,
+    mixedPrecision: opts.mixedPrecision,
     hooks: opts.hooks,
     generators: opts.generators,
     checkpoint: path ? { path, io: opts.checkpointIO!, resume: opts.resume, everySteps: opts.checkpointEverySteps } : undefined,

@@ -46,7 +46,9 @@ export {
 } from '../wgsl/elementwise.js';
 export type { UnaryName, BinaryName } from '../wgsl/elementwise.js';
 export { sum, mean, max, min, argmax, argmin, sumTo } from '../wgsl/reduce.js';
-export { matmul, linear } from '../wgsl/matmul.js';
+// matmul/linear route to the mixed-precision kernels inside autocast (src/nn/amp.ts), else f32
+export { matmul, linear, matmulMixed, linearMixed } from '../wgsl/matmul_f16.js';
+export { cast, tensorF16, readF32, hasF16 } from '../wgsl/cast.js';
 export type { MatmulOptions } from '../wgsl/matmul.js';
 export { softmax, logSoftmax } from '../wgsl/softmax.js';
 export { crossEntropy, labelsTensor } from '../wgsl/cross_entropy.js';
@@ -60,6 +62,7 @@ export { permute, transpose } from '../wgsl/permute.js';
 export { slice, narrow, pad } from '../wgsl/slice.js';
 export { concat } from '../wgsl/concat.js';
 export { dropout } from '../wgsl/dropout.js';
+export { upsampleNearest2d } from '../wgsl/upsample.js';
 export { variance, std, logSumExp, mseLoss, klDivFromLogits, oneHot } from './composite.js';
 export { roll, windowPartition, windowReverse } from '../wgsl/window.js';
 export { dropPath } from '../wgsl/droppath.js';

@@ -1,14 +1,15 @@
-// 2-D convolution (PyTorch semantics, NCHW) as implicit GEMM without a materialised im2col: forward,
-// input gradient (a transposed conv, one phase of the stride at a time), weight gradient (split-K
-// over N*OH rows) and bias gradient, each its own kernel. Every invocation keeps a register tile
-// (16 channels x 4 pixels) and uses no shared memory (barriers are expensive on lavapipe); the
-// channel tile comes from the workgroup id so that weight (wgrad: dy) addresses are uniform, and on
-// devices with 8-wide subgroups each lane loads one of 8 consecutive values and subgroupBroadcast
-// shares them (one gather instead of eight).
+// 2-D convolution (PyTorch semantics, NCHW) as implicit GEMMs on the GEMM core (gemm.ts), without a
+// materialised im2col: forward (M = O output channels, N = N·OH·OW pixels, K = C·KH·KW), input
+// gradient (a transposed conv: M = C, N = N·H·W, K = O·KH·KW; the register path takes one phase of
+// the stride at a time so which taps contribute is uniform) and weight gradient (M = O, N = C·KH·KW,
+// K = N·OH·OW, split over the rows when there would be too few workgroups). This file holds only the
+// loaders (how each operand and C are addressed); the core owns the tiles, loops and epilogue. The
+// register path keeps the channel tile in workgroup_id.y so weight (wgrad: dy) addresses are
+// uniform, which the subgroup-broadcast A loads need. The bias gradient is its own small reduction.
 // It does not do groups > 1, padding modes other than zeros, or f16.
 //
 // Letters: N batch, C input channels, H W input size, O output channels, KH KW kernel size,
-// OH OW output size, P = OH*OW, K = KH*KW.
+// OH OW output size, P = OH*OW, K = KH*KW (taps).
 
 import { Tensor } from '../autograd/tensor.js';
 import { record } from '../autograd/graph.js';
@@ -16,13 +17,15 @@ import { shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 import { sum } from './reduce.js';
 import { EngineError } from '../util/errors.js';
+import { gemmVariant, hasSubgroups, runGemm, shapeClass, WG_TILING, type GemmActivation, type GemmProblem, type GemmTiling, type RegTiling } from './gemm.js';
+
+export { hasSubgroups };
 
 const WG = 64;
-/** Pixel (or input-channel, in wgrad) tile of one invocation. */
-const T = 4;
 /**
  * Workgroup size for `lanes` invocations along x: lanes past the end still run the loops (no early
- * return, so loads and subgroup operations stay in uniform control flow), so keep their number small.
+ * return on the subgroup path, so loads and subgroup operations stay in uniform control flow), so
+ * keep their number small.
  */
 const laneGroup = (lanes: number) => Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, lanes)))));
 /** Register tile along the channels whose weight / dy addresses are uniform: 16, or 8 for few channels. */
@@ -85,352 +88,330 @@ export function convGeometry(x: Tensor, w: Tensor, bias: Tensor | undefined, opt
 
 /**
  * Geometry goes in the uniform block (one pipeline per pass and tile size, whatever the layer:
- * compiling on lavapipe is slow); the names below read it like constants.
+ * compiling on lavapipe is slow); `tA` is the pass's lane tiling, `rows` wgrad's rows per split.
  */
-const PARAMS = `struct Params { N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, tA: u32, tB: u32, rows: u32, total: u32,
-  KH: u32, KW: u32, SH: u32, SW: u32, PH: u32, PW: u32, DH: u32, DW: u32 }`;
-const GEOM = `let KH = P.KH; let KW = P.KW; let SH = P.SH; let SW = P.SW; let PH = P.PH; let PW = P.PW;
-  let DH = P.DH; let DW = P.DW; let KK = KH * KW;`;
-const dims = (g: ConvGeom, tA: number, tB: number, rows: number, total: number) =>
-  packUniforms([g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, tA, tB, rows, total, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW]);
+const PARAMS =
+  'NB: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, tA: u32, rows: u32, KH: u32, KW: u32, SH: u32, SW: u32, PH: u32, PW: u32, DH: u32, DW: u32';
+const paramValues = (g: ConvGeom, tA: number, rows: number) => [g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, tA, rows, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW];
 const vec4Load = (buf: string, idx: string) => `vec4<f32>(${J.map((j) => `${buf}[${idx}[${j}]]`).join(', ')})`;
+const I = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Kernel choices, for benchmarks and tests (defaults: what the device supports and the context's GEMM variant). */
+export interface ConvKernelOptions {
+  /** Use the subgroup-broadcast weight loads (needs the 'subgroups' feature; register tiling only). */
+  subgroups?: boolean;
+  /** Force a tiling variant. */
+  variant?: 'reg' | 'wg';
+}
+
+/** Fused forward epilogue: out = act(conv + bias[o] + residual). */
+export interface ConvEpilogue {
+  act?: GemmActivation;
+  /** laid out as the output [N, O, OH, OW] */
+  residual?: Tensor;
+}
+
+function tilingFor(x: Tensor, kind: string, M: number, N: number, K: number, TM: number, lanes: number, k: ConvKernelOptions): GemmTiling {
+  const v = k.variant ?? gemmVariant(x.ctx, shapeClass(kind, M, N, K));
+  if (v === 'wg') return WG_TILING;
+  const t: RegTiling = { kind: 'reg', tm: TM, tn: 4, wgx: laneGroup(lanes), wgy: 1, ku: 4, sg: k.subgroups ?? hasSubgroups(x.ctx) };
+  return t;
+}
 
 // ------------------------------------------------------------------------------------------------
 // Forward: out[n,o,p] = bias[o] + sum_{c,kh,kw} w[o,c,kh,kw] * x[n,c,oh*SH-PH+kh*DH,ow*SW-PW+kw*DW].
-// Tile: 16 (8 when O <= 8) output channels x 4 consecutive output pixels (flattened p), masked at the borders.
-// The channel tile comes from workgroup_id.y, so every weight address is uniform across the
-// workgroup; the invocations of a workgroup run along (n, pixel tile) with no early return.
+// GEMM: A = w as [O, C·KK], B = im2col(x) [C·KK, N·P]. Register path: TM output channels x 4
+// consecutive output pixels of one image per invocation; k runs over taps (outer) and channels (inner).
 
-
-function forwardShader(hasBias: boolean, TO: number, sg: boolean, wg: number): string {
-  const I = Array.from({ length: TO }, (_, i) => i);
-  const L = Array.from({ length: SG }, (_, l) => l);
-  // subgroup path: lane sl of each group of SG lanes loads the weights of channel c + sl with one
-  // gather per output channel; subgroupBroadcast then hands channel c + l's weights to every lane.
-  const inner = sg
-    ? `for (var c = 0u; c < P.C; c += ${SG}u) {
-        let wl = min(c + sl, P.C - 1u) * KK + wi;
-        ${I.map((i) => `let wr${i} = w[wo${i} + wl];`).join(' ')}
-        ${L.map(
-          (l) => `if (c + ${l}u < P.C) {
-          let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, ok);
-          ${I.map((i) => `acc${i} += subgroupBroadcast(wr${i}, ${l}u) * xv;`).join(' ')}
-          xi += vec4<u32>(HW);
-        }`,
-        ).join('\n        ')}
-      }`
-    : `for (var c = 0u; c < P.C; c++) {
-        let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, ok);
-        ${I.map((i) => `acc${i} += w[wo${i} + wi] * xv;`).join('\n        ')}
-        xi += vec4<u32>(HW);
-        wi += KK;
-      }`;
-  return /* wgsl */ `
-${sg ? 'enable subgroups;' : ''}
-${PARAMS}
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-${hasBias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
-@group(0) @binding(${hasBias ? 4 : 3}) var<uniform> P: Params;
-@compute @workgroup_size(${wg})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
-    sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
-  }) {
-  ${GEOM}
-  ${sg ? `let sl = sid % ${SG}u;` : ''}
-  // lane -> (n, pixel tile); tA = pixel tiles, total = N * tA
-  let valid = gid.x < P.total;
-  let lane = min(gid.x, P.total - 1u);
+function forwardProblem(x: Tensor, w: Tensor, out: Tensor, g: ConvGeom, lanes: number, tP: number): GemmProblem {
+  return {
+    key: 'conv:fwd',
+    inputs: [
+      { name: 'x', tensor: x },
+      { name: 'w', tensor: w },
+    ],
+    params: PARAMS,
+    paramValues: paramValues(g, tP, 0),
+    out,
+    flat: {
+      M: g.O,
+      N: g.N * g.OH * g.OW,
+      K: g.C * g.KH * g.KW,
+      z: 1,
+      fns: `fn A_at(m: u32, k: u32, z: u32) -> f32 { return w[m * P.K + k]; }
+fn B_at(k: u32, n: u32, z: u32) -> f32 {
+  let NP = P.OH * P.OW;
+  let img = n / NP; let p = n % NP;
+  let KK = P.KH * P.KW;
+  let c = k / KK; let tap = k % KK;
+  let ih = i32((p / P.OW) * P.SH + (tap / P.KW) * P.DH) - i32(P.PH);
+  let iw = i32((p % P.OW) * P.SW + (tap % P.KW) * P.DW) - i32(P.PW);
+  if (ih < 0 || ih >= i32(P.H) || iw < 0 || iw >= i32(P.W)) { return 0.0; }
+  return x[((img * P.C + c) * P.H + u32(ih)) * P.W + u32(iw)];
+}
+fn C_idx(m: u32, n: u32, z: u32) -> u32 { let NP = P.OH * P.OW; return ((n / NP) * P.O + m) * NP + n % NP; }`,
+    },
+    reg: {
+      lanes,
+      z: 1,
+      setup: (t) => `  let KK = P.KH * P.KW;
   let pt = lane % P.tA;
   let n = lane / P.tA;
-  let o0 = wid.y * ${TO}u;
   let NP = P.OH * P.OW;
   let HW = P.H * P.W;
   let p = vec4<u32>(pt * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
   let pv = p < vec4<u32>(NP);
   let oh = p / vec4<u32>(P.OW);
   let ow = p % vec4<u32>(P.OW);
-  let ih0 = vec4<i32>(oh * SH) - vec4<i32>(i32(PH));
-  let iw0 = vec4<i32>(ow * SW) - vec4<i32>(i32(PW));
+  let ih0 = vec4<i32>(oh * P.SH) - vec4<i32>(i32(P.PH));
+  let iw0 = vec4<i32>(ow * P.SW) - vec4<i32>(i32(P.PW));
   let CKK = P.C * KK;
-  ${I.map((i) => `let wo${i} = min(o0 + ${i}u, P.O - 1u) * CKK;`).join(' ')}
-  let xN = n * P.C * HW;
-  ${I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
-  for (var kh = 0u; kh < KH; kh++) {
-    let ih = ih0 + vec4<i32>(i32(kh * DH));
+  ${I(t.tm).map((i) => `let wo${i} = min(m0 + ${i}u, P.O - 1u) * CKK;`).join(' ')}
+  let xN = n * P.C * HW;`,
+      outer: [
+        `  for (var kh = 0u; kh < P.KH; kh++) {
+    let ih = ih0 + vec4<i32>(i32(kh * P.DH));
     let rowOk = pv & (ih >= vec4<i32>(0)) & (ih < vec4<i32>(i32(P.H)));
-    for (var kw = 0u; kw < KW; kw++) {
-      let iw = iw0 + vec4<i32>(i32(kw * DW));
+    for (var kw = 0u; kw < P.KW; kw++) {
+      let iw = iw0 + vec4<i32>(i32(kw * P.DW));
       let ok = rowOk & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(P.W)));
-      var xi = vec4<u32>(xN) + select(vec4<u32>(0u), vec4<u32>(ih * vec4<i32>(i32(P.W)) + iw), ok);
-      var wi = kh * KW + kw;
-      ${inner}
-    }
-  }
-  if (!valid) { return; }
-  ${I.map(
-    (i) => `if (o0 + ${i}u < P.O) {
-    let b = ${hasBias ? `bias[o0 + ${i}u]` : '0.0'};
-    let base = (n * P.O + o0 + ${i}u) * NP;
-    ${J.map((j) => `if (pv[${j}]) { out[base + p[${j}]] = acc${i}[${j}] + b; }`).join('\n    ')}
-  }`,
-  ).join('\n  ')}
-}`;
+      let xi = vec4<u32>(xN) + select(vec4<u32>(0u), vec4<u32>(ih * vec4<i32>(i32(P.W)) + iw), ok);
+      let tap = kh * P.KW + kw;`,
+        '    }\n  }',
+      ],
+      kInner: 'P.C',
+      kInnerValue: g.C,
+      emitA: (t, q, k, kGuard) =>
+        I(t.tm)
+          .map((i) => `    let a${i}_${q} = vec4<f32>(${J.map((e) => `w[wo${i} + ${kGuard ? `min(${k} + ${e}u, P.C - 1u)` : `(${k} + ${e}u)`} * KK + tap]`).join(', ')});`)
+          .join('\n'),
+      aScalar: (_t, i, k) => `w[wo${i} + min(${k}, P.C - 1u) * KK + tap]`,
+      emitB: (_t, q, k, kGuard) =>
+        J.map((kk) => {
+          const idx = `xi + vec4<u32>((${k} + ${kk}u) * HW)`;
+          return `    let xk${kk}_${q} = ${idx};
+    let b${kk}_0_${q} = select(vec4<f32>(0.0), ${vec4Load('x', `xk${kk}_${q}`)}, ok${kGuard ? ` & vec4<bool>(${k} + ${kk}u < P.C)` : ''});`;
+        }).join('\n'),
+      outIdx: (_t, i, _j, e) => `(n * P.O + m0 + ${i}u) * NP + p[${e}]`,
+      outOk: (_t, i, _j, e) => `m0 + ${i}u < P.O && pv[${e}]`,
+    },
+  };
 }
 
-/** Subgroup width the subgroup paths assume (lavapipe's; devices with smaller subgroups fall back). */
-const SG = 8;
-/** True when the device has subgroups of at least SG lanes. */
-export function hasSubgroups(ctx: Tensor['ctx']): boolean {
-  if (!ctx.features.has('subgroups')) return false;
-  const info = (ctx.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return (info?.subgroupMinSize ?? 0) >= SG;
-}
-
-/** Kernel choices, for benchmarks and tests (defaults: what the device supports). */
-export interface ConvKernelOptions {
-  /** Use the subgroup-broadcast weight loads (needs the 'subgroups' feature). */
-  subgroups?: boolean;
-}
-
-/** Raw forward kernel (no autograd). */
-export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: ConvGeom, k: ConvKernelOptions = {}): Tensor {
+/** Raw forward kernel (no autograd), with an optional fused epilogue (act(conv + bias + residual)). */
+export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: ConvGeom, k: ConvKernelOptions = {}, epi: ConvEpilogue = {}): Tensor {
   const op = 'conv2d';
-  const sg = k.subgroups ?? hasSubgroups(x.ctx);
   const out = new Tensor(x.ctx, [g.N, g.O, g.OH, g.OW], 'f32');
   const TO = channelTile(g.O);
-  const tP = Math.ceil((g.OH * g.OW) / T), tO = Math.ceil(g.O / TO);
+  const tP = Math.ceil((g.OH * g.OW) / 4);
   const lanes = g.N * tP;
-  if (lanes === 0 || tO === 0) return out;
-  const wg = laneGroup(lanes);
-  const gx = Math.ceil(lanes / wg);
-  if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch (${lanes} pixel tiles)`);
-  x.ctx.dispatch({
-    op,
-    key: `conv2d:fwd2:${TO}:${wg}:${bias ? 'b' : ''}:${sg ? 'sg' : ''}`,
-    code: () => forwardShader(!!bias, TO, sg, wg),
-    buffers: [out.binding(op), x.binding(op), w.binding(op), ...(bias ? [bias.binding(op)] : [])],
-    uniforms: dims(g, tP, tO, 0, lanes),
-    workgroups: [gx, tO, 1],
-  });
+  if (lanes === 0 || g.O === 0) return out;
+  const t = tilingFor(x, 'conv-fwd', g.O, g.N * g.OH * g.OW, g.C * g.KH * g.KW, TO, lanes, k);
+  if (t.kind === 'reg' && Math.ceil(lanes / t.wgx) > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch (${lanes} pixel tiles)`);
+  runGemm(x.ctx, op, forwardProblem(x, w, out, g, lanes, tP), t, { bias: bias ? 'row' : undefined, act: epi.act, residual: !!epi.residual }, { bias, residual: epi.residual });
   return out;
 }
 
 // ------------------------------------------------------------------------------------------------
 // Input gradient: dx[n,c,ih,iw] = sum_{o,kh,kw} dy[n,o,oh,ow] * w[o,c,kh,kw] over the (kh,kw) with
-// ih + PH - kh*DH = oh*SH (and likewise for w). Input pixels are split by stride phase
-// (ih % SH, iw % SW) taken from workgroup_id.z, so which taps contribute is uniform across the
-// workgroup; the channel tile (DGRAD_TC channels) comes from workgroup_id.y so weight addresses are
-// uniform. Each invocation computes DGRAD_TC channels x 4 pixels of one phase in one row
-// (iw = pw + SW*(4m+j)); its lanes run along (n, row of the phase, column tile).
+// ih + PH - kh*DH = oh*SH (and likewise for w). GEMM: A = w seen as [C, O·KK], B = the scattered dy.
+// Register path: input pixels split by stride phase (ih % SH, iw % SW) from workgroup_id.z, so which
+// taps contribute is uniform; each invocation computes TM channels x 4 pixels of one phase in one
+// row (iw = pw + SW*(4m+j)); its lanes run along (n, row of the phase, column tile).
 
-function dgradShader(TC: number, sg: boolean, wg: number): string {
-  const I = Array.from({ length: TC }, (_, i) => i);
-  const L = Array.from({ length: SG }, (_, l) => l);
-  // subgroup path as in the forward kernel: lane sl loads the weights of output channel o + sl
-  const inner = sg
-    ? `for (var o = 0u; o < P.O; o += ${SG}u) {
-        let wl = min(o + sl, P.O - 1u) * CKK + wi;
-        ${I.map((i) => `let wr${i} = w[wc${i} + wl];`).join(' ')}
-        ${L.map(
-          (l) => `if (o + ${l}u < P.O) {
-          let dv = select(vec4<f32>(0.0), ${vec4Load('dy', 'di')}, ok);
-          ${I.map((i) => `acc${i} += subgroupBroadcast(wr${i}, ${l}u) * dv;`).join(' ')}
-          di += vec4<u32>(NP);
-        }`,
-        ).join('\n        ')}
-      }`
-    : `for (var o = 0u; o < P.O; o++) {
-        let dv = select(vec4<f32>(0.0), ${vec4Load('dy', 'di')}, ok);
-        ${I.map((i) => `acc${i} += w[wc${i} + wi] * dv;`).join('\n        ')}
-        di += vec4<u32>(NP);
-        wi += CKK;
-      }`;
-  return /* wgsl */ `
-${sg ? 'enable subgroups;' : ''}
-${PARAMS}
-@group(0) @binding(0) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<uniform> P: Params;
-@compute @workgroup_size(${wg})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
-    sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
-  }) {
-  ${GEOM}
-  ${sg ? `let sl = sid % ${SG}u;` : ''}
-  // lane -> (n, row of the phase, column tile); tA = column tiles, total = N * Hq * tA
-  let Hq = (P.H + SH - 1u) / SH;
-  let valid = gid.x < P.total;
-  let lane = min(gid.x, P.total - 1u);
+function dgradProblem(dy: Tensor, w: Tensor, dx: Tensor, g: ConvGeom, lanes: number, tM: number): GemmProblem {
+  return {
+    key: 'conv:dgrad',
+    inputs: [
+      { name: 'dy', tensor: dy },
+      { name: 'w', tensor: w },
+    ],
+    params: PARAMS,
+    paramValues: paramValues(g, tM, 0),
+    out: dx,
+    flat: {
+      M: g.C,
+      N: g.N * g.H * g.W,
+      K: g.O * g.KH * g.KW,
+      z: 1,
+      fns: `fn A_at(m: u32, k: u32, z: u32) -> f32 { let KK = P.KH * P.KW; return w[((k / KK) * P.C + m) * KK + k % KK]; }
+fn B_at(k: u32, n: u32, z: u32) -> f32 {
+  let HW = P.H * P.W;
+  let img = n / HW; let ih = (n % HW) / P.W; let iw = n % P.W;
+  let KK = P.KH * P.KW;
+  let o = k / KK; let tap = k % KK;
+  let th = i32(ih + P.PH) - i32((tap / P.KW) * P.DH);
+  let tw = i32(iw + P.PW) - i32((tap % P.KW) * P.DW);
+  if (th < 0 || tw < 0 || th % i32(P.SH) != 0 || tw % i32(P.SW) != 0) { return 0.0; }
+  let oh = u32(th) / P.SH; let ow = u32(tw) / P.SW;
+  if (oh >= P.OH || ow >= P.OW) { return 0.0; }
+  return dy[((img * P.O + o) * P.OH + oh) * P.OW + ow];
+}
+fn C_idx(m: u32, n: u32, z: u32) -> u32 { let HW = P.H * P.W; return ((n / HW) * P.C + m) * HW + n % HW; }`,
+    },
+    reg: {
+      lanes,
+      z: g.SH * g.SW,
+      setup: (t) => `  let KK = P.KH * P.KW;
+  let Hq = (P.H + P.SH - 1u) / P.SH;
   let mt = lane % P.tA;
   let rq = (lane / P.tA) % Hq;
   let n = lane / (P.tA * Hq);
-  let c0 = wid.y * ${TC}u;
-  let pw = wid.z % SW;
-  let ph = wid.z / SW;
-  let ih = ph + SH * rq;
-  let m = vec4<u32>(mt * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
-  let iw = vec4<u32>(pw) + vec4<u32>(SW) * m;
+  let pw = wid.z % P.SW;
+  let ph = wid.z / P.SW;
+  let ih = ph + P.SH * rq;
+  let mm = vec4<u32>(mt * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+  let iw = vec4<u32>(pw) + vec4<u32>(P.SW) * mm;
   let pv = (iw < vec4<u32>(P.W)) & vec4<bool>(ih < P.H);
   let NP = P.OH * P.OW;
-  let CKK = P.C * KK;
-  ${I.map((i) => `let wc${i} = min(c0 + ${i}u, P.C - 1u) * KK;`).join(' ')}
-  let dyN = n * P.O * NP;
-  ${I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
-  for (var kh = 0u; kh < KH; kh++) {
-    let th = i32(ph + PH) - i32(kh * DH);
-    if (th % i32(SH) != 0) { continue; }
-    let oh = th / i32(SH) + i32(rq);
-    let rowOk = pv & vec4<bool>(oh >= 0 && oh < i32(P.OH));
-    for (var kw = 0u; kw < KW; kw++) {
-      let tw = i32(pw + PW) - i32(kw * DW);
-      if (tw % i32(SW) != 0) { continue; }
-      let ow = vec4<i32>(tw / i32(SW)) + vec4<i32>(m);
-      let ok = rowOk & (ow >= vec4<i32>(0)) & (ow < vec4<i32>(i32(P.OW)));
-      var di = vec4<u32>(dyN) + select(vec4<u32>(0u), vec4<u32>(vec4<i32>(oh * i32(P.OW)) + ow), ok);
-      var wi = kh * KW + kw;
-      ${inner}
-    }
-  }
-  if (!valid || ih >= P.H) { return; }
   let HW = P.H * P.W;
-  ${I.map(
-    (i) => `if (c0 + ${i}u < P.C) {
-    let base = (n * P.C + c0 + ${i}u) * HW + ih * P.W;
-    ${J.map((j) => `if (pv[${j}]) { dx[base + iw[${j}]] = acc${i}[${j}]; }`).join('\n    ')}
-  }`,
-  ).join('\n  ')}
-}`;
+  let CKK = P.C * KK;
+  ${I(t.tm).map((i) => `let wc${i} = min(m0 + ${i}u, P.C - 1u) * KK;`).join(' ')}
+  let dyN = n * P.O * NP;`,
+      outer: [
+        `  for (var kh = 0u; kh < P.KH; kh++) {
+    let th = i32(ph + P.PH) - i32(kh * P.DH);
+    if (th % i32(P.SH) != 0) { continue; }
+    let oh = th / i32(P.SH) + i32(rq);
+    let rowOk = pv & vec4<bool>(oh >= 0 && oh < i32(P.OH));
+    for (var kw = 0u; kw < P.KW; kw++) {
+      let tw = i32(pw + P.PW) - i32(kw * P.DW);
+      if (tw % i32(P.SW) != 0) { continue; }
+      let ow = vec4<i32>(tw / i32(P.SW)) + vec4<i32>(mm);
+      let ok = rowOk & (ow >= vec4<i32>(0)) & (ow < vec4<i32>(i32(P.OW)));
+      let di = vec4<u32>(dyN) + select(vec4<u32>(0u), vec4<u32>(vec4<i32>(oh * i32(P.OW)) + ow), ok);
+      let tap = kh * P.KW + kw;`,
+        '    }\n  }',
+      ],
+      kInner: 'P.O',
+      kInnerValue: g.O,
+      emitA: (t, q, k, kGuard) =>
+        I(t.tm)
+          .map((i) => `    let a${i}_${q} = vec4<f32>(${J.map((e) => `w[${kGuard ? `min(${k} + ${e}u, P.O - 1u)` : `(${k} + ${e}u)`} * CKK + wc${i} + tap]`).join(', ')});`)
+          .join('\n'),
+      aScalar: (_t, i, k) => `w[min(${k}, P.O - 1u) * CKK + wc${i} + tap]`,
+      emitB: (_t, q, k, kGuard) =>
+        J.map((kk) => `    let dk${kk}_${q} = di + vec4<u32>((${k} + ${kk}u) * NP);
+    let b${kk}_0_${q} = select(vec4<f32>(0.0), ${vec4Load('dy', `dk${kk}_${q}`)}, ok${kGuard ? ` & vec4<bool>(${k} + ${kk}u < P.O)` : ''});`).join('\n'),
+      outIdx: (_t, i, _j, e) => `(n * P.C + m0 + ${i}u) * HW + ih * P.W + iw[${e}]`,
+      outOk: (_t, i, _j, e) => `m0 + ${i}u < P.C && pv[${e}]`,
+    },
+  };
 }
 
 /** Raw input-gradient kernel: dy [N,O,OH,OW] -> dx [N,C,H,W]. */
 export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeom, k: ConvKernelOptions = {}): Tensor {
   const op = 'conv2d.dgrad';
-  const sg = k.subgroups ?? hasSubgroups(dy.ctx);
   const dx = new Tensor(dy.ctx, [g.N, g.C, g.H, g.W], 'f32');
   const TC = channelTile(g.C);
   const Wq = Math.ceil(g.W / g.SW), Hq = Math.ceil(g.H / g.SH);
-  const tM = Math.ceil(Wq / T), tC = Math.ceil(g.C / TC);
+  const tM = Math.ceil(Wq / 4);
   const lanes = g.N * Hq * tM;
-  if (lanes === 0 || tC === 0) return dx;
-  const wg = laneGroup(lanes);
-  const gx = Math.ceil(lanes / wg);
-  if (gx > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch`);
-  dy.ctx.dispatch({
-    op,
-    key: `conv2d:dgrad2:${TC}:${wg}:${sg ? 'sg' : ''}`,
-    code: () => dgradShader(TC, sg, wg),
-    buffers: [dx.binding(op), dy.binding(op), w.binding(op)],
-    uniforms: dims(g, tM, tC, 0, lanes),
-    workgroups: [gx, tC, g.SH * g.SW],
-  });
+  if (lanes === 0 || g.C === 0) return dx;
+  const t = tilingFor(dy, 'conv-dgrad', g.C, g.N * g.H * g.W, g.O * g.KH * g.KW, TC, lanes, k);
+  if (t.kind === 'reg' && Math.ceil(lanes / t.wgx) > 65535) throw new EngineError(op, `input ${g.N}x${g.C}x${g.H}x${g.W} is too large for one dispatch`);
+  runGemm(dy.ctx, op, dgradProblem(dy, w, dx, g, lanes, tM), t);
   return dx;
 }
 
 // ------------------------------------------------------------------------------------------------
 // Weight gradient: dw[o,c,kh,kw] = sum_{n,oh,ow} dy[n,o,oh,ow] * x[n,c,oh*SH-PH+kh*DH,ow*SW-PW+kw*DW].
-// Tile: WGRAD_TO output channels (from workgroup_id.y: dy addresses are uniform) x 4 input
-// channels at one tap (kh,kw); lanes run along (input-channel tile, tap). The reduction over the
-// N*OH rows is split into `splits` partial sums (workgroup_id.z; written as [splits,O,C,KH,KW],
-// then summed) when there would otherwise be too few workgroups to keep the device busy.
+// GEMM: A = dy as [O, N·P], B = im2col(x)ᵀ [N·P, C·KK]. Register path: TM output channels x 4 input
+// channels at one tap per invocation; lanes run along (input-channel tile, tap); k runs over rows
+// (n, oh) outside and ow inside. The rows are split into `splits` partial sums (workgroup_id.z;
+// written as [splits,O,C,KH,KW], then summed) when there would otherwise be too few workgroups.
 
-function wgradShader(TO: number, sg: boolean, wg: number): string {
-  const I = Array.from({ length: TO }, (_, i) => i);
-  const L = Array.from({ length: SG }, (_, l) => l);
-  const xload = (ow: string) => `let iw = i32((${ow}) * SW + kw * DW) - i32(PW);
-        let ok = rowOk && iw >= 0 && iw < i32(P.W);
-        let xi = xc + vec4<u32>(u32(select(0, xb + iw, ok)));
-        let xv = select(vec4<f32>(0.0), ${vec4Load('x', 'xi')}, vec4<bool>(ok));`;
-  // subgroup path: lane sl loads dy at column ow + sl; subgroupBroadcast hands column ow + l to all
-  const inner = sg
-    ? `for (var ow = 0u; ow < P.OW; ow += ${SG}u) {
-      let d = dyb + min(ow + sl, P.OW - 1u);
-      ${I.map((i) => `let dr${i} = dy[dyo${i} + d];`).join(' ')}
-      ${L.map(
-        (l) => `if (ow + ${l}u < P.OW) {
-        ${xload(`ow + ${l}u`)}
-        ${I.map((i) => `acc${i} += subgroupBroadcast(dr${i}, ${l}u) * xv;`).join(' ')}
-      }`,
-      ).join('\n      ')}
-    }`
-    : `for (var ow = 0u; ow < P.OW; ow++) {
-      ${xload('ow')}
-      let d = dyb + ow;
-      ${I.map((i) => `acc${i} += dy[dyo${i} + d] * xv;`).join('\n      ')}
-    }`;
-  return /* wgsl */ `
-${sg ? 'enable subgroups;' : ''}
-${PARAMS}
-@group(0) @binding(0) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<uniform> P: Params;
-@compute @workgroup_size(${wg})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${
-    sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''
-  }) {
-  ${GEOM}
-  ${sg ? `let sl = sid % ${SG}u;` : ''}
-  // lane -> (input-channel tile, tap); total = tA * KK with tA = input-channel tiles
-  let valid = gid.x < P.total;
-  let lane = min(gid.x, P.total - 1u);
-  let kk = lane % KK;
+function wgradProblem(dy: Tensor, x: Tensor, dw: Tensor, g: ConvGeom, lanes: number, splits: number, rows: number): GemmProblem {
+  return {
+    key: 'conv:wgrad',
+    inputs: [
+      { name: 'dy', tensor: dy },
+      { name: 'x', tensor: x },
+    ],
+    params: PARAMS,
+    paramValues: paramValues(g, 0, rows),
+    out: dw,
+    flat: {
+      M: g.O,
+      N: g.C * g.KH * g.KW,
+      K: g.N * g.OH * g.OW,
+      z: 1,
+      fns: `fn A_at(m: u32, k: u32, z: u32) -> f32 { let NP = P.OH * P.OW; return dy[((k / NP) * P.O + m) * NP + k % NP]; }
+fn B_at(k: u32, n: u32, z: u32) -> f32 {
+  let NP = P.OH * P.OW;
+  let img = k / NP; let p = k % NP;
+  let KK = P.KH * P.KW;
+  let c = n / KK; let tap = n % KK;
+  let ih = i32((p / P.OW) * P.SH + (tap / P.KW) * P.DH) - i32(P.PH);
+  let iw = i32((p % P.OW) * P.SW + (tap % P.KW) * P.DW) - i32(P.PW);
+  if (ih < 0 || ih >= i32(P.H) || iw < 0 || iw >= i32(P.W)) { return 0.0; }
+  return x[((img * P.C + c) * P.H + u32(ih)) * P.W + u32(iw)];
+}
+fn C_idx(m: u32, n: u32, z: u32) -> u32 { return m * P.N + n; }`,
+    },
+    reg: {
+      lanes,
+      z: splits,
+      setup: (t) => `  let KK = P.KH * P.KW;
+  let tap = lane % KK;
   let c0 = (lane / KK) * 4u;
-  let o0 = wid.y * ${TO}u;
   let split = wid.z;
-  let kh = kk / KW;
-  let kw = kk % KW;
+  let kh = tap / P.KW;
+  let kw = tap % P.KW;
   let NP = P.OH * P.OW;
   let HW = P.H * P.W;
   let xc = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(P.C - 1u)) * HW;
-  ${I.map((i) => `let dyo${i} = min(o0 + ${i}u, P.O - 1u) * NP;`).join(' ')}
-  let rowEnd = min(P.N * P.OH, (split + 1u) * P.rows);
-  ${I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
-  for (var row = split * P.rows; row < rowEnd; row++) {
+  ${I(t.tm).map((i) => `let dyo${i} = min(m0 + ${i}u, P.O - 1u) * NP;`).join(' ')}
+  let rowEnd = min(P.NB * P.OH, (split + 1u) * P.rows);`,
+      outer: [
+        `  for (var row = split * P.rows; row < rowEnd; row++) {
     let n = row / P.OH;
     let oh = row % P.OH;
-    let ih = i32(oh * SH + kh * DH) - i32(PH);
+    let ih = i32(oh * P.SH + kh * P.DH) - i32(P.PH);
     let rowOk = ih >= 0 && ih < i32(P.H);
     let xb = i32(n * P.C * HW) + ih * i32(P.W);
-    let dyb = n * P.O * NP + oh * P.OW;
-    ${inner}
-  }
-  if (!valid) { return; }
-  ${I.map(
-    (i) => `if (o0 + ${i}u < P.O) {
-    let base = ((split * P.O + o0 + ${i}u) * P.C + c0) * KK + kk;
-    ${J.map((j) => `if (c0 + ${j}u < P.C) { dw[base + ${j}u * KK] = acc${i}[${j}]; }`).join('\n    ')}
-  }`,
-  ).join('\n  ')}
-}`;
+    let dyb = n * P.O * NP + oh * P.OW;`,
+        '  }',
+      ],
+      kInner: 'P.OW',
+      kInnerValue: g.OW,
+      emitA: (t, q, k, kGuard) =>
+        I(t.tm)
+          .map((i) => `    let a${i}_${q} = vec4<f32>(${J.map((e) => `dy[dyo${i} + dyb + ${kGuard ? `min(${k} + ${e}u, P.OW - 1u)` : `${k} + ${e}u`}]`).join(', ')});`)
+          .join('\n'),
+      aScalar: (_t, i, k) => `dy[dyo${i} + dyb + min(${k}, P.OW - 1u)]`,
+      emitB: (_t, q, k, kGuard) =>
+        J.map((kk) => `    let iw${kk}_${q} = i32((${k} + ${kk}u) * P.SW + kw * P.DW) - i32(P.PW);
+    let ok${kk}_${q} = rowOk && iw${kk}_${q} >= 0 && iw${kk}_${q} < i32(P.W)${kGuard ? ` && ${k} + ${kk}u < P.OW` : ''};
+    let xi${kk}_${q} = xc + vec4<u32>(u32(select(0, xb + iw${kk}_${q}, ok${kk}_${q})));
+    let b${kk}_0_${q} = select(vec4<f32>(0.0), ${vec4Load('x', `xi${kk}_${q}`)}, vec4<bool>(ok${kk}_${q}));`).join('\n'),
+      outIdx: (_t, i, _j, e) => `((split * P.O + m0 + ${i}u) * P.C + c0 + ${e}u) * KK + tap`,
+      outOk: (_t, i, _j, e) => `m0 + ${i}u < P.O && c0 + ${e}u < P.C`,
+    },
+  };
 }
 
 /** Raw weight-gradient kernel: (dy [N,O,OH,OW], x [N,C,H,W]) -> dw [O,C,KH,KW]. */
 export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, g: ConvGeom, k: ConvKernelOptions = {}): Tensor {
   const op = 'conv2d.wgrad';
-  const sg = k.subgroups ?? hasSubgroups(x.ctx);
   const TO = channelTile(g.O);
-  const tC = Math.ceil(g.C / T), tO = Math.ceil(g.O / TO);
+  const tC = Math.ceil(g.C / 4), tO = Math.ceil(g.O / TO);
   const lanes = tC * g.KH * g.KW;
-  const wg = laneGroup(lanes);
-  const gx = Math.ceil(lanes / wg);
-  if (gx > 65535) throw new EngineError(op, `weight ${g.O}x${g.C}x${g.KH}x${g.KW} is too large for one dispatch`);
-  const rowsTotal = g.N * g.OH;
-  let splits = Math.min(rowsTotal, Math.max(1, Math.ceil(WGRAD_MIN_WORKGROUPS / (gx * tO))));
-  const rows = Math.ceil(rowsTotal / Math.max(1, splits));
-  splits = Math.max(1, Math.ceil(rowsTotal / rows));
   const wShape = [g.O, g.C, g.KH, g.KW];
+  const t = tilingFor(x, 'conv-wgrad', g.O, g.C * g.KH * g.KW, g.N * g.OH * g.OW, TO, lanes, k);
+  const rowsTotal = g.N * g.OH;
+  let splits = 1;
+  let rows = rowsTotal;
+  if (t.kind === 'reg') {
+    const gx = Math.ceil(lanes / t.wgx);
+    if (gx > 65535) throw new EngineError(op, `weight ${g.O}x${g.C}x${g.KH}x${g.KW} is too large for one dispatch`);
+    splits = Math.min(rowsTotal, Math.max(1, Math.ceil(WGRAD_MIN_WORKGROUPS / (gx * tO))));
+    rows = Math.ceil(rowsTotal / Math.max(1, splits));
+    splits = Math.max(1, Math.ceil(rowsTotal / rows));
+  }
   const partial = new Tensor(x.ctx, splits > 1 ? [splits, ...wShape] : wShape, 'f32');
-  x.ctx.dispatch({
-    op,
-    key: `conv2d:wgrad2:${TO}:${wg}:${sg ? 'sg' : ''}`,
-    code: () => wgradShader(TO, sg, wg),
-    buffers: [partial.binding(op), dy.binding(op), x.binding(op)],
-    uniforms: dims(g, tC, tO, rows, lanes),
-    workgroups: [gx, tO, splits],
-  });
+  if (partial.size === 0) return partial;
+  runGemm(x.ctx, op, wgradProblem(dy, x, partial, g, lanes, splits, rows), t);
   if (splits === 1) return partial;
   const dw = sum(partial, 0);
   partial.dispose();

@@ -30,19 +30,23 @@ export function labelsTensor(ctx: GpuContext, labels: Int32Array | readonly numb
   return tensor(ctx, labels instanceof Int32Array ? labels : Int32Array.from(labels), [labels.length], 'i32');
 }
 
-/** Shared WGSL: log-sum-exp of row n and the smoothed target weight of class c. */
+/**
+ * Shared WGSL: row n's maximum m and log(sum_c exp(logits - m)). Everything downstream works on
+ * logits - m (exact in f32 for values within a factor 2 of m), never on m + log(s): with logits
+ * near ±40 that sum would round to f32's spacing there (4e-6) and the loss, about 0.2, with it.
+ */
 const ROW_LSE = /* wgsl */ `
-fn rowLse(n: u32) -> f32 {
+fn rowMaxLogSum(n: u32) -> vec2<f32> {
   let base = n * P.c;
   var m: f32 = -3.4028234663852886e38;
   for (var j = 0u; j < P.c; j++) { m = max(m, logits[base + j]); }
   var s: f32 = 0.0;
   for (var j = 0u; j < P.c; j++) { s += exp(logits[base + j] - m); }
-  return m + log(s);
+  return vec2<f32>(m, log(s));
 }
 fn nanF() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); } // a var: a const NaN is a shader error`;
 
-/** Forward: loss[n] = lse_n - (1 - eps) * logits[n, y_n] - eps / C * sum_c logits[n, c]. */
+/** Forward: loss[n] = log s_n - (1 - eps) * (logits[n, y_n] - m_n) - eps / C * sum_c (logits[n, c] - m_n). */
 export function crossEntropyShader(): string {
   return /* wgsl */ `
 struct Params { n: u32, c: u32, smoothing: f32 }
@@ -58,9 +62,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let label = labels[n];
   if (label < 0 || u32(label) >= P.c) { loss[n] = nanF(); return; }
   let base = n * P.c;
+  let ml = rowMaxLogSum(n);
   var total: f32 = 0.0;
-  for (var j = 0u; j < P.c; j++) { total += logits[base + j]; }
-  loss[n] = rowLse(n) - (1.0 - P.smoothing) * logits[base + u32(label)] - P.smoothing / f32(P.c) * total;
+  for (var j = 0u; j < P.c; j++) { total += logits[base + j] - ml.x; }
+  loss[n] = ml.y - (1.0 - P.smoothing) * (logits[base + u32(label)] - ml.x) - P.smoothing / f32(P.c) * total;
 }`;
 }
 
@@ -84,12 +89,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = 0u; j < P.c; j++) { dLogits[base + j] = nanF(); }
     return;
   }
-  let lse = rowLse(n);
+  let ml = rowMaxLogSum(n);
   let g = dLoss[n];
   let off = P.smoothing / f32(P.c);
   for (var j = 0u; j < P.c; j++) {
     let q = select(off, 1.0 - P.smoothing + off, j == u32(label));
-    dLogits[base + j] = (exp(logits[base + j] - lse) - q) * g;
+    dLogits[base + j] = (exp((logits[base + j] - ml.x) - ml.y) - q) * g;
   }
 }`;
 }

@@ -1,8 +1,8 @@
 // Batched matrix multiply C = op(A)·op(B) with NumPy batch broadcasting and in-kernel transposes, plus
-// `linear` (y = x·wᵀ + b, PyTorch semantics) with the bias fused into the same kernel's epilogue.
-// No shared memory and no barriers (expensive on CPU WebGPU): each invocation computes a TM×TN
-// register tile from vec4 loads when the storage rows allow it, scalar guarded loads otherwise.
-// It does not do f16, split-K, or integer matrices.
+// `linear` (y = x·wᵀ + b, PyTorch semantics) with the bias fused into the epilogue. Both are loaders
+// of the GEMM core (gemm.ts): this file says how A and B are addressed (plain or transposed, vec4
+// when the storage rows allow it, batch offsets from workgroup_id.z) and where C goes; the core owns
+// the tiling, the k loop and the epilogue. It does not do f16, split-K, or integer matrices.
 //
 // Dimension letters: M rows of C, N columns of C, K the inner dimension; "batch" are the leading
 // dimensions, broadcast between A and B.
@@ -10,9 +10,18 @@
 import { Tensor } from '../autograd/tensor.js';
 import { record, view } from '../autograd/graph.js';
 import { broadcastShapes, broadcastStrides, numel, shapeStr } from '../autograd/shape.js';
-import { packUniforms } from './util.js';
 import { sum, sumTo } from './reduce.js';
 import { EngineError } from '../util/errors.js';
+import {
+  gemmVariant,
+  runGemm,
+  shapeClass,
+  WG_TILING,
+  type GemmActivation,
+  type GemmProblem,
+  type GemmTiling,
+  type RegTiling,
+} from './gemm.js';
 
 export interface MatmulOptions {
   /** A is stored as [...batch, K, M] and used transposed. */
@@ -21,71 +30,118 @@ export interface MatmulOptions {
   transB?: boolean;
 }
 
-/** Register tile per invocation (rows × columns of C) and workgroup shape (invocations along N, M). */
-export interface MatmulTiling {
-  tm: number;
-  tn: number;
-  wgx: number;
-  wgy: number;
-  /** k values per loop step (4 or 8; default 4) */
-  ku?: number;
+/** Fused epilogue of a raw matmul: C = act(alpha·op(A)op(B) + bias[n] + residual). */
+export interface MatmulEpilogue {
+  /** [N], added to every row */
+  bias?: Tensor;
+  act?: GemmActivation;
+  /** laid out as C */
+  residual?: Tensor;
+  alpha?: number;
 }
 
 /**
- * The tiling matmul() uses for an M×N output, chosen with `bench/matmul.ts --variants` on lavapipe
- * (bench/RESULTS.md). Large outputs: 8×8 register tiles on a 4×4 workgroup (a quiet-machine sweep
- * at 256-1024 and a ResNet im2col shape put it level with or ahead of one 16-wide row of invocations,
- * 9.6 vs 8.0 GFLOP/s at 512). Small or not vec4-aligned shapes keep 4×4
- * tiles on an 8×8 workgroup: an 8×8 tile with guarded scalar loads took minutes to compile on
- * lavapipe, and at small sizes compile time dominates anyway.
+ * The register tiling matmul() uses for an M×N output on CPU adapters, chosen with
+ * `bench/matmul.ts --variants` on lavapipe (bench/RESULTS.md). Large outputs: 8×8 register tiles on
+ * a 4×4 workgroup. Small or not vec4-aligned shapes keep 4×4 tiles on an 8×8 workgroup: an 8×8 tile
+ * with guarded scalar loads took minutes to compile on lavapipe, and at small sizes compile time
+ * dominates anyway.
  */
-export function chooseTiling(M: number, N: number, K: number, adapter?: { architecture: string; vendor: string }): MatmulTiling {
+export function chooseTiling(M: number, N: number, K: number, adapter?: { architecture: string; vendor: string }): RegTiling {
   // SwiftShader (Chromium's CPU Vulkan) takes minutes to compile the unrolled 4x4 register tile
-  // (a 5x7x6 product did not finish in 100 s); one output per invocation compiles in ~0.1 s.
-  if (adapter && (adapter.architecture === 'swiftshader' || /swiftshader/i.test(adapter.vendor))) return { tm: 1, tn: 1, wgx: 8, wgy: 8, ku: 4 };
-  if (M >= 64 && N >= 64 && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) return { tm: 8, tn: 8, wgx: 4, wgy: 4, ku: 4 };
-  return { tm: 4, tn: 4, wgx: 8, wgy: 8, ku: 4 };
+  // (a 5x7x6 product did not finish in 100 s); one output column group per invocation compiles fast.
+  if (adapter && (adapter.architecture === 'swiftshader' || /swiftshader/i.test(adapter.vendor))) return { kind: 'reg', tm: 1, tn: 4, wgx: 8, wgy: 8, ku: 4 };
+  if (M >= 64 && N >= 64 && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) return { kind: 'reg', tm: 8, tn: 8, wgx: 4, wgy: 4, ku: 4 };
+  return { kind: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8, ku: 4 };
 }
 
 const MAX_BATCH_RANK = 8;
 
-/** Static facts about one launch that select the generated shader (all part of the cache key). */
-interface Variant {
+/** Static facts about one launch that select the generated loaders (all part of the cache key). */
+interface Layout {
   transA: boolean;
   transB: boolean;
   /** vec4 loads of A / B (contiguous storage dimension is a multiple of 4). */
   vecA: boolean;
   vecB: boolean;
-  /** guards needed on stored rows / columns of A and B, and on C's rows / columns */
-  rowA: boolean;
-  colA: boolean;
-  rowB: boolean;
-  colB: boolean;
-  rowC: boolean;
-  colC: boolean;
   vecC: boolean;
   batched: boolean;
-  bias: boolean;
-  tiling: MatmulTiling;
 }
 
-function variantKey(v: Variant): string {
-  const f = (b: boolean) => (b ? '1' : '0');
-  const t = v.tiling;
-  return `matmul:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}:${f(v.transA)}${f(v.transB)}:${f(v.vecA)}${f(v.vecB)}${f(v.vecC)}:${f(v.rowA)}${f(v.colA)}${f(v.rowB)}${f(v.colB)}${f(v.rowC)}${f(v.colC)}:${f(v.batched)}${f(v.bias)}`;
+/** Guards the register path needs for a tiling (stored rows / columns of A, B; rows / columns of C). */
+function guards(l: Layout, t: RegTiling, M: number, N: number, K: number) {
+  const ku = t.ku ?? 4;
+  const [rowsA, colsA] = l.transA ? [K, M] : [M, K];
+  const [rowsB, colsB] = l.transB ? [N, K] : [K, N];
+  return {
+    rowA: rowsA % (l.transA ? ku : t.tm) !== 0,
+    colA: colsA % (l.transA ? t.tm : ku) !== 0,
+    rowB: rowsB % (l.transB ? t.tn : ku) !== 0,
+    colB: colsB % (l.transB ? ku : t.tn) !== 0,
+    rowC: M % t.tm !== 0,
+    colC: N % t.tn !== 0,
+  };
 }
+
+const f01 = (b: boolean) => (b ? '1' : '0');
 
 /**
- * WGSL of one variant. Stored matrices: A is rowsA×colsA (M×K, or K×M when transposed), B is
- * rowsB×colsB (K×N, or N×K). The k loop advances 4 at a time; per step each invocation loads
- * TM vec4 of A and 4·TN/4 vec4 of B (transposed operands are re-oriented in registers).
+ * The matmul problem for the GEMM core: A [batch..., M, K] (or K×M), B [batch..., K, N] (or N×K),
+ * batch offsets per workgroup_id.z from the broadcast strides in the uniforms.
  */
-export function matmulShader(v: Variant): string {
-  const { tm, tn, wgx, wgy } = v.tiling;
-  const ku = v.tiling.ku ?? 4;
-  const nv = tn / 4; // vec4 columns per row of the register tile
-  const L: string[] = [];
-  const arr = (vec: boolean) => (vec ? 'array<vec4<f32>>' : 'array<f32>');
+function matmulProblem(
+  l: Layout,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  M: number,
+  N: number,
+  K: number,
+  nBatch: number,
+  batch: readonly number[],
+  stA: readonly number[],
+  stB: readonly number[],
+  t: GemmTiling,
+): GemmProblem {
+  const g = t.kind === 'reg' ? guards(l, t, M, N, K) : null;
+  const key = `mm:${f01(l.transA)}${f01(l.transB)}:${f01(l.vecA)}${f01(l.vecB)}${f01(l.vecC)}:${f01(l.batched)}:${g ? Object.values(g).map(f01).join('') : ''}`;
+  const rowsA = l.transA ? 'P.K' : 'P.M';
+  const colsA = l.transA ? 'P.M' : 'P.K';
+  const rowsB = l.transB ? 'P.N' : 'P.K';
+  const colsB = l.transB ? 'P.K' : 'P.N';
+  const batchOffsets = l.batched
+    ? `fn batchOffsets(z: u32) -> vec2<u32> {
+  var rem = z;
+  var off = vec2<u32>(0u);
+  for (var d = i32(P.batchRank) - 1; d >= 0; d--) {
+    let du = u32(d);
+    let size = P.shape[du / 4u][du % 4u];
+    let coord = rem % size;
+    rem = rem / size;
+    off += coord * vec2<u32>(P.stA[du / 4u][du % 4u], P.stB[du / 4u][du % 4u]);
+  }
+  return off;
+}`
+    : 'fn batchOffsets(z: u32) -> vec2<u32> { return vec2<u32>(0u); }';
+  // element i of an operand declared vec4 or scalar
+  const el = (name: string, vec: boolean, i: string) => (vec ? `${name}[(${i}) / 4u][(${i}) % 4u]` : `${name}[${i}]`);
+  const flatFns = `fn A_at(m: u32, k: u32, z: u32) -> f32 { return ${el('A', l.vecA, `batchOffsets(z).x + ${l.transA ? 'k * P.M + m' : 'm * P.K + k'}`)}; }
+fn B_at(k: u32, n: u32, z: u32) -> f32 { return ${el('B', l.vecB, `batchOffsets(z).y + ${l.transB ? 'n * P.K + k' : 'k * P.N + n'}`)}; }
+fn C_idx(m: u32, n: u32, z: u32) -> u32 { return z * P.M * P.N + m * P.N + n; }`;
+  const problem: GemmProblem = {
+    key,
+    inputs: [
+      { name: 'A', tensor: a, vec4: l.vecA },
+      { name: 'B', tensor: b, vec4: l.vecB },
+    ],
+    params: 'batchRank: u32, shape: array<vec4<u32>, 2>, stA: array<vec4<u32>, 2>, stB: array<vec4<u32>, 2>',
+    paramValues: [batch.length, { u32x4: batch, pad: 8 }, { u32x4: stA, pad: 8 }, { u32x4: stB, pad: 8 }],
+    out,
+    outVec4: l.vecC && t.kind === 'reg',
+    helpers: batchOffsets,
+    flat: { M, N, K, z: nBatch, fns: flatFns },
+  };
+  if (t.kind !== 'reg' || !g) return problem;
   // load4(X, r, c): stored row r, columns c..c+3 of operand X as a vec4 (zeros outside)
   const loadFn = (name: string, vec: boolean, rowCheck: boolean, colCheck: boolean, rows: string, cols: string) => {
     if (vec) {
@@ -95,104 +151,61 @@ export function matmulShader(v: Variant): string {
   ${conds.length ? `if (${conds.join(' && ')}) { ${body} }\n  return vec4<f32>(0.0);` : body}
 }`;
     }
-    const el = (e: number) => {
+    const elem = (e: number) => {
       const conds = [rowCheck ? `r < ${rows}` : '', `c + ${e}u < ${cols}`].filter(Boolean).join(' && ');
       return `select(0.0, ${name}[min(off + r * ${cols} + c + ${e}u, arrayLength(&${name}) - 1u)], ${conds})`;
     };
     return `fn load_${name}(off: u32, r: u32, c: u32) -> vec4<f32> {
-  return vec4<f32>(${[0, 1, 2, 3].map(el).join(', ')});
+  return vec4<f32>(${[0, 1, 2, 3].map(elem).join(', ')});
 }`;
   };
-  const rowsA = v.transA ? 'P.K' : 'P.M';
-  const colsA = v.transA ? 'P.M' : 'P.K';
-  const rowsB = v.transB ? 'P.N' : 'P.K';
-  const colsB = v.transB ? 'P.K' : 'P.N';
-  L.push(`struct Params { M: u32, N: u32, K: u32, batchRank: u32, shape: array<vec4<u32>, 2>, stA: array<vec4<u32>, 2>, stB: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<storage, read_write> C: ${arr(v.vecC)};
-@group(0) @binding(1) var<storage, read> A: ${arr(v.vecA)};
-@group(0) @binding(2) var<storage, read> B: ${arr(v.vecB)};
-${v.bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;\n' : ''}@group(0) @binding(${v.bias ? 4 : 3}) var<uniform> P: Params;
-${loadFn('A', v.vecA, v.rowA, v.colA, rowsA, colsA)}
-${loadFn('B', v.vecB, v.rowB, v.colB, rowsB, colsB)}
-@compute @workgroup_size(${wgx}, ${wgy}, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let m0 = ${wgy === 1 ? 'wid.y' : 'gid.y'} * ${tm}u;
-  let n0 = gid.x * ${tn}u;
-  if (m0 >= P.M || n0 >= P.N) { return; }`);
-  if (v.batched)
-    L.push(`  var rem = wid.z;
-  var offA = 0u;
-  var offB = 0u;
-  for (var d = i32(P.batchRank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let size = P.shape[du / 4u][du % 4u];
-    let coord = rem % size;
-    rem = rem / size;
-    offA += coord * P.stA[du / 4u][du % 4u];
-    offB += coord * P.stB[du / 4u][du % 4u];
-  }
-  let offC = wid.z * P.M * P.N;`);
-  else L.push('  let offA = 0u;\n  let offB = 0u;\n  let offC = 0u;');
-  for (let i = 0; i < tm; i++) for (let j = 0; j < nv; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
-  L.push(`  for (var k = 0u; k < P.K; k += ${ku}u) {`);
-  for (let q = 0; q < ku / 4; q++) {
-    const k = q ? `k + ${4 * q}u` : 'k';
-    // A rows over k: a{i}
-    if (!v.transA) for (let i = 0; i < tm; i++) L.push(`    let a${i}_${q} = load_A(offA, m0 + ${i}u, ${k});`);
-    else
-      for (let ib = 0; ib < tm / 4; ib++) {
-        for (let kk = 0; kk < 4; kk++) L.push(`    let at${ib}_${kk}_${q} = load_A(offA, ${k} + ${kk}u, m0 + ${4 * ib}u);`);
-        for (let ii = 0; ii < 4; ii++) {
-          const c = 'xyzw'[ii];
-          L.push(`    let a${4 * ib + ii}_${q} = vec4<f32>(${[0, 1, 2, 3].map((kk) => `at${ib}_${kk}_${q}.${c}`).join(', ')});`);
-        }
-      }
-    // B rows over n: b{kk}_{j}
-    if (!v.transB)
-      for (let kk = 0; kk < 4; kk++)
-        for (let j = 0; j < nv; j++) L.push(`    let b${kk}_${j}_${q} = load_B(offB, ${k} + ${kk}u, n0 + ${4 * j}u);`);
-    else
-      for (let j = 0; j < nv; j++) {
-        for (let jj = 0; jj < 4; jj++) L.push(`    let bt${j}_${jj}_${q} = load_B(offB, n0 + ${4 * j + jj}u, ${k});`);
-        for (let kk = 0; kk < 4; kk++) {
-          const c = 'xyzw'[kk];
-          L.push(`    let b${kk}_${j}_${q} = vec4<f32>(${[0, 1, 2, 3].map((jj) => `bt${j}_${jj}_${q}.${c}`).join(', ')});`);
-        }
-      }
-    for (let i = 0; i < tm; i++)
-      for (let j = 0; j < nv; j++) {
-        let e = `acc${i}_${j}`;
-        for (let kk = 3; kk >= 0; kk--) e = `fma(vec4<f32>(a${i}_${q}.${'xyzw'[kk]}), b${kk}_${j}_${q}, ${e})`;
-        L.push(`    acc${i}_${j} = ${e};`);
-      }
-  }
-  L.push('  }');
-  // epilogue: bias, guarded stores
-  for (let j = 0; j < nv; j++) {
-    if (v.bias)
-      L.push(
-        `  let bias${j} = vec4<f32>(${[0, 1, 2, 3]
-          .map((e) => `select(0.0, bias[min(n0 + ${4 * j + e}u, P.N - 1u)], n0 + ${4 * j + e}u < P.N)`)
-          .join(', ')});`,
-      );
-  }
-  for (let i = 0; i < tm; i++) {
-    const rowGuard = v.rowC ? `if (m0 + ${i}u < P.M) ` : '';
-    const parts: string[] = [];
-    for (let j = 0; j < nv; j++) {
-      const val = v.bias ? `acc${i}_${j} + bias${j}` : `acc${i}_${j}`;
-      const c = `n0 + ${4 * j}u`;
-      const idx = `offC + (m0 + ${i}u) * P.N + ${c}`;
-      if (v.vecC) parts.push(`${v.colC ? `if (${c} < P.N) ` : ''}{ C[(${idx}) / 4u] = ${val}; }`);
+  problem.helpers = `${batchOffsets}
+${loadFn('A', l.vecA, g.rowA, g.colA, rowsA, colsA)}
+${loadFn('B', l.vecB, g.rowB, g.colB, rowsB, colsB)}`;
+  const tn = t.tn;
+  const nv = tn / 4;
+  problem.reg = {
+    lanes: Math.ceil(N / tn),
+    z: nBatch,
+    setup: () => `  let n0 = lane * ${tn}u;
+  let offs = batchOffsets(wid.z);
+  let offA = offs.x;
+  let offB = offs.y;
+  let offC = wid.z * P.M * P.N;`,
+    kInner: 'P.K',
+    kInnerValue: K,
+    emitA: (tt, q, k) => {
+      const L: string[] = [];
+      if (!l.transA) for (let i = 0; i < tt.tm; i++) L.push(`    let a${i}_${q} = load_A(offA, m0 + ${i}u, ${k});`);
       else
-        parts.push(
-          `{ let v = ${val};${[0, 1, 2, 3].map((e) => ` if (${c} + ${e}u < P.N) { C[${idx} + ${e}u] = v[${e}]; }`).join('')} }`,
-        );
-    }
-    L.push(`  ${rowGuard}{ ${parts.join(' ')} }`);
-  }
-  L.push('}');
-  return L.join('\n');
+        for (let ib = 0; ib < tt.tm / 4; ib++) {
+          for (let kk = 0; kk < 4; kk++) L.push(`    let at${ib}_${kk}_${q} = load_A(offA, ${k} + ${kk}u, m0 + ${4 * ib}u);`);
+          for (let ii = 0; ii < 4; ii++)
+            L.push(`    let a${4 * ib + ii}_${q} = vec4<f32>(${[0, 1, 2, 3].map((kk) => `at${ib}_${kk}_${q}.${'xyzw'[ii]}`).join(', ')});`);
+        }
+      return L.join('\n');
+    },
+    emitB: (_tt, q, k) => {
+      const L: string[] = [];
+      if (!l.transB)
+        for (let kk = 0; kk < 4; kk++) for (let j = 0; j < nv; j++) L.push(`    let b${kk}_${j}_${q} = load_B(offB, ${k} + ${kk}u, n0 + ${4 * j}u);`);
+      else
+        for (let j = 0; j < nv; j++) {
+          for (let jj = 0; jj < 4; jj++) L.push(`    let bt${j}_${jj}_${q} = load_B(offB, n0 + ${4 * j + jj}u, ${k});`);
+          for (let kk = 0; kk < 4; kk++)
+            L.push(`    let b${kk}_${j}_${q} = vec4<f32>(${[0, 1, 2, 3].map((jj) => `bt${j}_${jj}_${q}.${'xyzw'[kk]}`).join(', ')});`);
+        }
+      return L.join('\n');
+    },
+    outIdx: (_tt, i, j, e) => `offC + (m0 + ${i}u) * P.N + n0 + ${4 * j + e}u`,
+    outOk: (_tt, i, j, e) => [g.rowC ? `m0 + ${i}u < P.M` : '', `n0 + ${4 * j + e}u < P.N`].filter(Boolean).join(' && '),
+    outVec: (_tt, i, j) => ({
+      idx: `(offC + (m0 + ${i}u) * P.N + n0 + ${4 * j}u) / 4u`,
+      ok: [g.rowC ? `m0 + ${i}u < P.M` : '', g.colC ? `n0 + ${4 * j}u < P.N` : ''].filter(Boolean).join(' && '),
+    }),
+    col: (_tt, j, e) => `min(n0 + ${4 * j + e}u, P.N - 1u)`,
+  };
+  return problem;
 }
 
 function checkOperand(op: string, name: string, t: Tensor) {
@@ -202,14 +215,15 @@ function checkOperand(op: string, name: string, t: Tensor) {
 
 /**
  * The kernel launch without autograd. `a` is [...batch, M, K] ([..., K, M] when transA), `b` is
- * [...batch, K, N] ([..., N, K] when transB), `bias` is [N]. Returns [...broadcast batch, M, N].
+ * [...batch, K, N] ([..., N, K] when transB). Returns [...broadcast batch, M, N] with the epilogue
+ * applied. `tilingOpt` forces a tiling (default: the context's GEMM variant for this shape).
  */
 export function matmulRaw(
   a: Tensor,
   b: Tensor,
   opts: MatmulOptions = {},
-  bias?: Tensor,
-  tilingOpt?: MatmulTiling,
+  epi: MatmulEpilogue = {},
+  tilingOpt?: GemmTiling,
   op = 'matmul',
 ): Tensor {
   const transA = !!opts.transA;
@@ -228,6 +242,7 @@ export function matmulRaw(
       op,
       `inner dimensions differ: a ${shapeStr(a.shape)}${transA ? ' (transposed)' : ''} has K=${K}, b ${shapeStr(b.shape)}${transB ? ' (transposed)' : ''} has K=${Kb}`,
     );
+  const { bias, residual } = epi;
   if (bias && (bias.dtype !== 'f32' || bias.rank !== 1 || bias.shape[0] !== N))
     throw new EngineError(op, `bias ${bias.describe()} does not match the ${N} output columns`);
   const batchA = a.shape.slice(0, ra - 2);
@@ -235,46 +250,34 @@ export function matmulRaw(
   const batch = broadcastShapes(op, batchA, batchB);
   if (batch.length > MAX_BATCH_RANK) throw new EngineError(op, `more than ${MAX_BATCH_RANK} batch dimensions`);
   const nBatch = numel(batch);
-  const out = new Tensor(a.ctx, [...batch, M, N], 'f32');
+  const outShape = [...batch, M, N];
+  if (residual && (residual.dtype !== 'f32' || residual.shape.length !== outShape.length || residual.shape.some((d, i) => d !== outShape[i])))
+    throw new EngineError(op, `residual ${residual.describe()} does not match the output ${shapeStr(outShape)}`);
+  const out = new Tensor(a.ctx, outShape, 'f32');
   if (out.size === 0) return out;
-  const tiling = tilingOpt ?? chooseTiling(M, N, K, a.ctx.adapterInfo);
-  const { tm, tn, wgx, wgy } = tiling;
-  const ku = tiling.ku ?? 4;
-  if (ku !== 4 && ku !== 8) throw new EngineError(op, `tiling.ku must be 4 or 8, got ${ku}`);
   const maxWg = a.ctx.limits.maxComputeWorkgroupsPerDimension;
   if (nBatch > maxWg) throw new EngineError(op, `${nBatch} batch matrices exceed the dispatch limit ${maxWg}`);
+  if (K === 0) throw new EngineError(op, `inner dimension K is 0 (a ${shapeStr(a.shape)}, b ${shapeStr(b.shape)})`);
+  const tiling =
+    tilingOpt ?? (gemmVariant(a.ctx, shapeClass('matmul', M, N, K)) === 'wg' ? WG_TILING : chooseTiling(M, N, K, a.ctx.adapterInfo));
+  if (tiling.kind === 'reg') {
+    const ku = tiling.ku ?? 4;
+    if (ku !== 4 && ku !== 8) throw new EngineError(op, `tiling.ku must be 4 or 8, got ${ku}`);
+    if (tiling.tn % 4 !== 0 || (transA && tiling.tm % 4 !== 0)) throw new EngineError(op, `register tile ${tiling.tm}x${tiling.tn} must have TN (and TM when transA) a multiple of 4`);
+  }
   // batch strides in elements (0 along broadcast dims); rank-2 operands have no batch dims at all
   const stA = batchA.length ? broadcastStrides(batchA, batch).map((s) => s * M * K) : batch.map(() => 0);
   const stB = batchB.length ? broadcastStrides(batchB, batch).map((s) => s * K * N) : batch.map(() => 0);
-  const colsA = transA ? M : K;
-  const rowsA = transA ? K : M;
-  const colsB = transB ? K : N;
-  const rowsB = transB ? N : K;
-  const v: Variant = {
+  const layout: Layout = {
     transA,
     transB,
-    vecA: colsA % 4 === 0,
-    vecB: colsB % 4 === 0,
+    vecA: (transA ? M : K) % 4 === 0,
+    vecB: (transB ? K : N) % 4 === 0,
     vecC: N % 4 === 0,
-    // stored-dimension extents one invocation touches: M→tm, N→tn, K→ku
-    rowA: rowsA % (transA ? ku : tm) !== 0,
-    colA: colsA % (transA ? tm : ku) !== 0,
-    rowB: rowsB % (transB ? tn : ku) !== 0,
-    colB: colsB % (transB ? ku : tn) !== 0,
-    rowC: M % tm !== 0,
-    colC: N % tn !== 0,
     batched: nBatch > 1,
-    bias: !!bias,
-    tiling,
   };
-  a.ctx.dispatch({
-    op,
-    key: variantKey(v),
-    code: () => matmulShader(v),
-    buffers: [out.binding(op), a.binding(op), b.binding(op), ...(bias ? [bias.binding(op)] : [])],
-    uniforms: packUniforms([M, N, K, batch.length, { u32x4: batch, pad: 8 }, { u32x4: stA, pad: 8 }, { u32x4: stB, pad: 8 }]),
-    workgroups: [Math.ceil(N / (tn * wgx)), Math.ceil(M / (tm * wgy)), nBatch],
-  });
+  const p = matmulProblem(layout, a, b, out, M, N, K, nBatch, batch, stA, stB, tiling);
+  runGemm(a.ctx, op, p, tiling, { bias: bias ? 'col' : undefined, act: epi.act, residual: !!residual, alpha: epi.alpha }, { bias, residual });
   return out;
 }
 
@@ -287,16 +290,16 @@ function fold(t: Tensor): Tensor {
  * matmulRaw, folding A's batch into M when B is a plain matrix and A is not transposed (one large
  * GEMM instead of many small ones).
  */
-function matmulFolded(a: Tensor, b: Tensor, opts: MatmulOptions, bias?: Tensor, op = 'matmul'): Tensor {
+function matmulFolded(a: Tensor, b: Tensor, opts: MatmulOptions, op = 'matmul'): Tensor {
   if (b.rank === 2 && a.rank > 2 && !opts.transA) {
     const a2 = fold(a);
-    const y2 = matmulRaw(a2, b, opts, bias, undefined, op);
+    const y2 = matmulRaw(a2, b, opts, {}, undefined, op);
     a2.dispose();
     const y = view(y2, [...a.shape.slice(0, -1), y2.shape[1]!]);
     y2.dispose();
     return y;
   }
-  return matmulRaw(a, b, opts, bias, undefined, op);
+  return matmulRaw(a, b, opts, {}, undefined, op);
 }
 
 /**
@@ -355,7 +358,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   if (w.shape[1] !== inF)
     throw new EngineError(op, `inner dimensions differ: x ${shapeStr(x.shape)} has ${inF} features, weight ${shapeStr(w.shape)} expects ${w.shape[1]}`);
   const x2 = x.rank === 2 ? view(x) : view(x, [numel(x.shape.slice(0, -1)), inF]);
-  const y2 = matmulRaw(x2, w, { transB: true }, bias, undefined, op);
+  const y2 = matmulRaw(x2, w, { transB: true }, { bias }, undefined, op);
   x2.dispose();
   const y = view(y2, [...x.shape.slice(0, -1), w.shape[0]!]);
   y2.dispose();

@@ -1,16 +1,17 @@
 // The kernel-benchmark worker: matmul and conv2d of this engine against tfjs-backend-webgpu on the
 // same adapter, same inputs. Outputs are compared (max relative difference), then each side is timed
 // with a read-back per repeat (median of 3). It is the only bundle that carries tfjs.
-// No scaled dot-product attention row: main has no attention op yet (branch `attention`).
+// Attention is the engine's `attention()` against tfjs's composition (batched matMul, softmax, matMul).
 //
-// Letters: M, K, N matmul sizes (C[M,N] = A[M,K] B[K,N]); N batch, C in / O out channels, H, W, KS kernel.
+// Letters: M, K, N matmul sizes (C[M,N] = A[M,K] B[K,N]); N batch, C in / O out channels, H, W, KS kernel;
+// attention: B batch (windows), NH heads, L tokens, D head width.
 
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
-import { GpuContext, Generator, tensor, matmul, conv2d, type Tensor } from '../../src/index.js';
+import { GpuContext, Generator, tensor, matmul, conv2d, attention, type Tensor } from '../../src/index.js';
 
 export interface BenchRow {
-  kernel: 'matmul' | 'conv2d';
+  kernel: 'matmul' | 'conv2d' | 'attention';
   shape: string;
   flops: number;
   oursMs: number;
@@ -26,13 +27,17 @@ export type BenchEvent =
   | { kind: 'done' }
   | { kind: 'error'; message: string };
 
-type Case = { kernel: 'matmul'; M: number; K: number; N: number } | { kernel: 'conv2d'; N: number; C: number; O: number; H: number; W: number; KS: number };
+type Case =
+  | { kernel: 'matmul'; M: number; K: number; N: number }
+  | { kernel: 'conv2d'; N: number; C: number; O: number; H: number; W: number; KS: number }
+  | { kernel: 'attention'; B: number; NH: number; L: number; D: number };
 
 const SIZES: Record<string, Case[]> = {
   // the test's size: seconds on a software adapter
   small: [
     { kernel: 'matmul', M: 128, K: 128, N: 128 },
     { kernel: 'conv2d', N: 4, C: 16, O: 16, H: 16, W: 16, KS: 3 },
+    { kernel: 'attention', B: 16, NH: 3, L: 49, D: 32 },
   ],
   medium: [
     { kernel: 'matmul', M: 256, K: 256, N: 256 },
@@ -40,6 +45,8 @@ const SIZES: Record<string, Case[]> = {
     { kernel: 'matmul', M: 2048, K: 576, N: 64 },
     { kernel: 'conv2d', N: 8, C: 16, O: 16, H: 32, W: 32, KS: 3 },
     { kernel: 'conv2d', N: 8, C: 64, O: 64, H: 16, W: 16, KS: 3 },
+    { kernel: 'attention', B: 64, NH: 3, L: 49, D: 32 },
+    { kernel: 'attention', B: 2, NH: 4, L: 197, D: 64 },
   ],
   large: [
     { kernel: 'matmul', M: 1024, K: 1024, N: 1024 },
@@ -48,6 +55,8 @@ const SIZES: Record<string, Case[]> = {
     { kernel: 'conv2d', N: 32, C: 64, O: 64, H: 32, W: 32, KS: 3 },
     { kernel: 'conv2d', N: 32, C: 128, O: 128, H: 16, W: 16, KS: 3 },
     { kernel: 'conv2d', N: 32, C: 256, O: 256, H: 8, W: 8, KS: 3 },
+    { kernel: 'attention', B: 256, NH: 3, L: 49, D: 32 },
+    { kernel: 'attention', B: 8, NH: 12, L: 197, D: 64 },
   ],
 };
 
@@ -79,6 +88,30 @@ async function time(run: (iters: number) => Promise<void>): Promise<number> {
   return ms.sort((x, y) => x - y)[1]!;
 }
 
+/** Milliseconds per call of an engine op (outputs freed, one read-back per repeat). */
+const timeOurs = (op: () => Tensor) =>
+  time(async (n) => {
+    let y: Tensor | null = null;
+    for (let i = 0; i < n; i++) {
+      y?.dispose();
+      y = op();
+    }
+    await y!.read();
+    y!.dispose();
+  });
+
+/** The same for a tfjs op. */
+const timeTfjs = (op: () => tf.Tensor) =>
+  time(async (n) => {
+    let y: tf.Tensor | null = null;
+    for (let i = 0; i < n; i++) {
+      y?.dispose();
+      y = op();
+    }
+    await y!.data();
+    y!.dispose();
+  });
+
 async function benchOne(ctx: GpuContext, c: Case, gen: Generator): Promise<BenchRow> {
   const rand = (n: number) => Float32Array.from({ length: n }, () => gen.cpuUniform() * 2 - 1);
   if (c.kernel === 'matmul') {
@@ -102,24 +135,8 @@ async function benchOne(ctx: GpuContext, c: Case, gen: Generator): Promise<Bench
       shape: `${c.M}×${c.K}×${c.N}`,
       flops: 2 * c.M * c.K * c.N,
       relDiff: relDiff(oursOut as Float32Array, tfOut as Float32Array),
-      oursMs: await time(async (n) => {
-        let y: Tensor | null = null;
-        for (let i = 0; i < n; i++) {
-          y?.dispose();
-          y = ctx.noGrad(() => matmul(A, B));
-        }
-        await y!.read();
-        y!.dispose();
-      }),
-      tfjsMs: await time(async (n) => {
-        let y: tf.Tensor | null = null;
-        for (let i = 0; i < n; i++) {
-          y?.dispose();
-          y = tf.matMul(tA, tB);
-        }
-        await y!.data();
-        y!.dispose();
-      }),
+      oursMs: await timeOurs(() => ctx.noGrad(() => matmul(A, B))),
+      tfjsMs: await timeTfjs(() => tf.matMul(tA, tB)),
     };
     A.dispose();
     B.dispose();
@@ -127,6 +144,7 @@ async function benchOne(ctx: GpuContext, c: Case, gen: Generator): Promise<Bench
     tB.dispose();
     return row;
   }
+  if (c.kernel === 'attention') return benchAttention(ctx, c, rand);
   // conv2d, stride 1, 'same' padding; ours NCHW / [O, C, KS, KS], tfjs NHWC / [KS, KS, C, O]
   const { N, C, O, H, W, KS } = c;
   const x = rand(N * C * H * W);
@@ -155,29 +173,41 @@ async function benchOne(ctx: GpuContext, c: Case, gen: Generator): Promise<Bench
     shape: `${N}×${C}×${H}×${W} → ${O}, ${KS}×${KS}`,
     flops: 2 * N * O * H * W * C * KS * KS,
     relDiff: relDiff(oursNhwc, tfOut),
-    oursMs: await time(async (n) => {
-      let y: Tensor | null = null;
-      for (let i = 0; i < n; i++) {
-        y?.dispose();
-        y = oursConv();
-      }
-      await y!.read();
-      y!.dispose();
-    }),
-    tfjsMs: await time(async (n) => {
-      let y: tf.Tensor | null = null;
-      for (let i = 0; i < n; i++) {
-        y?.dispose();
-        y = tf.conv2d(tX, tW, 1, 'same');
-      }
-      await y!.data();
-      y!.dispose();
-    }),
+    oursMs: await timeOurs(oursConv),
+    tfjsMs: await timeTfjs(() => tf.conv2d(tX, tW, 1, 'same')),
   };
   X.dispose();
   Wt.dispose();
   tX.dispose();
   tW.dispose();
+  return row;
+}
+
+async function benchAttention(ctx: GpuContext, c: Extract<Case, { kernel: 'attention' }>, rand: (n: number) => Float32Array): Promise<BenchRow> {
+  const { B, NH, L, D } = c;
+  const shape = [B, NH, L, D];
+  const host = [rand(B * NH * L * D), rand(B * NH * L * D), rand(B * NH * L * D)];
+  const [q, k, v] = host.map((a) => tensor(ctx, a, shape)) as [Tensor, Tensor, Tensor];
+  const [tq, tk, tv] = host.map((a) => tf.tensor3d(a, [B * NH, L, D]));
+  const scale = 1 / Math.sqrt(D);
+  const ours = () => ctx.noGrad(() => attention(q, k, v));
+  const theirs = () => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(tq!, tk!, false, true), scale)), tv!));
+  const y0 = ours();
+  const oursOut = (await y0.read()) as Float32Array;
+  y0.dispose();
+  const t0 = theirs();
+  const tfOut = (await t0.data()) as Float32Array;
+  t0.dispose();
+  const row: BenchRow = {
+    kernel: 'attention',
+    shape: `${B}×${NH} heads, ${L} tokens, d ${D}`,
+    flops: 4 * B * NH * L * L * D,
+    relDiff: relDiff(oursOut, tfOut),
+    oursMs: await timeOurs(ours),
+    tfjsMs: await timeTfjs(theirs),
+  };
+  for (const t of [q, k, v]) t.dispose();
+  for (const t of [tq, tk, tv]) t!.dispose();
   return row;
 }
 

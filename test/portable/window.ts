@@ -14,7 +14,7 @@ import { LayerNorm, GroupNorm } from '../../src/nn/layers/norm.js';
 import { Generator } from '../../src/util/rng.js';
 import type { Check } from './harness.js';
 import { checkOp } from './grad.js';
-import { Rng, assertClose, assertEqual, assertThrows, f32, size, strides } from './ref.js';
+import { assertClose, assertEqual, assertThrows, f32, size, strides } from './ref.js';
 
 /** float64 torch.roll: out[c] = x[c - shift (mod size)] along each rolled dim. */
 export function rollRef(x: ArrayLike<number>, shape: readonly number[], shifts: readonly number[], dims: readonly number[]): Float64Array {

@@ -7,6 +7,7 @@ import { EngineError } from '../../util/errors.js';
 import { checkMethodConfig, methodLabel, resolveMethod, METHOD_NAMES, type MethodConfig, type MethodName, type SfrOnConfig } from '../core/methods.js';
 import type { ForgetSpec } from './split.js';
 import { PRESETS, type PresetName } from './presets.js';
+import { architecture } from '../../models/registry.js';
 
 /** How the original model (pretraining on D) or RT (on D_r) is trained. */
 export interface TrainRecipe {
@@ -20,6 +21,33 @@ export interface TrainRecipe {
   optimizer?: 'sgd' | 'adamw';
   /** Which epoch's weights to keep: 'best' test accuracy (default, as the authors) or the 'last'. */
   keep?: 'best' | 'last';
+  /** Linear warm-up epochs before the schedule (default 0); the schedule then runs over the rest. */
+  warmupEpochs?: number;
+  /**
+   * No weight decay on biases, norms and position tables (AdamW's usual groups, models' noDecay rule).
+   * Default: on for the transformers (swin_t, vit_b_16), off for ResNet-18.
+   */
+  noDecay?: boolean;
+}
+
+/** The architectures an experiment can train and unlearn (names as models/registry.ts). */
+export const EXPERIMENT_ARCHS = ['resnet18', 'swin_t', 'vit_b_16'] as const;
+export type ExperimentArch = (typeof EXPERIMENT_ARCHS)[number];
+
+/**
+ * The model: ResNet-18 by default (width and variant), or a registry architecture with its
+ * constructor options (camelCase; numClasses, inChannels and seed come from the data and the config;
+ * vit_b_16's imageSize defaults to the data's side).
+ */
+export interface ModelSpec {
+  /** Default 'resnet18'. */
+  arch?: ExperimentArch;
+  /** ResNet-18 only: base width (default 64). */
+  width?: number;
+  /** ResNet-18 only: stem (default 'cifar'). */
+  variant?: 'cifar' | 'imagenet';
+  /** swin_t / vit_b_16: constructor options (see models/registry.ts). */
+  options?: Record<string, unknown>;
 }
 
 export type DataSpec =
@@ -35,8 +63,8 @@ export interface ExperimentConfig {
   /** Whose method defaults fill in methods given by name or partially (default 'mnist'). */
   presets: PresetName;
   data: DataSpec;
-  /** ResNet-18 (torchvision names): base width and stem. */
-  model: { width: number; variant: 'cifar' | 'imagenet' };
+  /** The architecture (torchvision names): ResNet-18 with a base width and stem, or Swin-T / ViT with options. */
+  model: ModelSpec;
   forget: ForgetSpec;
   pretrain: TrainRecipe;
   retrain: TrainRecipe;
@@ -86,6 +114,7 @@ const posInt = num((x) => Number.isInteger(x) && x > 0, 'a positive integer');
 const nonNegInt = num((x) => Number.isInteger(x) && x >= 0, 'a non-negative integer');
 const nonNeg = num((x) => x >= 0, 'a non-negative number');
 const oneOf = (...vals: string[]): Check => (v, w, p) => void (!vals.includes(v as string) && p.push(`${w}: expected one of ${vals.map((x) => JSON.stringify(x)).join(', ')}, got ${JSON.stringify(v)}`));
+const plainObject: Check = (v, w, p) => void (typeName(v) !== 'object' && p.push(`${w}: expected an object, got ${typeName(v)}`));
 const checkpoint: Check = (v, w, p) => {
   if (typeof v === 'string' ? v.length === 0 : !(Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string' && s.length > 0)))
     p.push(`${w}: expected a safetensors path or a non-empty list of shard paths, got ${JSON.stringify(v)}`);
@@ -125,7 +154,26 @@ const RECIPE = object({
   schedule: oneOf('cosine', 'constant'),
   'optimizer?': oneOf('sgd', 'adamw'),
   'keep?': oneOf('best', 'last'),
+  'warmupEpochs?': nonNegInt,
+  'noDecay?': bool,
 });
+const MODEL: Check = (v, w, p) => {
+  object({ 'arch?': oneOf(...EXPERIMENT_ARCHS), 'width?': posInt, 'variant?': oneOf('cifar', 'imagenet'), 'options?': plainObject })(v, w, p);
+  const m = v as ModelSpec;
+  if (typeName(v) !== 'object') return;
+  const arch = m.arch ?? 'resnet18';
+  if (arch === 'resnet18' && m.options !== undefined) p.push(`${w}.options: resnet18 takes width and variant, not options`);
+  if (arch !== 'resnet18' && (m.width !== undefined || m.variant !== undefined)) p.push(`${w}: width and variant are ResNet-18's; give ${arch}'s settings in options`);
+  if (arch !== 'resnet18' && EXPERIMENT_ARCHS.includes(arch) && typeName(m.options ?? {}) === 'object') {
+    const given = Object.keys(m.options ?? {}).filter((k) => ['numClasses', 'inChannels', 'seed'].includes(k));
+    if (given.length) p.push(`${w}.options: ${given.join(', ')} come from the data and the config's seed`);
+    try {
+      architecture(arch, m.options ?? {});
+    } catch (e) {
+      p.push(`${w}.options: ${(e as Error).message.replace(/^architecture: /, '')}`);
+    }
+  }
+};
 const LIMITS = { 'trainLimit?': posInt, 'testLimit?': posInt };
 const SCHEMA: Record<string, Check> = {
   'name?': str,
@@ -135,7 +183,7 @@ const SCHEMA: Record<string, Check> = {
     'cifar10-jpeg': { archive: str, ...LIMITS },
     'cifar10-bin': { dir: str, ...LIMITS },
   }),
-  'model?': object({ width: posInt, variant: oneOf('cifar', 'imagenet') }),
+  'model?': MODEL,
   'forget?': tagged({
     random: { fraction: num((x) => x > 0 && x < 1, 'a fraction in (0, 1)'), seed: nonNegInt },
     class: {

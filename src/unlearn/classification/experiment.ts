@@ -1,18 +1,20 @@
-// The classification experiment task (core/experiment.ts's ExperimentTask): a ResNet-18 from the
-// config, the original and RT trained with the config's recipes (keeping the epoch of best test
+// The classification experiment task (core/experiment.ts's ExperimentTask): a ResNet-18, Swin or ViT
+// from the config, the original and RT trained with the config's recipes (keeping the epoch of best test
 // accuracy by default, as the authors), evaluation on D_f, D_r and the test set, and the paper's
 // table row. Browser-safe: data arrive loaded, files go through the runner's store.
 
 import type { GpuContext } from '../../gpu/context.js';
 import type { AnyModule } from '../../nn/module.js';
-import { SGD, AdamW } from '../../nn/optim.js';
-import { cosineLr, constantLr } from '../../nn/schedule.js';
+import { SGD, AdamW, paramGroups } from '../../nn/optim.js';
+import { cosineLr, constantLr, warmup } from '../../nn/schedule.js';
 import { trainClassifier } from '../../nn/train.js';
 import { tensorsToRecord } from '../../io/state.js';
 import { DataLoader, type Batch } from '../../data/loader.js';
 import type { Dataset } from '../../data/dataset.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, type Transform } from '../../data/transforms.js';
 import { ResNet } from '../../models/resnet.js';
+import { architecture } from '../../models/registry.js';
+import { transformerNoDecay } from '../../models/transformer-parts.js';
 import type { ForgetSplit } from '../core/split.js';
 import type { ExperimentTask, TrainContext } from '../core/experiment.js';
 import type { ExperimentConfig, TrainRecipe } from './config.js';
@@ -40,8 +42,16 @@ export function classificationExperiment(ctx: GpuContext, cfg: ExperimentConfig,
   const remainEval = evalLoader(train, split.remain);
   const testEval = evalLoader(test);
 
-  const makeModel = (seed: number): AnyModule =>
-    new ResNet(ctx, { numClasses: C, inChannels: train.shape[0], width: cfg.model.width, variant: cfg.model.variant, seed });
+  const arch = cfg.model.arch ?? 'resnet18';
+  const makeModel = (seed: number): AnyModule => {
+    if (arch === 'resnet18')
+      return new ResNet(ctx, { numClasses: C, inChannels: train.shape[0], width: cfg.model.width ?? 64, variant: cfg.model.variant ?? 'cifar', seed });
+    const options: Record<string, unknown> = { ...cfg.model.options, numClasses: C, inChannels: train.shape[0], seed };
+    if (arch === 'vit_b_16') options.imageSize ??= train.shape[1];
+    return architecture(arch, options).build(ctx, options);
+  };
+  // AdamW's usual groups: no decay on biases, norms, position tables (the transformers' default)
+  const noDecay = (recipe: TrainRecipe) => recipe.noDecay ?? arch !== 'resnet18';
 
   /**
    * Train from scratch with a recipe, one epoch per trainClassifier call (each resumes from the
@@ -53,11 +63,14 @@ export function classificationExperiment(ctx: GpuContext, cfg: ExperimentConfig,
     const seed = c.stage === 'pretrained' ? cfg.seed : cfg.seed + 1;
     const indices = c.stage === 'retrain' ? split.remain : undefined;
     const loader = new DataLoader(train, { batchSize: recipe.batchSize, shuffle: true, seed, indices, transform: trainTf });
-    const params = model.trainableParameters();
+    const params = noDecay(recipe) ? paramGroups(model, { noDecay: transformerNoDecay }) : model.trainableParameters();
     const opt =
       recipe.optimizer === 'adamw'
         ? new AdamW(params, { lr: recipe.lr, weightDecay: recipe.weightDecay })
         : new SGD(params, { lr: recipe.lr, momentum: recipe.momentum, weightDecay: recipe.weightDecay });
+    const warm = recipe.warmupEpochs ?? 0;
+    const after = recipe.schedule === 'cosine' && recipe.epochs > warm ? cosineLr(recipe.lr, recipe.epochs - warm) : constantLr(recipe.lr);
+    const schedule = warm > 0 ? warmup(warm, after) : after;
     const keepBest = (recipe.keep ?? 'best') === 'best';
     const bestName = `${c.stage}-best.safetensors`;
     const saved = keepBest ? await c.store.readTensors(bestName) : null;
@@ -70,7 +83,7 @@ export function classificationExperiment(ctx: GpuContext, cfg: ExperimentConfig,
           trainLoader: loader,
           testLoader: keepBest ? testEval : undefined,
           optimizer: opt,
-          schedule: recipe.schedule === 'cosine' ? cosineLr(recipe.lr, recipe.epochs) : constantLr(recipe.lr),
+          schedule,
           epochs: e + 1,
           checkpointDir: `${c.stage}-ckpt`,
           resume: true,

