@@ -38,7 +38,7 @@ const SHAPES: Shape[] = [
 ];
 
 type Impl = 'fused' | 'composed';
-const run = (impl: Impl, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions) => (impl === 'fused' ? attention : attentionComposed)(q, k, v, o);
+const run = (impl: Impl, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions) => (impl === 'fused' ? attention(q, k, v, { ...o, impl: 'fused' }) : attentionComposed(q, k, v, o));
 
 /** Bytes the pool hands out while `fn` runs inside a scope (everything it allocates stays live until the scope ends). */
 async function allocated(fn: () => Tensor): Promise<number> {

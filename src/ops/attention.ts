@@ -37,7 +37,16 @@ export interface AttentionOptions {
   dropout?: number;
   generator?: Generator;
   training?: boolean;
+  /**
+   * Which implementation: 'auto' (default) takes the fused kernel once the [B, H, L, S] scores reach
+   * FUSED_MIN_SCORES elements (where the composed path's memory hurts) and the composed path below
+   * (faster on lavapipe at Swin/ViT sizes, see bench/RESULTS.md); 'fused' / 'composed' force one.
+   */
+  impl?: 'auto' | 'fused' | 'composed';
 }
+
+/** Score-matrix size from which 'auto' takes the fused kernel (2^24 floats = 64 MiB per [B, H, L, S] tensor). */
+export const FUSED_MIN_SCORES = 2 ** 24;
 
 export interface AttentionShape {
   B: number;
@@ -106,13 +115,16 @@ export function attentionComposed(q: Tensor, k: Tensor, v: Tensor, opts: Attenti
 
 /**
  * Scaled dot-product attention (see the file header for shapes and options): the fused kernel
- * (online softmax, no [L, S] scores in memory, backward by recomputation) where it applies, the
- * composed path otherwise. Both give the same values and, for the same generator state, the same
+ * (online softmax, no [L, S] scores in memory, backward by recomputation) for large score matrices
+ * or when `impl: 'fused'`, the composed path otherwise (see `impl`). Both give the same values and, for the same generator state, the same
  * dropout mask.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
-  const { D, E, S } = checkAttention('attention', q, k, v, opts);
-  if (!fusedAttentionSupported(D, E) || S === 0 || opts.mask?.requiresGrad) return attentionComposed(q, k, v, opts);
+  const { B, H, L, D, E, S } = checkAttention('attention', q, k, v, opts);
+  const impl = opts.impl ?? 'auto';
+  if (impl !== 'auto' && impl !== 'fused' && impl !== 'composed') throw new EngineError('attention', `impl '${String(impl)}' is not auto, fused or composed`);
+  const small = impl === 'auto' && B * H * L * S < FUSED_MIN_SCORES;
+  if (impl === 'composed' || small || !fusedAttentionSupported(D, E) || S === 0 || opts.mask?.requiresGrad) return attentionComposed(q, k, v, opts);
   const pd = opts.dropout ?? 0;
   return fusedAttention({
     q,

@@ -167,6 +167,7 @@ export async function checkAttentionCase(ctx: GpuContext, rng: Rng, c: AttnCase)
       training: true,
       generator: g,
       scale: c.scale,
+      impl: 'fused',
     };
   };
   const what = describe(c);
@@ -261,8 +262,11 @@ export const ATTENTION_CHECKS: Check[] = [
         assertThrows(() => attention(ql, ql, ql), new RegExp(`attention: sequence of ${long} queries x ${long} keys .* exceeds the limit of ${MAX_SEQUENCE} tokens`));
         // wide heads take the composed fallback and still work
         const qw = requireGrad(tensor(ctx, new Float32Array(2 * 130).fill(0.01), [1, 1, 2, 130]));
-        const yw = attention(qw, qw, qw);
+        const yw = attention(qw, qw, qw, { impl: 'fused' });
         assertEqual(yw.node?.op, 'matmul', 'D = 130 falls back to the composed path');
+        // 'auto' keeps small score matrices on the composed path
+        assertEqual(attention(qw, qw, tensor(ctx, new Float32Array(6), [1, 1, 2, 3])).node?.op, 'matmul', "impl 'auto' on 4 scores");
+        assertThrows(() => attention(q, k, v, { impl: 'flash' as 'auto' }), /attention: impl 'flash' is not auto, fused or composed/);
         assertClose(await yw.read(), new Float32Array(260).fill(0.01), 1e-6, 0, 'D = 130 composed output');
       }),
   },
