@@ -101,9 +101,9 @@ fn groupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nw
 /**
  * Forward: out O [B, H, L, E] and stats [B * H * L, 2] (logsumexp of the scaled scores at 2r; 2r + 1
  * is filled by the backward's row-dot kernel). One invocation per query row; key/value tiles of T
- * rows in workgroup memory; online softmax per key (the accumulator is rescaled only when the running
- * maximum grows). Per-row state lives in the output rows, not in private arrays: lavapipe lowers
- * dynamically indexed private arrays to compare-and-select ladders, which made them 100x slower.
+ * rows in workgroup memory; online softmax per key. The query row and the accumulator are private
+ * arrays walked only by constant-trip loops (unrollable into registers); the loop over a tile's keys
+ * has a runtime bound, because unrolling it too made lavapipe's compile take minutes.
  */
 export function attentionForwardShader(v: Variant, T: number): string {
   const { D, E } = v;
@@ -125,12 +125,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = i0 + lid;
   let live = i < P.L;
   let ir = min(i, P.L - 1u);
-  let qb = (bh * P.L + ir) * ${D}u;
-  let ob = (bh * P.L + ir) * ${E}u;
-  if (live) { for (var e = 0u; e < P.E; e++) { O[ob + e] = 0.0; } }
+  var qr: array<f32, ${D}>;
+  for (var d = 0u; d < ${D}u; d++) { qr[d] = q[(bh * P.L + ir) * ${D}u + d] * P.scale; }
+  var acc: array<f32, ${E}>;
+  for (var e = 0u; e < ${E}u; e++) { acc[e] = 0.0; }
   var m = ${NEG};
   var l = 0.0;
-  // keys past the last query's causal limit are never needed by this block
   let jEnd = ${v.causal ? `min(P.S, min(i0 + ${WG}u, P.L) + P.S - P.L)` : 'P.S'};
   for (var j0 = 0u; j0 < jEnd; j0 += ${T}u) {
     workgroupBarrier();
@@ -140,29 +140,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var e = 0u; e < P.E; e++) { Vs[r * ${E}u + e] = v[(bh * P.S + j) * ${E}u + e]; }
     }
     workgroupBarrier();
-    if (live) {
-      for (var c = 0u; c < P.T; c++) {
-        let j = j0 + c;
-        if (!valid(ir, j)) { continue; }
-        var dot = 0.0;
-        for (var d = 0u; d < P.D; d++) { dot += q[qb + d] * Ks[c * ${D}u + d]; }
-        let s = dot * P.scale + extra(bh, ir, j);
-        if (s > m) {
-          let corr = exp(m - s);
-          l *= corr;
-          for (var e = 0u; e < P.E; e++) { O[ob + e] *= corr; }
-          m = s;
-        }
-        let p = exp(s - m);
-        l += p;
-        let pd = p * dropScale(bh, ir, j);
-        if (pd != 0.0) { for (var e = 0u; e < P.E; e++) { O[ob + e] += pd * Vs[c * ${E}u + e]; } }
-      }
+    for (var c = 0u; c < P.T; c++) {
+      let j = j0 + c;
+      if (!valid(ir, j)) { continue; }
+      var dot = 0.0;
+      for (var d = 0u; d < ${D}u; d++) { dot += qr[d] * Ks[c * ${D}u + d]; }
+      let s = dot + extra(bh, ir, j);
+      let mNew = max(m, s);
+      let corr = exp(m - mNew);
+      let p = exp(s - mNew);
+      l = l * corr + p;
+      let pd = p * dropScale(bh, ir, j);
+      for (var e = 0u; e < ${E}u; e++) { acc[e] = acc[e] * corr + pd * Vs[c * ${E}u + e]; }
+      m = mNew;
     }
   }
   if (live) {
     let inv = 1.0 / l;
-    for (var e = 0u; e < P.E; e++) { O[ob + e] *= inv; }
+    for (var e = 0u; e < ${E}u; e++) { O[(bh * P.L + i) * ${E}u + e] = acc[e] * inv; }
     stats[2u * (bh * P.L + i)] = m + log(l);
   }
 }`;
