@@ -10,7 +10,7 @@ const BROWSER_ENTRY = [
     'BasicBlock', 'BatchNorm2d', 'ByteImageDataset', 'CHECKPOINT_FILE', 'CHECKPOINT_FORMAT',
     'CIFAR10_CLASSES', 'CIFAR10_MEAN', 'CIFAR10_PRESETS', 'CIFAR10_STD', 'ConcatDataset', 'Conv2d',
     'DTYPE_BYTES', 'DataLoader', 'DeviceLostError', 'Dropout', 'Embedding', 'EngineError',
-    'ExponentialMovingAverage', 'FASHION_MNIST_CLASSES', 'Flatten', 'GELU', 'Generator', 'GroupNorm', 'GpuContext', 'Identity',
+    'ExponentialMovingAverage', 'FASHION_MNIST_CLASSES', 'FUSED_MIN_SCORES', 'Flatten', 'GELU', 'Generator', 'GroupNorm', 'GpuContext', 'Identity',
     'JPEG_WASM_PATH', 'LayerNorm', 'Linear', 'MAX_IMAGE_PIXELS', 'METHODS', 'METHOD_NAMES', 'MLP', 'MNIST_MEAN',
     'MNIST_PRESETS', 'MNIST_STD', 'MaxPool2d', 'Module', 'NO_ADAPTER_HELP', 'OPTIONAL_FEATURES',
     'Optimizer', 'PRESETS', 'ProgressBar', 'REQUESTED_LIMITS', 'ReLU', 'ResNet', 'SGD', 'SVC', 'Sequential',
