@@ -10,7 +10,7 @@ const BROWSER_ENTRY = [
     'BasicBlock', 'BatchNorm2d', 'ByteImageDataset', 'CHECKPOINT_FILE', 'CHECKPOINT_FORMAT',
     'CIFAR10_CLASSES', 'CIFAR10_MEAN', 'CIFAR10_PRESETS', 'CIFAR10_STD', 'ConcatDataset', 'Conv2d',
     'DTYPE_BYTES', 'DataLoader', 'DeviceLostError', 'Dropout', 'Embedding', 'EngineError',
-    'ExponentialMovingAverage', 'FASHION_MNIST_CLASSES', 'Flatten', 'GELU', 'Generator', 'GroupNorm', 'GpuContext', 'Identity',
+    'ExponentialMovingAverage', 'FASHION_MNIST_CLASSES', 'FUSED_MIN_SCORES', 'Flatten', 'GELU', 'Generator', 'GroupNorm', 'GpuContext', 'Identity',
     'JPEG_WASM_PATH', 'LayerNorm', 'Linear', 'MAX_IMAGE_PIXELS', 'METHODS', 'METHOD_NAMES', 'MLP', 'MNIST_MEAN',
     'MNIST_PRESETS', 'MNIST_STD', 'MaxPool2d', 'Module', 'NO_ADAPTER_HELP', 'OPTIONAL_FEATURES',
     'Optimizer', 'PRESETS', 'ProgressBar', 'REQUESTED_LIMITS', 'ReLU', 'ResNet', 'SGD', 'SVC', 'Sequential',
@@ -46,7 +46,7 @@ const BROWSER_ENTRY = [
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
     'variance', 'view', 'warmup', 'where', 'windowPartition', 'windowReverse', 'withCliMethods', 'zeros', 'zerosLike',
     // diffusion models (src/models/diffusion) and their kernels
-    'ConditionalUNet', 'DiT', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
+    'ConditionalUNet', 'DiT', 'SwinTransformer', 'VisionTransformer', 'swinT', 'transformerNoDecay', 'vitB16', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
     // mixed precision and f16 tensors
     'GradScaler', 'autocast', 'cast', 'hasF16', 'linearMixed', 'matmulMixed', 'readF32', 'tensorF16',
     // generation (diffusion)

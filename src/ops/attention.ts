@@ -1,8 +1,9 @@
 // Scaled dot-product attention: the one functional entry point every attention-using model calls
-// (Swin's shifted windows, ViT, the DDPM UNet's AttnBlock, DiT). This file holds the contract and
-// the composed implementation (matmul -> scale/bias/mask -> softmax -> dropout -> matmul), built only
-// from ops with their own backward. It is the reference a fused kernel is checked against and the
-// fallback where a fused kernel does not apply.
+// (Swin's shifted windows, ViT, the DDPM UNet's AttnBlock, DiT). This file holds the contract, the
+// composed implementation (matmul -> scale/bias/mask -> softmax -> dropout -> matmul, built only from
+// ops with their own backward) and the dispatch to the fused kernel of src/wgsl/attention.ts. The
+// composed path is the fused kernel's test reference and its fallback (head widths over
+// MAX_HEAD_DIM, a mask that requires a gradient, no keys).
 //
 // Shapes (letters: B = batch (for Swin: images x windows), H = heads, L = query tokens, S = key
 // tokens, D = head width, E = value width):
@@ -21,6 +22,7 @@ import { dropout } from '../wgsl/dropout.js';
 import { tensor } from '../wgsl/fill.js';
 import type { Generator } from '../util/rng.js';
 import { EngineError } from '../util/errors.js';
+import { fusedAttention, fusedAttentionSupported, MAX_SEQUENCE } from '../wgsl/attention.js';
 
 export interface AttentionOptions {
   /** Multiplier of q·k; default 1/sqrt(D). */
@@ -35,7 +37,16 @@ export interface AttentionOptions {
   dropout?: number;
   generator?: Generator;
   training?: boolean;
+  /**
+   * Which implementation: 'auto' (default) takes the fused kernel once the [B, H, L, S] scores reach
+   * FUSED_MIN_SCORES elements (where the composed path's memory hurts) and the composed path below
+   * (faster on lavapipe at Swin/ViT sizes, see bench/RESULTS.md); 'fused' / 'composed' force one.
+   */
+  impl?: 'auto' | 'fused' | 'composed';
 }
+
+/** Score-matrix size from which 'auto' takes the fused kernel (2^24 floats = 64 MiB per [B, H, L, S] tensor). */
+export const FUSED_MIN_SCORES = 2 ** 24;
 
 export interface AttentionShape {
   B: number;
@@ -62,14 +73,19 @@ export function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts
   if (opts.bias) {
     const b = opts.bias;
     const full = [B, H, L, S];
+    if (b.dtype !== 'f32') throw new EngineError(op, `bias must be f32, got ${b.describe()}`);
     if (b.rank !== 4 || b.shape.some((n, i) => n !== 1 && n !== full[i]))
       throw new EngineError(op, `bias ${shapeStr(b.shape)} does not broadcast to [${full.join(', ')}]`);
   }
   if (opts.mask) {
     const m = opts.mask;
+    if (m.dtype !== 'f32') throw new EngineError(op, `mask must be f32 (additive), got ${m.describe()}`);
     if (m.rank !== 3 || m.shape[1] !== L || m.shape[2] !== S || B % m.shape[0]! !== 0)
       throw new EngineError(op, `mask ${shapeStr(m.shape)} must be [G, ${L}, ${S}] with G dividing the batch ${B}`);
   }
+  if (L > MAX_SEQUENCE || S > MAX_SEQUENCE)
+    throw new EngineError(op, `sequence of ${L} queries x ${S} keys (q ${shapeStr(q.shape)}) exceeds the limit of ${MAX_SEQUENCE} tokens`);
+  if (opts.scale !== undefined && !Number.isFinite(opts.scale)) throw new EngineError(op, `scale ${opts.scale} is not finite`);
   if (opts.causal && S < L) throw new EngineError(op, `causal attention needs at least as many keys (${S}) as queries (${L})`);
   const p = opts.dropout ?? 0;
   if (!(p >= 0 && p < 1)) throw new EngineError(op, `dropout ${p} is outside [0, 1)`);
@@ -97,7 +113,28 @@ export function attentionComposed(q: Tensor, k: Tensor, v: Tensor, opts: Attenti
   return matmul(p, v);
 }
 
-/** Scaled dot-product attention (see the file header for shapes and options). */
+/**
+ * Scaled dot-product attention (see the file header for shapes and options): the fused kernel
+ * (online softmax, no [L, S] scores in memory, backward by recomputation) for large score matrices
+ * or when `impl: 'fused'`, the composed path otherwise (see `impl`). Both give the same values and, for the same generator state, the same
+ * dropout mask.
+ */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
-  return attentionComposed(q, k, v, opts);
+  const { B, H, L, D, E, S } = checkAttention('attention', q, k, v, opts);
+  const impl = opts.impl ?? 'auto';
+  if (impl !== 'auto' && impl !== 'fused' && impl !== 'composed') throw new EngineError('attention', `impl '${String(impl)}' is not auto, fused or composed`);
+  const small = impl === 'auto' && B * H * L * S < FUSED_MIN_SCORES;
+  if (impl === 'composed' || small || !fusedAttentionSupported(D, E) || S === 0 || opts.mask?.requiresGrad) return attentionComposed(q, k, v, opts);
+  const pd = opts.dropout ?? 0;
+  return fusedAttention({
+    q,
+    k,
+    v,
+    bias: opts.bias,
+    mask: opts.mask,
+    scale: opts.scale ?? 1 / Math.sqrt(D),
+    causal: !!opts.causal,
+    dropout: pd > 0 && opts.training ? pd : 0,
+    gen: opts.generator,
+  });
 }

@@ -66,5 +66,5 @@ export { upsampleNearest2d } from '../wgsl/upsample.js';
 export { variance, std, logSumExp, mseLoss, klDivFromLogits, oneHot } from './composite.js';
 export { roll, windowPartition, windowReverse } from '../wgsl/window.js';
 export { dropPath } from '../wgsl/droppath.js';
-export { attention, attentionComposed, checkAttention } from './attention.js';
+export { attention, attentionComposed, checkAttention, FUSED_MIN_SCORES } from './attention.js';
 export type { AttentionOptions, AttentionShape } from './attention.js';
