@@ -73,6 +73,7 @@ for (const c of CONFIGS.filter((k) => wanted.includes(k.name))) {
   const params = model.numParameters();
   rows.push([c.name, c.what, (params / 1e6).toFixed(2), fmt(fwd.sec * 1000, 0), fmt(step.sec * 1000, 0), fmt(B / step.sec, 1), fmt(step.cpu, 1), fmt(step.sec / fwd.sec, 2)]);
   results.push({ model: c.name, config: c.what, batch: B, params, forwardMs: fwd.sec * 1000, forwardBestMs: fwd.best * 1000, stepMs: step.sec * 1000, stepBestMs: step.best * 1000, stepCpuSec: step.cpu, forwardCpuSec: fwd.cpu, trainImagesPerSec: B / step.sec, stepOverForward: step.sec / fwd.sec });
+  console.log(`${c.name}: forward ${fmt(fwd.sec * 1000, 0)} ms, train step ${fmt(step.sec * 1000, 0)} ms (${params} parameters)`);
   for (const v of [x, target, t, y]) v.dispose();
   opt.dispose();
   model.dispose();

@@ -41,6 +41,11 @@ export type { ProgressStream, ProgressOptions, ProgressStats } from './nn/progre
 export { ResNet, BasicBlock, resnet18 } from './models/resnet.js';
 export type { ResNetOptions, BasicBlockConfig } from './models/resnet.js';
 export { MLP } from './models/mlp.js';
+export { SwinTransformer, swinT } from './models/swin.js';
+export type { SwinOptions } from './models/swin.js';
+export { VisionTransformer, vitB16 } from './models/vit.js';
+export type { ViTOptions } from './models/vit.js';
+export { transformerNoDecay } from './models/transformer-parts.js';
 export { ConditionalUNet } from './models/diffusion/unet.js';
 export type { UNetOptions } from './models/diffusion/unet.js';
 export { DiT } from './models/diffusion/dit.js';

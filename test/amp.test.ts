@@ -29,6 +29,7 @@ import { mnistTransform } from '../src/data/transforms.js';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist-node.js';
 import { requirePrereq, skipWithout } from './prereq.js';
 import { memoryCheckpointIO } from '../src/nn/checkpoint.js';
+import { checkTrainConfig } from '../src/cli/train.js';
 
 const gpu = useGpu();
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
@@ -148,6 +149,12 @@ describe('GradScaler', () => {
     });
   });
 
+  it('the train command takes mixedPrecision: true/false in its config', () => {
+    const base = { model: { name: 'mlp' }, dataset: { kind: 'mnist' }, epochs: 1, lr: 0.1, batchSize: 8, outDir: 'x' };
+    expect(checkTrainConfig({ ...base, mixedPrecision: true }).mixedPrecision).toBe(true);
+    expect(() => checkTrainConfig({ ...base, mixedPrecision: 'yes' })).toThrow(/mixedPrecision must be true or false, got "yes"/);
+  });
+
   it('checks its options and the call order', () => {
     const ctx = gpu.ctx;
     expect(() => new GradScaler(ctx, { backoffFactor: 1 })).toThrow(/GradScaler: backoffFactor 1 must be in \(0, 1\)/);
@@ -248,6 +255,33 @@ describe('mixed precision in the loop', () => {
     expect(resumed.state).toEqual(full.state);
     expect(resumed.weights).toEqual(full.weights);
     expect(() => new GradScaler(ctx).restoreCheckpointState({ scale: -1 })).toThrow(/GradScaler: checkpointed state .* is not a GradScaler's/);
+  });
+});
+
+describe('mixed precision without shader-f16', () => {
+  it('mixedPrecision: true on a device without it trains exactly as f32 (same bits), saying so once', async () => {
+    const no = withoutF16(gpu.ctx);
+    const [D, C, n, B] = [12, 4, 64, 16];
+    const loader = new ClusterLoader(n, D, C, B, 13);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const run = async (mixed: boolean) => {
+        const model = new MLP(no, { sizes: [D, 16, C], seed: 4 });
+        const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+        await train({
+          ctx: no, model, optimizer, loader, epochs: 1, progress: false, mixedPrecision: mixed,
+          step: (batch) => mean(crossEntropy(model.forward(tensor(no, batch.x, [batch.y.length, D])), labelsTensor(no, batch.y, C))),
+        });
+        const w = await Promise.all(model.parameters().map(async (p) => Array.from(await p.read())));
+        model.dispose();
+        optimizer.dispose();
+        return w;
+      };
+      expect(await run(true)).toEqual(await run(false));
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([F16_FALLBACK_MESSAGE]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
 

@@ -299,3 +299,32 @@ describe('diffusion unlearning methods (one iteration vs float64)', () => {
     s.original.dispose();
   });
 });
+
+describe('the UNet through the diffusion pipeline', () => {
+  it('a tiny ddpm-unet trains, samples and unlearns (SFR-on) with the same code', async () => {
+    const { ctx } = gpu;
+    const { architecture } = await import('../src/models/registry.js');
+    const { trainDiffusion } = await import('../src/models/diffusion/train.js');
+    const opts = { ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [4], dropout: 0.1, inChannels: 1, outCh: 1, imageSize: 8, numClasses: K, numTimesteps: T, numGroups: 4, seed: 2 };
+    const model = architecture('ddpm-unet', opts).build(ctx, opts) as unknown as import('../src/models/diffusion/process.js').EpsModel;
+    const img: [number, number, number] = [1, 8, 8];
+    const n = 12;
+    const data = { image: img, x: Float32Array.from(rng.uniform(n * 64)), y: Int32Array.from({ length: n }, (_, i) => i % K) };
+    const sched = new DiffusionSchedule({ T });
+    const r = await trainDiffusion({ ctx, model, sched, data, numClasses: K, steps: 2, batchSize: 4, lr: 1e-3, seed: 1, emaDecay: 0.9 });
+    expect(Number.isFinite(r.lastLoss)).toBe(true);
+    r.ema!.copyTo(model);
+    r.ema!.dispose();
+    model.eval();
+    const imgs = await sampleImages(ctx, model, sched, { classes: [0, 2], image: img, numClasses: K, steps: 2 });
+    expect(imgs.length).toBe(2 * 64);
+    expect(imgs.every((v) => Number.isFinite(v) && v >= -1 && v <= 1)).toBe(true);
+    const problem = diffusionProblem(ctx, { sched, numClasses: K, forgetClass: F, data, batchSize: 4, seed: 3 });
+    const original = model.clone().freeze().eval();
+    const res = await runDiffusionUnlearning({ ...DIFFUSION_PRESETS['SFR-on'], iterations: 1, maskBatches: 1 }, { problem, model, original });
+    expect(res.updates).toBe(2);
+    expect(res.maskDensity! > 0 && res.maskDensity! < 1).toBe(true);
+    model.dispose();
+    original.dispose();
+  });
+});

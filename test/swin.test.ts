@@ -11,6 +11,11 @@ import { architecture } from '../src/models/registry.js';
 import { randn } from '../src/ops/index.js';
 import { Generator } from '../src/util/rng.js';
 import { resolveConfig } from '../src/unlearn/classification/config.js';
+import { classificationExperiment } from '../src/unlearn/classification/experiment.js';
+import { forgetSplitOf } from '../src/unlearn/classification/split.js';
+import { ByteImageDataset } from '../src/data/dataset.js';
+import { paramGroups } from '../src/nn/optim.js';
+import { transformerNoDecay } from '../src/models/transformer-parts.js';
 
 const gpu = useGpu();
 // 10x10 input, patch 2 -> 5x5 (padded to 6: shift 1 and the mask); merge 5 -> 3 (odd), padded to 4
@@ -78,5 +83,32 @@ describe('Swin (tiny)', () => {
     expect(() => resolveConfig({ model: { arch: 'swin_t', width: 8 } })).toThrow(/width and variant are ResNet-18's/);
     expect(() => resolveConfig({ model: { arch: 'swin_t', options: { numClasses: 3 } } })).toThrow(/numClasses come from the data/);
     expect(() => resolveConfig({ model: { arch: 'swin_b' } })).toThrow(/config\.model\.arch: expected one of "resnet18", "swin_t", "vit_b_16"/);
+  });
+
+  it('the experiment runner builds the configured Swin/ViT for the data; no weight decay on biases, norms and position tables', () => {
+    const { ctx } = gpu;
+    const N = 20;
+    const ds = new ByteImageDataset(new Uint8Array(N * 12 * 12), Int32Array.from({ length: N }, (_, i) => i % 4), [1, 12, 12], 4);
+    const split = forgetSplitOf({ kind: 'random', fraction: 0.1, seed: 1 }, ds.labels);
+    const data = { train: ds, test: ds, mean: [0.5], std: [0.5], augment: false };
+    const swinCfg = resolveConfig({ model: { arch: 'swin_t', options: { patchSize: 2, embedDim: 8, depths: [2], numHeads: [2], windowSize: 3 } } });
+    const swin = classificationExperiment(ctx, swinCfg, data, split).makeModel(5) as SwinTransformer;
+    expect(swin).toBeInstanceOf(SwinTransformer);
+    expect(swin.options).toMatchObject({ numClasses: 4, inChannels: 1, seed: 5, embedDim: 8 });
+    const [decay, noDecay] = paramGroups(swin, { noDecay: transformerNoDecay });
+    const names = new Map(swin.namedParameters().map(([n, t]) => [t, n]));
+    const noDecayNames = noDecay!.params.map((t) => names.get(t)!);
+    expect(noDecayNames).toContain('features.1.0.attn.relative_position_bias_table');
+    expect(noDecayNames).toContain('features.1.0.norm1.weight');
+    expect(noDecayNames.some((n) => n.endsWith('qkv.weight'))).toBe(false);
+    expect(decay!.params.map((t) => names.get(t)!)).toContain('features.1.0.attn.qkv.weight');
+    swin.dispose();
+    const vitCfg = resolveConfig({ model: { arch: 'vit_b_16', options: { patchSize: 4, numLayers: 1, numHeads: 2, hiddenDim: 8, mlpDim: 16 } } });
+    const vit = classificationExperiment(ctx, vitCfg, data, split).makeModel(5);
+    expect((vit as unknown as { options: { imageSize: number } }).options.imageSize).toBe(12);
+    const vitNoDecay = paramGroups(vit, { noDecay: transformerNoDecay })[1]!.params;
+    const vnames = new Map(vit.namedParameters().map(([n, t]) => [t, n]));
+    expect(vitNoDecay.map((t) => vnames.get(t))).toEqual(expect.arrayContaining(['class_token', 'encoder.pos_embedding']));
+    vit.dispose();
   });
 });

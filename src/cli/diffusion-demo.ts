@@ -157,7 +157,10 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   const makeModel = (seed: number): EpsModel =>
     cfg.model.arch === 'mlp-denoiser'
       ? new MlpDenoiser(ctx, { image: [image[0], image[1], image[2]], numClasses: K, T: cfg.T, seed, ...cfg.model.options })
-      : (architecture(cfg.model.arch, cfg.model.options).build(ctx, { ...cfg.model.options }) as EpsModel);
+      : (() => {
+          const arch = architecture(cfg.model.arch, cfg.model.options);
+          return arch.build(ctx, arch.optionKeys.includes('seed') ? { ...cfg.model.options, seed } : { ...cfg.model.options }) as EpsModel;
+        })();
 
   // 1. the evaluation classifier (cached)
   let clf: MLP;

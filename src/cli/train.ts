@@ -73,6 +73,8 @@ export interface TrainConfig {
   /** Evaluate on this many test samples (a seeded random subset). */
   testSubset?: number;
   readEvery?: number;
+  /** Mixed precision: linear layers in f16 with f32 accumulation and dynamic loss scaling (default false; f32 without 'shader-f16'). */
+  mixedPrecision?: boolean;
 }
 
 export interface TrainRunResult {
@@ -85,7 +87,7 @@ export interface TrainRunResult {
 
 const KNOWN_TOP = [
   'model', 'dataset', 'epochs', 'lr', 'schedule', 'scheduleUnit', 'batchSize', 'testBatchSize', 'seed', 'optimizer',
-  'weightDecay', 'momentum', 'outDir', 'trainSubset', 'testSubset', 'readEvery',
+  'weightDecay', 'momentum', 'outDir', 'trainSubset', 'testSubset', 'readEvery', 'mixedPrecision',
 ];
 
 /** Checks a parsed config; throws one EngineError listing every problem. */
@@ -115,6 +117,8 @@ export function checkTrainConfig(cfg: unknown): TrainConfig {
     problems.push(`schedule must be 'cosine', 'constant' or 'linear', got ${JSON.stringify(c.schedule)}`);
   if (c.optimizer !== undefined && !['sgd', 'adam', 'adamw'].includes(c.optimizer as string))
     problems.push(`optimizer must be 'sgd', 'adam' or 'adamw', got ${JSON.stringify(c.optimizer)}`);
+  if (c.mixedPrecision !== undefined && typeof c.mixedPrecision !== 'boolean')
+    problems.push(`mixedPrecision must be true or false, got ${JSON.stringify(c.mixedPrecision)}`);
   if (problems.length) throw new EngineError(op, problems.join('; '));
   return cfg as TrainConfig;
 }
@@ -237,6 +241,7 @@ export async function trainFromConfig(
       checkpointIO: nodeCheckpointIO(),
       resume: opts.resume ?? false,
       readEvery: cfg.readEvery,
+      mixedPrecision: cfg.mixedPrecision ?? false,
       progress: opts.progress ?? true,
       config: cfg,
     });

@@ -86,7 +86,7 @@ function reportOptions(result: ExperimentResult): ReportOptions {
     title: c.name,
     notes: [
       `device: ${result.device}; total wall time ${(result.totalSeconds / 60).toFixed(1)} min (RTE is per method, mask computation included; RT's is its training time)`,
-      `data: ${JSON.stringify(c.data)}; forget: ${JSON.stringify(c.forget)}; model: ResNet-18 ${JSON.stringify(c.model)}; method presets: ${c.presets}`,
+      `data: ${JSON.stringify(c.data)}; forget: ${JSON.stringify(c.forget)}; model: ${c.model.arch ?? 'resnet18'} ${JSON.stringify(c.model)}; method presets: ${c.presets}`,
       ...(c.pretrained ? [`original model: ${JSON.stringify(c.pretrained)} (not pretrained here)`] : []),
       ...(c.retrained ? [`RT model: ${JSON.stringify(c.retrained)} (not retrained here)`] : []),
       `pretrain: ${JSON.stringify(c.pretrain)}; retrain (RT): ${JSON.stringify(c.retrain)}`,

@@ -14,6 +14,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import {
   add,
+  dropPath,
   indexSelect,
   mean,
   randn,
@@ -22,10 +23,10 @@ import {
   transpose,
 } from '../ops/index.js';
 import { Module } from '../nn/module.js';
-import { Activation, Conv2d, Dropout, Identity, Linear, Sequential } from '../nn/layers/index.js';
+import { Activation, Conv2d, Dropout, Identity, LayerNorm, Linear, Sequential } from '../nn/layers/index.js';
 import { EngineError } from '../util/errors.js';
 import { Generator } from '../util/rng.js';
-import { LayerNorm, Permute, dropPath, gatherRows, initLinear, inverseIndex, packedSelfAttention } from './transformer-parts.js';
+import { Permute, gatherRows, initLinear, inverseIndex, packedSelfAttention } from './transformer-parts.js';
 
 export interface SwinOptions {
   /** Side of the square patch of the stem conv (default 4; a [p, p] pair is accepted). */
@@ -221,12 +222,12 @@ export class SwinTransformerBlock extends Module<[Tensor], Tensor, SwinBlockConf
   constructor(ctx: GpuContext, config: SwinBlockConfig) {
     super(ctx, config);
     const { dim: C, gen } = config;
-    this.norm1 = this.registerModule('norm1', new LayerNorm(ctx, { dim: C, eps: 1e-5 }));
+    this.norm1 = this.registerModule('norm1', new LayerNorm(ctx, { normalizedShape: C, eps: 1e-5 }));
     this.attn = this.registerModule(
       'attn',
       new ShiftedWindowAttention(ctx, { dim: C, window: config.window, shift: config.shift, numHeads: config.numHeads, attentionDropout: config.attentionDropout, dropout: config.dropout, gen }),
     );
-    this.norm2 = this.registerModule('norm2', new LayerNorm(ctx, { dim: C, eps: 1e-5 }));
+    this.norm2 = this.registerModule('norm2', new LayerNorm(ctx, { normalizedShape: C, eps: 1e-5 }));
     const hidden = Math.floor(C * config.mlpRatio);
     const drop = () => (config.dropout > 0 ? new Dropout(ctx, { p: config.dropout, gen }) : new Identity(ctx));
     this.mlp = this.registerModule(
@@ -250,7 +251,7 @@ export class PatchMerging extends Module<[Tensor], Tensor, { dim: number; gen: G
     super(ctx, config);
     const C = config.dim;
     this.reduction = this.registerModule('reduction', truncLinear(ctx, 4 * C, 2 * C, false, config.gen));
-    this.norm = this.registerModule('norm', new LayerNorm(ctx, { dim: 4 * C, eps: 1e-5 }));
+    this.norm = this.registerModule('norm', new LayerNorm(ctx, { normalizedShape: 4 * C, eps: 1e-5 }));
   }
   forward(x: Tensor): Tensor {
     const [N, H, W, C] = x.shape as [number, number, number, number];
@@ -315,7 +316,7 @@ export class SwinTransformer extends Module<[Tensor], Tensor, SwinOptions> {
       new Sequential(ctx, [
         new Conv2d(ctx, { inChannels: o.inChannels, outChannels: o.embedDim, kernelSize: P, stride: P, gen }),
         new Permute(ctx, { dims: [0, 2, 3, 1] }),
-        new LayerNorm(ctx, { dim: o.embedDim, eps: 1e-5 }),
+        new LayerNorm(ctx, { normalizedShape: o.embedDim, eps: 1e-5 }),
       ]),
     ];
     const total = o.depths.reduce((a, b) => a + b, 0);
@@ -336,7 +337,7 @@ export class SwinTransformer extends Module<[Tensor], Tensor, SwinOptions> {
     });
     this.features = this.registerModule('features', new Sequential(ctx, layers));
     const F = o.embedDim * 2 ** (o.depths.length - 1);
-    this.norm = this.registerModule('norm', new LayerNorm(ctx, { dim: F, eps: 1e-5 }));
+    this.norm = this.registerModule('norm', new LayerNorm(ctx, { normalizedShape: F, eps: 1e-5 }));
     this.head = this.registerModule('head', truncLinear(ctx, F, o.numClasses, true, gen));
   }
 

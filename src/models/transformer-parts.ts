@@ -1,34 +1,19 @@
-// Small pieces the transformer models (swin.ts, vit.ts) need that are composed here from existing ops
-// until their nn/ops versions land (helper `attention` adds fused roll / window-partition / drop-path
-// kernels and nn LayerNorm on its branch): TEMPORARY — at merge, swap LayerNorm for nn's and dropPath
-// for the ops' (parameter names `weight`, `bias` are torch's); gatherRows may stay (it is fast).
+// Pieces the transformer models (swin.ts, vit.ts) share: row gathers with an inverse-gather backward
+// (torchvision's pad -> roll -> window partition in one pass, which the ops' windowPartition does not
+// do for maps that are not a multiple of the window; head splits of packed q/k/v projections), packed
+// multi-head self-attention, an OrderedDict-style Sequential, the no-decay rule and Linear init.
 // It holds no model.
 //
 // Letters: N batch, C channels (the last axis).
 
 import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { attention, bernoulli, indexSelect, indexTensor, layerNorm, mul, mulScalar, pad, permute, randn, reshape, zeros, type AttentionOptions } from '../ops/index.js';
+import { attention, indexSelect, indexTensor, pad, permute, randn, reshape, zeros, type AttentionOptions } from '../ops/index.js';
 import { record } from '../autograd/graph.js';
-import { Module, constantInit, copyTensor } from '../nn/module.js';
+import { Module, copyTensor } from '../nn/module.js';
 import type { Linear } from '../nn/layers/index.js';
 import { EngineError } from '../util/errors.js';
 import type { Generator } from '../util/rng.js';
-
-/** torch.nn.LayerNorm(dim, eps) over the last axis: weight [C] = 1, bias [C] = 0. (TEMPORARY, see header.) */
-export class LayerNorm extends Module<[Tensor], Tensor, { dim: number; eps: number }> {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
-  constructor(ctx: GpuContext, config: { dim: number; eps: number }) {
-    super(ctx, config);
-    this.weight = this.registerParameter('weight', constantInit(ctx, [config.dim], 1));
-    this.bias = this.registerParameter('bias', constantInit(ctx, [config.dim], 0));
-  }
-  forward(x: Tensor): Tensor {
-    if (x.shape[x.rank - 1] !== this.config.dim) throw new EngineError('LayerNorm', `expected [..., ${this.config.dim}], got ${x.describe()}`);
-    return layerNorm(x, this.config.dim, this.weight, this.bias, this.config.eps);
-  }
-}
 
 /** torchvision.ops.misc.Permute: a parameter-free axis reordering (a Sequential child, holds no state). */
 export class Permute extends Module<[Tensor], Tensor, { dims: number[] }> {
@@ -120,16 +105,6 @@ export function packedSelfAttention(qkv: Tensor, K: number, opts: AttentionOptio
   const part = (i: number) => reshape(gatherRows(rows, 1, headRows(M, K, i, 3)), [B, K, M, D]);
   const o = attention(part(0), part(1), part(2), opts); // [B, K, M, D]
   return reshape(gatherRows(reshape(o, [B, K * M, D]), 1, inverseIndex(headRows(M, K, 0, 1), K * M)), [B, M, K * D]);
-}
-
-/**
- * Stochastic depth, torchvision's mode 'row': in training each sample's residual branch is zeroed
- * with probability p and the kept ones scaled by 1/(1 − p); identity in eval or at p = 0. (TEMPORARY.)
- */
-export function dropPath(x: Tensor, p: number, gen: Generator, training: boolean): Tensor {
-  if (!training || p === 0) return x;
-  const keep = bernoulli(x.ctx, [x.shape[0]!, ...x.shape.slice(1).map(() => 1)], gen, 1 - p);
-  return mul(x, mulScalar(keep, 1 / (1 - p)));
 }
 
 /** Overwrite a Linear's weight with N(0, std²) and its bias with 0 (torchvision transformers' init). */

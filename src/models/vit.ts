@@ -11,10 +11,10 @@ import type { GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { add, concat, linear, rand, randn, reshape, transpose, zeros, slice } from '../ops/index.js';
 import { Module, copyTensor } from '../nn/module.js';
-import { Activation, Conv2d, Dropout, Identity, Linear, Sequential } from '../nn/layers/index.js';
+import { Activation, Conv2d, Dropout, Identity, LayerNorm, Linear, Sequential } from '../nn/layers/index.js';
 import { EngineError } from '../util/errors.js';
 import { Generator } from '../util/rng.js';
-import { LayerNorm, NamedSequential, packedSelfAttention } from './transformer-parts.js';
+import { NamedSequential, packedSelfAttention } from './transformer-parts.js';
 
 export interface ViTOptions {
   /** Side of the square input the model takes (default 224). */
@@ -83,9 +83,9 @@ export class EncoderBlock extends Module<[Tensor], Tensor, EncoderBlockConfig> {
   constructor(ctx: GpuContext, config: EncoderBlockConfig) {
     super(ctx, config);
     const { hiddenDim: D, mlpDim: F, gen, dropout } = config;
-    this.ln1 = this.registerModule('ln_1', new LayerNorm(ctx, { dim: D, eps: 1e-6 }));
+    this.ln1 = this.registerModule('ln_1', new LayerNorm(ctx, { normalizedShape: D, eps: 1e-6 }));
     this.selfAttention = this.registerModule('self_attention', new MultiheadSelfAttention(ctx, { dim: D, numHeads: config.numHeads, dropout: config.attentionDropout, gen }));
-    this.ln2 = this.registerModule('ln_2', new LayerNorm(ctx, { dim: D, eps: 1e-6 }));
+    this.ln2 = this.registerModule('ln_2', new LayerNorm(ctx, { normalizedShape: D, eps: 1e-6 }));
     const drop = () => (dropout > 0 ? new Dropout(ctx, { p: dropout, gen }) : new Identity(ctx));
     const fc1 = new Linear(ctx, { inFeatures: D, outFeatures: F, gen });
     const fc2 = new Linear(ctx, { inFeatures: F, outFeatures: D, gen });
@@ -115,7 +115,7 @@ export class Encoder extends Module<[Tensor], Tensor, EncoderBlockConfig & { seq
     this.posEmbedding = this.registerParameter('pos_embedding', randn(ctx, [1, S, D], gen, 0, 0.02));
     this.drop = config.dropout > 0 ? new Dropout(ctx, { p: config.dropout, gen }) : new Identity(ctx);
     this.layers = this.registerModule('layers', new NamedSequential(ctx, { layers: Array.from({ length: config.numLayers }, (_, i) => [`encoder_layer_${i}`, new EncoderBlock(ctx, config)] as [string, Module]) }));
-    this.ln = this.registerModule('ln', new LayerNorm(ctx, { dim: D, eps: 1e-6 }));
+    this.ln = this.registerModule('ln', new LayerNorm(ctx, { normalizedShape: D, eps: 1e-6 }));
   }
   forward(x: Tensor): Tensor {
     return this.ln.forward(this.layers.forward(this.drop.forward(add(x, this.posEmbedding))));

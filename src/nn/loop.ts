@@ -15,6 +15,7 @@ import type { Generator } from '../util/rng.js';
 import type { AnyModule } from './module.js';
 import { clipGradNorm, type Optimizer } from './optim.js';
 import { GradScaler, autocast } from './amp.js';
+import { hasF16 } from '../ops/index.js';
 import type { LrSchedule } from './schedule.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
 import { checkpointState, loadCheckpoint, saveCheckpoint, type CheckpointIO } from './checkpoint.js';
@@ -161,7 +162,8 @@ export interface TrainOptions<B> {
    * accumulation; f32 on a device without 'shader-f16', said once), the loss is scaled by the
    * GradScaler before backward, gradients are unscaled and checked on the GPU before clipping, and a
    * step with an inf/NaN gradient is skipped (one read-back per step). `true` makes a GradScaler
-   * with torch's defaults; pass your own to read `skippedSteps` and `scale`.
+   * with torch's defaults (disabled without 'shader-f16': the run is then the plain f32 run); pass
+   * your own to read `skippedSteps` and `scale`. Its state is checkpointed as the hook 'gradScaler'.
    */
   mixedPrecision?: boolean | GradScaler;
 }
@@ -309,7 +311,8 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
   const lrAt = (epoch: number, globalStep: number) => (opts.schedule ? opts.schedule(unit === 'epoch' ? epoch : globalStep) : baseLr);
   const hooks: [string, TrainHook][] = Object.entries(opts.hooks ?? {});
   // mixed precision: the scaler's state is checkpointed like a hook's, under 'gradScaler'
-  const scaler = opts.mixedPrecision instanceof GradScaler ? opts.mixedPrecision : opts.mixedPrecision ? new GradScaler(ctx) : null;
+  // (one made here is disabled on a device without 'shader-f16': f32 needs no loss scaling or read-back)
+  const scaler = opts.mixedPrecision instanceof GradScaler ? opts.mixedPrecision : opts.mixedPrecision ? new GradScaler(ctx, { enabled: hasF16(ctx) }) : null;
   if (scaler) {
     if (hooks.some(([name]) => name === 'gradScaler')) throw new EngineError(op, "the hook name 'gradScaler' is taken by mixedPrecision's GradScaler");
     hooks.push(['gradScaler', scaler]);

@@ -102,6 +102,8 @@ export interface ConvKernelOptions {
   subgroups?: boolean;
   /** Force a tiling variant. */
   variant?: 'reg' | 'wg';
+  /** f16 multiply-accumulate on the register path (falls back to f32 without 'shader-f16'). */
+  f16?: boolean;
 }
 
 /** Fused forward epilogue: out = act(conv + bias[o] + residual). */
@@ -114,7 +116,7 @@ export interface ConvEpilogue {
 function tilingFor(x: Tensor, kind: string, M: number, N: number, K: number, TM: number, lanes: number, k: ConvKernelOptions): GemmTiling {
   const v = k.variant ?? gemmVariant(x.ctx, shapeClass(kind, M, N, K));
   if (v === 'wg') return WG_TILING;
-  const t: RegTiling = { kind: 'reg', tm: TM, tn: 4, wgx: laneGroup(lanes), wgy: 1, ku: 4, sg: k.subgroups ?? hasSubgroups(x.ctx) };
+  const t: RegTiling = { kind: 'reg', tm: TM, tn: 4, wgx: laneGroup(lanes), wgy: 1, ku: 4, sg: k.subgroups ?? hasSubgroups(x.ctx), f16: k.f16 };
   return t;
 }
 

@@ -10,7 +10,8 @@
 //     register block per invocation), the shape real GPUs want; operands through the problem's
 //     scalar element functions.
 // Fused epilogue: alpha scale, bias per row or per column, residual add, activation (relu/silu/gelu),
-// in that order: C = act(alpha·AB + bias + R). It does not do f16, split-K inside one dispatch, or
+// in that order: C = act(alpha·AB + bias + R). The register path also has an f16 multiply-accumulate
+// variant (operands stay f32 in memory). It does not do f16 storage, split-K inside one dispatch, or
 // double buffering.
 //
 // Which tiling runs is chosen per context (see gemmVariant): forced by setGemmVariant / the
@@ -48,6 +49,11 @@ export interface RegTiling {
   ku?: number;
   /** A loaded one value per lane and shared by subgroupBroadcast (needs 8-wide subgroups; wgy 1) */
   sg?: boolean;
+  /**
+   * f16 products and accumulation (operands rounded to f16 after loading, result widened to f32
+   * before the epilogue); needs 'shader-f16', else runGemm falls back to f32 and says so once.
+   */
+  f16?: boolean;
 }
 
 /** Workgroup-memory tiling: BM×BN output tile per workgroup, BK deep, TM×TN per invocation. */
@@ -131,7 +137,7 @@ const ACT: Record<GemmActivation, (v: string) => string> = {
   silu: (v) => `(${v} / (T(1.0) + exp(-(${v}))))`,
   gelu: (v) => `(T(0.5) * ${v} * (T(1.0) + gemm_erf(${v} * T(${INV_SQRT2}))))`,
 };
-const ERF = (T: string) => `fn gemm_erf(x: ${T}) -> ${T} {
+const ERF = (T: string) => `fn gemm_erf${T === 'f32' ? '' : '4'}(x: ${T}) -> ${T} {
   // Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7 (as elementwise gelu)
   let s = sign(x);
   let z = abs(x);
@@ -140,14 +146,18 @@ const ERF = (T: string) => `fn gemm_erf(x: ${T}) -> ${T} {
   return s * (${T}(1.0) - poly * exp(-z * z));
 }`;
 
-/** WGSL of epilogue(v) for a scalar (T = f32) or vec4 value; row / col / idx are WGSL expressions. */
-function epilogueExpr(e: GemmEpilogue, v: string, vec: boolean, row: string, col: string[] | string, rIdx: string): string {
+/**
+ * WGSL of epilogue(v) for a scalar (f32) or vec4 value; row / col are WGSL index expressions (col: one
+ * per component for vec4), `resid` the residual value expression of the same type.
+ */
+function epilogueExpr(e: GemmEpilogue, v: string, vec: boolean, row: string, col: string[] | string, resid: string): string {
   const T = vec ? 'vec4<f32>' : 'f32';
   let x = e.alpha !== undefined ? `(${v} * P.alpha)` : v;
   if (e.bias === 'row') x = `(${x} + ${vec ? `vec4<f32>(bias[${row}])` : `bias[${row}]`})`;
   if (e.bias === 'col') x = `(${x} + ${Array.isArray(col) ? `vec4<f32>(${col.map((c) => `bias[${c}]`).join(', ')})` : `bias[${col}]`})`;
-  if (e.residual) x = `(${x} + R[${rIdx}])`;
-  return ACT[e.act ?? 'none'](x).replaceAll('T(', `${T}(`);
+  if (e.residual) x = `(${x} + ${resid})`;
+  const out = ACT[e.act ?? 'none'](x).replaceAll('T(', `${T}(`);
+  return vec ? out.replaceAll('gemm_erf(', 'gemm_erf4(') : out;
 }
 
 const epilogueKey = (e: GemmEpilogue) => `${e.bias ?? '-'}${e.act ?? '-'}${e.residual ? 'r' : '-'}${e.alpha !== undefined ? 'a' : '-'}`;
@@ -164,8 +174,9 @@ export function hasSubgroups(ctx: GpuContext): boolean {
 // ------------------------------------------------------------------------------------------------
 // Shader generators
 
-function header(p: GemmProblem, e: GemmEpilogue, sg: boolean, vecOut: boolean): string {
+function header(p: GemmProblem, e: GemmEpilogue, sg: boolean, vecOut: boolean, f16 = false): string {
   const L: string[] = [];
+  if (f16) L.push('enable f16;');
   if (sg) L.push('enable subgroups;');
   const fields = ['M: u32', 'N: u32', 'K: u32', 'lanes: u32', p.params, e.alpha !== undefined ? 'alpha: f32' : ''].filter(Boolean);
   L.push(`struct Params { ${fields.join(', ')} }`);
@@ -175,7 +186,7 @@ function header(p: GemmProblem, e: GemmEpilogue, sg: boolean, vecOut: boolean): 
   if (e.bias) L.push(`@group(0) @binding(${b++}) var<storage, read> bias: array<f32>;`);
   if (e.residual) L.push(`@group(0) @binding(${b++}) var<storage, read> R: ${vecOut ? 'array<vec4<f32>>' : 'array<f32>'};`);
   L.push(`@group(0) @binding(${b}) var<uniform> P: Params;`);
-  if (e.act === 'gelu') L.push(ERF(vecOut ? 'vec4<f32>' : 'f32'), vecOut ? ERF('f32') : '');
+  if (e.act === 'gelu') L.push(ERF('f32'), ERF('vec4<f32>'));
   if (p.helpers) L.push(p.helpers);
   return L.join('\n');
 }
@@ -191,7 +202,9 @@ export function regShader(p: GemmProblem, t: RegTiling, e: GemmEpilogue): string
   const nv = tn / 4;
   const ku = sg ? SG : (t.ku ?? 4);
   const vecOut = !!(r.outVec && p.outVec4);
-  const L: string[] = [header(p, e, sg, vecOut)];
+  const f16 = !!t.f16;
+  const H = f16 ? 'vec4<f16>' : 'vec4<f32>';
+  const L: string[] = [header(p, e, sg, vecOut, f16)];
   L.push(`@compute @workgroup_size(${wgx}, ${wgy}, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let m0 = ${wgy === 1 ? 'wid.y' : 'gid.y'} * ${tm}u;
@@ -199,7 +212,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   ${sg ? `let sl = sid % ${SG}u;` : 'if (!valid) { return; }'}
   let lane = min(gid.x, P.lanes - 1u);`);
   L.push(r.setup(t));
-  for (let i = 0; i < tm; i++) for (let j = 0; j < nv; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
+  for (let i = 0; i < tm; i++) for (let j = 0; j < nv; j++) L.push(`  var acc${i}_${j} = ${H}(0.0);`);
   if (r.outer) L.push(r.outer[0]);
   const kGuard = r.kInnerValue % ku !== 0;
   L.push(`  for (var k = 0u; k < ${r.kInner}; k += ${ku}u) {`);
@@ -210,15 +223,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   for (let q = 0; q < ku / 4; q++) {
     const k = q ? `k + ${4 * q}u` : 'k';
     const body: string[] = [];
-    if (sg)
-      for (let i = 0; i < tm; i++)
-        body.push(`    let a${i}_${q} = vec4<f32>(${[0, 1, 2, 3].map((c) => `subgroupBroadcast(ar${i}, ${4 * q + c}u)`).join(', ')});`);
-    else body.push(r.emitA(t, q, k, kGuard));
+    // subgroup path: A values go straight from the broadcast into the multiply-add (no vec4 of A
+    // kept live: fewer registers, which lavapipe's 8-wide lanes turn into spills)
+    if (!sg) body.push(r.emitA(t, q, k, kGuard));
     body.push(r.emitB(t, q, k, kGuard));
+    // f16: round the loaded operands once, then multiply-add in f16
+    const h = f16 ? 'h' : '';
+    const aOf = (i: number, kk: number) =>
+      sg ? `${f16 ? 'f16' : ''}(subgroupBroadcast(ar${i}, ${4 * q + kk}u))` : `${h}a${i}_${q}.${XYZW[kk]}`;
+    if (f16) {
+      if (!sg) for (let i = 0; i < tm; i++) body.push(`    let ha${i}_${q} = ${H}(a${i}_${q});`);
+      for (let kk = 0; kk < 4; kk++) for (let j = 0; j < nv; j++) body.push(`    let hb${kk}_${j}_${q} = ${H}(b${kk}_${j}_${q});`);
+    }
     for (let i = 0; i < tm; i++)
       for (let j = 0; j < nv; j++) {
         let x = `acc${i}_${j}`;
-        for (let kk = 3; kk >= 0; kk--) x = `fma(vec4<f32>(a${i}_${q}.${XYZW[kk]}), b${kk}_${j}_${q}, ${x})`;
+        for (let kk = 3; kk >= 0; kk--) x = `fma(${H}(${aOf(i, kk)}), ${h}b${kk}_${j}_${q}, ${x})`;
         body.push(`    acc${i}_${j} = ${x};`);
       }
     // later quads of a step that can run past the end are skipped as a whole (uniform branch)
@@ -234,15 +254,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
       if (vecOut) {
         const o = r.outVec!(t, i, j);
         const cols = [0, 1, 2, 3].map((c) => (r.col ? r.col(t, j, c) : '0u'));
-        const val = epilogueExpr(e, `acc${i}_${j}`, true, row, cols, o.idx);
+        const val = epilogueExpr(e, `vec4<f32>(acc${i}_${j})`, true, row, cols, `R[${o.idx}]`);
         L.push(`  ${o.ok ? `if (${o.ok}) ` : ''}{ C[${o.idx}] = ${val}; }`);
-      } else
+      } else {
+        // the epilogue on the vec4 (activation code once per 4 outputs: unrolled scalar erf/exp made
+        // lavapipe's compiler take minutes), then guarded scalar stores
+        const idx = [0, 1, 2, 3].map((c) => r.outIdx(t, i, j, c));
+        const cols = [0, 1, 2, 3].map((c) => (r.col ? r.col(t, j, c) : '0u'));
+        const resid = `vec4<f32>(${idx.map((x) => `R[min(${x}, arrayLength(&R) - 1u)]`).join(', ')})`;
+        L.push(`  { let v = ${epilogueExpr(e, `vec4<f32>(acc${i}_${j})`, true, row, cols, resid)};`);
         for (let c = 0; c < 4; c++) {
-          const idx = r.outIdx(t, i, j, c);
           const ok = r.outOk(t, i, j, c);
-          const val = epilogueExpr(e, `acc${i}_${j}.${XYZW[c]}`, false, row, r.col ? r.col(t, j, c) : '0u', idx);
-          L.push(`  ${ok ? `if (${ok}) ` : ''}{ C[${idx}] = ${val}; }`);
+          L.push(`    ${ok ? `if (${ok}) ` : ''}{ C[${idx[c]}] = v.${XYZW[c]}; }`);
         }
+        L.push('  }');
+      }
     }
   }
   L.push('}');
@@ -293,7 +319,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let n = col0 + lid.x * ${tn}u + j;
       if (n >= P.N) { break; }
       let idx = C_idx(m, n, z);
-      C[idx] = ${epilogueExpr(e, `acc[i * ${tn}u + j]`, false, 'm', 'n', 'idx')};
+      C[idx] = ${epilogueExpr(e, `acc[i * ${tn}u + j]`, false, 'm', 'n', 'R[idx]')};
     }
   }
 }`);
@@ -307,6 +333,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const WG_TILING: WgTiling = { kind: 'wg', bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
 
 const forced = new WeakMap<GpuContext, GemmVariant>();
+const f16Warned = new WeakSet<GpuContext>();
 const tuned = new Map<string, GemmVariant>();
 
 /** Adapters that are CPUs (lavapipe, SwiftShader): barriers and workgroup memory cost more than they save. */
@@ -383,12 +410,17 @@ export function runGemm(
   if (tiling.kind === 'reg') {
     const r = p.reg;
     if (!r) throw new EngineError(op, `${p.key} has no register path`);
-    const t = tiling;
+    let t = tiling;
+    if (t.f16 && !ctx.features.has('shader-f16')) {
+      if (!f16Warned.has(ctx)) console.warn(`${op}: the adapter has no 'shader-f16'; the f16 GEMM falls back to f32`);
+      f16Warned.add(ctx);
+      t = { ...t, f16: false };
+    }
     const rowTiles = Math.ceil(p.flat.M / t.tm);
     const vecOut = !!(r.outVec && p.outVec4);
     ctx.dispatch({
       op,
-      key: `gemm:reg:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}${t.sg ? 'sg' : ''}:${vecOut ? 'v' : ''}:${ek}:${p.key}`,
+      key: `gemm:reg:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}${t.sg ? 'sg' : ''}${t.f16 ? 'h' : ''}:${vecOut ? 'v' : ''}:${ek}:${p.key}`,
       code: () => regShader(p, t, e),
       buffers,
       uniforms: packUniforms([p.flat.M, p.flat.N, p.flat.K, r.lanes, ...p.paramValues, ...alpha]),
@@ -406,4 +438,68 @@ export function runGemm(
       workgroups: [Math.ceil(f.N / t.bn), Math.ceil(f.M / t.bm), f.z],
     });
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Measured choice
+
+/** Where measured choices persist between runs (Node: a JSON file, see gemm-cache-node.ts; browser: none). */
+export interface GemmChoiceStore {
+  load(): Promise<Record<string, GemmVariant>>;
+  save(choices: Record<string, GemmVariant>): Promise<void>;
+}
+
+/** One shape class to measure: its class key (shapeClass) and a launch of a representative problem. */
+export interface GemmTuneCase {
+  cls: string;
+  /** launches the problem once (under whichever variant is forced) and returns its output to dispose */
+  run: () => Tensor;
+}
+
+/**
+ * The short measured sweep: for each case whose (adapter, class) has no recorded choice, time every
+ * variant (one warm-up launch to compile, then `reps` launches, best of them) and record the faster.
+ * Choices already in `store` are loaded first and the new ones saved back. Never runs implicitly:
+ * call it once at start-up (training scripts, benchmarks); ops stay deterministic without it.
+ * Returns the choices made or found for the cases.
+ */
+export async function tuneGemm(ctx: GpuContext, cases: GemmTuneCase[], opts: { store?: GemmChoiceStore; reps?: number } = {}): Promise<Record<string, GemmVariant>> {
+  const reps = opts.reps ?? 3;
+  if (opts.store) for (const [k, v] of Object.entries(await opts.store.load())) if (v === 'reg' || v === 'wg') tuned.set(k, v);
+  const out: Record<string, GemmVariant> = {};
+  const before = forced.get(ctx);
+  let measured = false;
+  try {
+    for (const c of cases) {
+      const key = `${adapterKey(ctx)}#${c.cls}`;
+      const known = tuned.get(key);
+      if (known) {
+        out[c.cls] = known;
+        continue;
+      }
+      const best: Record<string, number> = {};
+      for (const v of ['reg', 'wg'] as GemmVariant[]) {
+        forced.set(ctx, v);
+        c.run().dispose();
+        await ctx.sync();
+        let t = Infinity;
+        for (let r = 0; r < reps; r++) {
+          const t0 = performance.now();
+          c.run().dispose();
+          await ctx.sync();
+          t = Math.min(t, performance.now() - t0);
+        }
+        best[v] = t;
+      }
+      const v: GemmVariant = best.wg! < best.reg! ? 'wg' : 'reg';
+      tuned.set(key, v);
+      out[c.cls] = v;
+      measured = true;
+    }
+  } finally {
+    if (before) forced.set(ctx, before);
+    else forced.delete(ctx);
+  }
+  if (measured && opts.store) await opts.store.save(gemmChoices());
+  return out;
 }

@@ -211,14 +211,16 @@ export const GEMM_CHECKS: Check[] = [
         }),
     }),
   ),
-  ...VARIANTS.map(
-    (v): Check => ({
-      name: `gemm ${v}: conv2d forward, input and weight gradients (stride, padding, dilation, odd sizes)`,
-      run: (ctx, rng) =>
-        withVariant(ctx, v, async () => {
-          for (const c of CONV_CASES) await checkConv(ctx, rng, c, ` (${v})`);
-        }),
-    }),
+  ...VARIANTS.flatMap((v) =>
+    [CONV_CASES.slice(0, 2), CONV_CASES.slice(2)].map(
+      (cases, part): Check => ({
+        name: `gemm ${v}: conv2d forward, input and weight gradients (stride, padding, dilation, odd sizes) ${part + 1}/2`,
+        run: (ctx, rng) =>
+          withVariant(ctx, v, async () => {
+            for (const c of cases) await checkConv(ctx, rng, c, ` (${v})`);
+          }),
+      }),
+    ),
   ),
   {
     name: 'gemm reg: conv2d with and without subgroup loads agree with float64',
@@ -252,13 +254,14 @@ export const GEMM_CHECKS: Check[] = [
   },
   ...VARIANTS.map(
     (v): Check => ({
-      name: `gemm ${v}: fused epilogues (bias per column / per channel, relu / silu / gelu, residual, alpha) forward`,
+      name: `gemm ${v}: matmul fused epilogues (bias per column, relu / silu / gelu, residual, alpha) forward`,
       run: (ctx, rng) =>
         withVariant(ctx, v, () =>
           ctx.scope(async () => {
-            // matmul: C = act(alpha·A·B + bias[n] + R), odd sizes and a vec4-aligned one
-            for (const [M, K, N] of [[5, 7, 6], [8, 12, 16]] as const)
-              for (const act of ['none', 'relu', 'silu', 'gelu'] as GemmActivation[]) {
+            // C = act(alpha·A·B + bias[n] + R), odd sizes and a vec4-aligned one (two activations
+            // per size: every activation compiles its own pipeline)
+            for (const [M, K, N, acts] of [[5, 7, 6, ['relu', 'silu']], [8, 12, 16, ['none', 'gelu']]] as const)
+              for (const act of acts) {
                 const ad = viaF32(rng.uniform(M * K)), bd = viaF32(rng.uniform(K * N));
                 const biasd = viaF32(rng.uniform(N)), rd = viaF32(rng.uniform(M * N));
                 const alpha = 0.75;
@@ -272,22 +275,67 @@ export const GEMM_CHECKS: Check[] = [
                 });
                 assertClose(await y.read(), want, 1e-5, 2e-6 * K, `matmul ${M}x${K}x${N} epilogue ${act} (${v})`);
               }
-            // conv: out = act(conv + bias[o] + R)
-            for (const c of [CONV_CASES[0]!, CONV_CASES[2]!])
-              for (const act of ['relu', 'gelu'] as GemmActivation[]) {
-                const ref = refConv(c);
-                const xd = viaF32(rng.uniform(c.N * c.C * c.H * c.W)), wd = viaF32(rng.uniform(c.O * c.C * c.K[0] * c.K[1]));
-                const biasd = viaF32(rng.uniform(c.O)), rd = viaF32(rng.uniform(c.N * c.O * ref.OH * ref.OW));
-                const x = tensor(ctx, f32(xd), [c.N, c.C, c.H, c.W]), w = tensor(ctx, f32(wd), [c.O, c.C, ...c.K]);
-                const b = tensor(ctx, f32(biasd), [c.O]);
-                const g = convGeometry(x, w, b, { stride: c.s, padding: c.p, dilation: c.d });
-                const residual = tensor(ctx, f32(rd), [c.N, c.O, ref.OH, ref.OW]);
-                const y = conv2dForwardRaw(x, w, b, g, {}, { act, residual });
-                const want = ref.f(xd, wd, biasd).map((z, i) => ACTS[act](z + rd[i]!));
-                assertClose(await y.read(), want, 1e-4, 1e-5, `conv ${convName(c)} epilogue ${act} (${v})`);
-              }
           }),
         ),
     }),
   ),
+  ...VARIANTS.flatMap((v) =>
+    ([[CONV_CASES[0]!, 'relu'], [CONV_CASES[2]!, 'gelu']] as const).map(
+      ([c, act]): Check => ({
+        name: `gemm ${v}: conv2d fused epilogue (bias per channel, ${act}, residual) forward`,
+        run: (ctx, rng) =>
+          withVariant(ctx, v, () =>
+            ctx.scope(async () => {
+              // out = act(conv + bias[o] + R)
+              const ref = refConv(c);
+              const xd = viaF32(rng.uniform(c.N * c.C * c.H * c.W)), wd = viaF32(rng.uniform(c.O * c.C * c.K[0] * c.K[1]));
+              const biasd = viaF32(rng.uniform(c.O)), rd = viaF32(rng.uniform(c.N * c.O * ref.OH * ref.OW));
+              const x = tensor(ctx, f32(xd), [c.N, c.C, c.H, c.W]), w = tensor(ctx, f32(wd), [c.O, c.C, ...c.K]);
+              const b = tensor(ctx, f32(biasd), [c.O]);
+              const g = convGeometry(x, w, b, { stride: c.s, padding: c.p, dilation: c.d });
+              const residual = tensor(ctx, f32(rd), [c.N, c.O, ref.OH, ref.OW]);
+              const y = conv2dForwardRaw(x, w, b, g, {}, { act, residual });
+              const want = ref.f(xd, wd, biasd).map((z, i) => ACTS[act](z + rd[i]!));
+              assertClose(await y.read(), want, 1e-4, 1e-5, `conv ${convName(c)} epilogue ${act} (${v})`);
+            }),
+          ),
+      }),
+    ),
+  ),
+  {
+    name: "gemm reg f16: matmul and conv forward in f16 against float64 within the f16 rounding bound (f32 fallback without 'shader-f16')",
+    run: (ctx, rng) =>
+      ctx.scope(async () => {
+        // |f16 result - exact| <= (K + 2)·u·Σ_k |a_ik||b_kj| + 1e-6 with u = 2^-11 (operands rounded
+        // once, then K fused multiply-adds in f16); without the feature the f32 path must meet it too
+        const u = 2 ** -11;
+        const has = ctx.features.has('shader-f16');
+        const [M, K, N] = [13, 40, 20];
+        const ad = viaF32(rng.uniform(M * K)), bd = viaF32(rng.uniform(K * N));
+        const ref = refMatmul([M, K], [K, N], false, false);
+        const want = ref.f(ad, bd), absSum = ref.f(ad.map(Math.abs), bd.map(Math.abs));
+        const t = { kind: 'reg' as const, tm: 4, tn: 4, wgx: 8, wgy: 8, f16: true };
+        const y = await matmulRaw(tensor(ctx, f32(ad), [M, K]), tensor(ctx, f32(bd), [K, N]), {}, {}, t).read();
+        let diff = 0;
+        for (let i = 0; i < want.length; i++) {
+          const err = Math.abs(y[i]! - want[i]!);
+          diff = Math.max(diff, err);
+          if (!(err <= (K + 2) * u * absSum[i]! + 1e-6))
+            throw new Error(`f16 matmul ${M}x${K}x${N} [${i}]: got ${y[i]}, expected ${want[i]} (bound ${(K + 2) * u * absSum[i]!})`);
+        }
+        // the f16 path really ran: f32 would agree to ~1e-6 everywhere
+        if (has && !(diff > 1e-4)) throw new Error(`f16 matmul agrees with float64 to ${diff}: the f16 path did not run`);
+        const c = CONV_CASES[0]!;
+        const rc = refConv(c);
+        const xd = viaF32(rng.uniform(c.N * c.C * c.H * c.W)), wd = viaF32(rng.uniform(c.O * c.C * c.K[0] * c.K[1]));
+        const x = tensor(ctx, f32(xd), [c.N, c.C, c.H, c.W]), w = tensor(ctx, f32(wd), [c.O, c.C, ...c.K]);
+        const g = convGeometry(x, w, undefined, { stride: c.s, padding: c.p, dilation: c.d });
+        const yc = await conv2dForwardRaw(x, w, undefined, g, { variant: 'reg', f16: true }).read();
+        const wantC = rc.f(xd, wd), sumC = rc.f(xd.map(Math.abs), wd.map(Math.abs));
+        const Kc = c.C * c.K[0] * c.K[1];
+        for (let i = 0; i < wantC.length; i++)
+          if (!(Math.abs(yc[i]! - wantC[i]!) <= (Kc + 2) * u * sumC[i]! + 1e-6))
+            throw new Error(`f16 conv ${convName(c)} [${i}]: got ${yc[i]}, expected ${wantC[i]} (bound ${(Kc + 2) * u * sumC[i]!})`);
+      }),
+  },
 ];

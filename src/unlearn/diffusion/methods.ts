@@ -6,6 +6,10 @@
 // generative replay of the kept classes from the frozen original, an EWC penalty with the original's
 // Fisher). Built from the core's Stepper, adaptive weights, schedules and top-k mask; RT (retraining
 // without the class) is plain training (../../models/diffusion/train.ts).
+// Known deviations from the authors' code: SalUn's gradient is masked before the global-norm clip
+// (theirs clips, then masks; the core's Stepper order, as SFR-on's forget step); mask statistics may
+// use a limited number of batches (maskBatches); SA's Fisher sums `fisherTimesteps` evenly spread
+// timesteps per replay image instead of all T.
 // It does not evaluate (metrics.ts) or orchestrate (../../cli/diffusion-demo.ts).
 
 import type { Tensor } from '../../autograd/tensor.js';
