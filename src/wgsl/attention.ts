@@ -208,9 +208,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let live = i < P.L;
   let ir = min(i, P.L - 1u);
   let row = bh * P.L + ir;
-  let qb = row * ${D}u;
-  let gb = row * ${E}u;
-  ${mode === 'dq' ? `if (live) { for (var d = 0u; d < P.D; d++) { out[qb + d] = 0.0; } }` : ''}
+  var qr: array<f32, ${D}>;
+  for (var d = 0u; d < ${D}u; d++) { qr[d] = q[row * ${D}u + d] * P.scale; }
+  var gr: array<f32, ${E}>;
+  for (var e = 0u; e < ${E}u; e++) { gr[e] = dO[row * ${E}u + e]; }
+  ${mode === 'dq' ? `var dq: array<f32, ${D}>;\n  for (var d = 0u; d < ${D}u; d++) { dq[d] = 0.0; }` : ''}
   let lse = stats[2u * row];
   let Di = stats[2u * row + 1u];
   let jEnd = ${v.causal && mode === 'dq' ? `min(P.S, min(i0 + ${WG}u, P.L) + P.S - P.L)` : 'P.S'};
@@ -229,20 +231,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         var ds = 0.0;
         if (valid(ir, j)) {
           var dot = 0.0;
-          for (var d = 0u; d < P.D; d++) { dot += q[qb + d] * Ks[c * ${D}u + d]; }
-          let p = exp(dot * P.scale + extra(bh, ir, j) - lse);
+          for (var d = 0u; d < ${D}u; d++) { dot += qr[d] * Ks[c * ${D}u + d]; }
+          let p = exp(dot + extra(bh, ir, j) - lse);
           var dp = 0.0;
-          for (var e = 0u; e < P.E; e++) { dp += dO[gb + e] * Vs[c * ${E}u + e]; }
+          for (var e = 0u; e < ${E}u; e++) { dp += gr[e] * Vs[c * ${E}u + e]; }
           ds = p * (dp * dropScale(bh, ir, j) - Di);
         }
         ${
           mode === 'dq'
-            ? `if (ds != 0.0) { let f = ds * P.scale; for (var d = 0u; d < P.D; d++) { out[qb + d] += f * Ks[c * ${D}u + d]; } }`
+            ? `for (var d = 0u; d < ${D}u; d++) { dq[d] += ds * Ks[c * ${D}u + d]; }`
             : 'out[row * P.S + j] = ds;'
         }
       }
     }
   }
+  ${mode === 'dq' ? `if (live) { for (var d = 0u; d < ${D}u; d++) { out[row * ${D}u + d] = dq[d] * P.scale; } }` : ''}
 }`;
 }
 
@@ -274,13 +277,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let live = j < P.S;
   let jr = min(j, P.S - 1u);
   let col = bh * P.S + jr;
-  let kb = col * ${D}u;
-  let vb = col * ${E}u;
-  let dvb = P.B * P.H * P.S * ${D}u + vb;
-  if (live) {
-    for (var d = 0u; d < P.D; d++) { dKV[kb + d] = 0.0; }
-    for (var e = 0u; e < P.E; e++) { dKV[dvb + e] = 0.0; }
-  }
+  var kr: array<f32, ${D}>;
+  for (var d = 0u; d < ${D}u; d++) { kr[d] = k[col * ${D}u + d] * P.scale; }
+  var vr: array<f32, ${E}>;
+  for (var e = 0u; e < ${E}u; e++) { vr[e] = v[col * ${E}u + e]; }
+  var dk: array<f32, ${D}>;
+  for (var d = 0u; d < ${D}u; d++) { dk[d] = 0.0; }
+  var dv: array<f32, ${E}>;
+  for (var e = 0u; e < ${E}u; e++) { dv[e] = 0.0; }
   // causal: query i sees key j only when i >= j - (S - L); earlier query tiles are skipped
   let iStart = ${v.causal ? `(select(0u, j0 + P.L - P.S, j0 + P.L > P.S) / ${T}u) * ${T}u` : '0u'};
   for (var i0 = iStart; i0 < P.L; i0 += ${T}u) {
@@ -299,19 +303,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (i >= P.L) { break; }
         if (!valid(i, jr)) { continue; }
         var dot = 0.0;
-        for (var d = 0u; d < P.D; d++) { dot += Qs[c * ${D}u + d] * k[kb + d]; }
-        let p = exp(dot * P.scale + extra(bh, i, jr) - Ls[2u * c]);
+        for (var d = 0u; d < ${D}u; d++) { dot += Qs[c * ${D}u + d] * kr[d]; }
+        let p = exp(dot + extra(bh, i, jr) - Ls[2u * c]);
         let pd = p * dropScale(bh, i, jr);
         var dp = 0.0;
-        for (var e = 0u; e < P.E; e++) {
+        for (var e = 0u; e < ${E}u; e++) {
           let ge = Gs[c * ${E}u + e];
-          dKV[dvb + e] += pd * ge;
-          dp += ge * v[vb + e];
+          dv[e] += pd * ge;
+          dp += ge * vr[e];
         }
-        let f = (pd * dp - p * Ls[2u * c + 1u]) * P.scale;
-        if (f != 0.0) { for (var d = 0u; d < P.D; d++) { dKV[kb + d] += f * Qs[c * ${D}u + d]; } }
+        let ds = pd * dp - p * Ls[2u * c + 1u];
+        for (var d = 0u; d < ${D}u; d++) { dk[d] += ds * Qs[c * ${D}u + d]; }
       }
     }
+  }
+  if (live) {
+    for (var d = 0u; d < ${D}u; d++) { dKV[col * ${D}u + d] = dk[d] * P.scale; }
+    let vBase = P.B * P.H * P.S * ${D}u;
+    for (var e = 0u; e < ${E}u; e++) { dKV[vBase + col * ${E}u + e] = dv[e]; }
   }
 }`;
 }
