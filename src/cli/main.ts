@@ -33,7 +33,7 @@ Commands:
   diffusion-demo [--out DIR] [--forget D] [--config FILE]
                                      generation demo: a small class-conditional DDPM on MNIST 16×16
                                      (cached), digit D forgotten with SFR-on, SalUn and SA, RT as the
-                                     reference; table (FA, FID in-domain, steps, time) and image grids
+                                     reference; table (FA, none, FID in-domain, steps, time) and image grids
                                      in DIR/report.html (default runs/diffusion-demo); resumes
   help                               this text
 
@@ -150,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
       return withContext(async (ctx) => {
         const r = await runDiffusionDemo(ctx, cfg, { device: 'WebGPU (Dawn)' });
         for (const row of r.rows)
-          console.log(`${row.method.padEnd(10)} FA ${row.fa.toFixed(1).padStart(5)}%  FID (in-domain) ${row.fid.toFixed(2).padStart(8)}  steps ${String(row.steps ?? '—').padStart(5)}  ${row.seconds.toFixed(1)} s`);
+          console.log(`${row.method.padEnd(10)} FA ${row.fa.toFixed(1).padStart(5)}%  none ${(row.none ?? NaN).toFixed(1).padStart(5)}%  FID (in-domain) ${row.fid.toFixed(2).padStart(8)}  steps ${String(row.steps ?? '—').padStart(5)}  ${row.seconds.toFixed(1)} s`);
         console.log(`report: ${r.reportHtml}`);
         return 0;
       });
