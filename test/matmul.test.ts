@@ -10,6 +10,8 @@ import { matmul, linear } from '../src/wgsl/matmul.js';
 import { checkMatmul } from './portable/gemm.js';
 
 const gpu = useGpu();
+/** Four pipelines (8x8 register tiles for the larger sizes) compile per test: lavapipe on a loaded machine needs minutes. */
+const COMPILE_HEAVY_MS = 360_000;
 
 describe('matmul', () => {
   const SIZES: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [64, 64, 64], [8, 12, 16], [5, 4, 13], [68, 8, 72]];
@@ -17,7 +19,7 @@ describe('matmul', () => {
     it(`${M}x${K}x${N}, all four transpose combinations${M >= 64 && N >= 64 ? ' (8x8 register tiles, edge guards)' : ''}`, async () => {
       const rng = new Rng();
       for (const ta of [false, true]) for (const tb of [false, true]) await checkMatmul(gpu.ctx, rng, [], [], M, K, N, ta, tb);
-    });
+    }, COMPILE_HEAVY_MS);
 
   it('batched [2,3,5]x[5,4] (rank-2 operand with a batched one, both ways)', async () => {
     const rng = new Rng();
