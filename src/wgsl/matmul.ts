@@ -9,7 +9,8 @@
 
 import { Tensor } from '../autograd/tensor.js';
 import { record, view } from '../autograd/graph.js';
-import { broadcastShapes, broadcastStrides, numel, shapeStr } from '../autograd/shape.js';
+import { broadcastShapes, broadcastStrides, numel, shapeStr, stridesOf } from '../autograd/shape.js';
+import { stridedCopyRaw } from './permute.js';
 import { sum, sumTo } from './reduce.js';
 import { EngineError } from '../util/errors.js';
 import {
@@ -263,7 +264,18 @@ export function matmulRaw(
   if (tiling.kind === 'reg') {
     const ku = tiling.ku ?? 4;
     if (ku !== 4 && ku !== 8) throw new EngineError(op, `tiling.ku must be 4 or 8, got ${ku}`);
-    if (tiling.tn % 4 !== 0 || (transA && tiling.tm % 4 !== 0)) throw new EngineError(op, `register tile ${tiling.tm}x${tiling.tn} must have TN (and TM when transA) a multiple of 4`);
+    if (tiling.tn % 4 !== 0) throw new EngineError(op, `register tile ${tiling.tm}x${tiling.tn} must have TN a multiple of 4`);
+    if (transA && tiling.tm % 4 !== 0) {
+      // a transposed A is read along M in vec4 groups, which a TM-row tile not a multiple of 4 (the
+      // SwiftShader tile) cannot do: make A^T contiguous once and multiply it untransposed
+      out.dispose();
+      const at = stridedCopyRaw(op, a, [...a.shape.slice(0, ra - 2), M, K], [...stridesOf(a.shape).slice(0, ra - 2), 1, M]);
+      try {
+        return matmulRaw(at, b, { transA: false, transB }, epi, tiling, op);
+      } finally {
+        at.dispose();
+      }
+    }
   }
   // batch strides in elements (0 along broadcast dims); rank-2 operands have no batch dims at all
   const stA = batchA.length ? broadcastStrides(batchA, batch).map((s) => s * M * K) : batch.map(() => 0);

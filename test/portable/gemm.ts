@@ -303,6 +303,20 @@ export const GEMM_CHECKS: Check[] = [
     ),
   ),
   {
+    name: 'gemm reg 1x4 (the SwiftShader tile): a transposed A goes through a contiguous copy, batched and not, against float64',
+    run: (ctx, rng) =>
+      ctx.scope(async () => {
+        const t = { kind: 'reg' as const, tm: 1, tn: 4, wgx: 8, wgy: 8, ku: 4 };
+        for (const [batch, M, K, N, tb] of [[[], 5, 7, 6, false], [[3], 9, 4, 8, true], [[2], 1, 3, 5, false]] as const) {
+          const sa = stored([...batch], M, K, true), sb = stored([...batch], K, N, tb);
+          const ad = viaF32(rng.uniform(size(sa))), bd = viaF32(rng.uniform(size(sb)));
+          const ref = refMatmul(sa, sb, true, tb);
+          const y = matmulRaw(tensor(ctx, f32(ad), sa), tensor(ctx, f32(bd), sb), { transA: true, transB: tb }, {}, t);
+          assertClose(await y.read(), ref.f(ad, bd), 1e-5, 2e-6 * K, `matmul 1x4 tile [${sa}]ᵀ·[${sb}]${tb ? 'ᵀ' : ''}`, ref.shape);
+        }
+      }),
+  },
+  {
     name: "gemm reg f16: matmul and conv forward in f16 against float64 within the f16 rounding bound (f32 fallback without 'shader-f16')",
     run: (ctx, rng) =>
       ctx.scope(async () => {
