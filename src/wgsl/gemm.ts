@@ -167,10 +167,6 @@ export const SG = 8;
 /** True when the device has subgroups of at least SG lanes. */
 export function hasSubgroups(ctx: GpuContext): boolean {
   if (!ctx.features.has('subgroups')) return false;
-  // SwiftShader (Chromium's CPU adapter): the subgroup conv input-gradient gave wrong values in one
-  // full browser run of 2026-12-02 and right ones on every replay with the same seed; until that is
-  // understood the plain loads (always correct there) are used on it
-  if (ctx.adapterInfo.architecture === 'swiftshader' || /swiftshader/i.test(ctx.adapterInfo.vendor)) return false;
   const info = (ctx.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
   return (info?.subgroupMinSize ?? 0) >= SG;
 }
@@ -422,9 +418,13 @@ export function runGemm(
     }
     const rowTiles = Math.ceil(p.flat.M / t.tm);
     const vecOut = !!(r.outVec && p.outVec4);
+    // everything regShader bakes in must be in the key: the tiling, the output form, the epilogue, the
+    // problem, and whether the inner k loop needs its tail guard (kInnerValue not a multiple of the
+    // step). Without the last, a conv with O = 9 reused an O = 8 pipeline and read past w and dy.
+    const kGuard = r.kInnerValue % (t.sg ? SG : (t.ku ?? 4)) !== 0;
     ctx.dispatch({
       op,
-      key: `gemm:reg:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}${t.sg ? 'sg' : ''}${t.f16 ? 'h' : ''}:${vecOut ? 'v' : ''}:${ek}:${p.key}`,
+      key: `gemm:reg:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}${t.sg ? 'sg' : ''}${t.f16 ? 'h' : ''}:${vecOut ? 'v' : ''}${kGuard ? 'g' : ''}:${ek}:${p.key}`,
       code: () => regShader(p, t, e),
       buffers,
       uniforms: packUniforms([p.flat.M, p.flat.N, p.flat.K, r.lanes, ...p.paramValues, ...alpha]),

@@ -303,6 +303,35 @@ export const GEMM_CHECKS: Check[] = [
     ),
   ),
   {
+    name: 'gemm reg: a conv input gradient whose O needs the k-tail guard gets its own pipeline (O = 8 then O = 9), and is right',
+    run: (ctx, rng) =>
+      withVariant(ctx, 'reg', () =>
+        ctx.scope(async () => {
+          // the guard is baked into the WGSL; with it missing from the pipeline key, O = 9 reused O = 8's
+          // unguarded kernel, which read past w and dy (zeros on lavapipe by luck, garbage on SwiftShader)
+          const grad = (O: number) => {
+            const x = tensor(ctx, f32(viaF32(rng.uniform(2 * 6 * 5 * 7))), [2, 6, 5, 7]);
+            const w = tensor(ctx, f32(viaF32(rng.uniform(O * 6))), [O, 6, 1, 1]);
+            const g = convGeometry(x, w, undefined, { stride: 2 });
+            const dy = tensor(ctx, f32(viaF32(rng.uniform(2 * O * g.OH * g.OW))), [2, O, g.OH, g.OW]);
+            return { dx: conv2dInputGradRaw(dy, w, g, { subgroups: false }), w, dy, g };
+          };
+          grad(8);
+          const before = ctx.stats().pipelines;
+          const { dx, w, dy, g } = grad(9);
+          if (!(ctx.stats().pipelines > before)) throw new Error('conv input gradient with O = 9 reused the O = 8 pipeline');
+          const [wd, dyd] = [await w.read(), await dy.read()];
+          const want = new Float64Array(2 * 6 * 5 * 7);
+          for (let n = 0; n < 2; n++)
+            for (let c = 0; c < 6; c++)
+              for (let oh = 0; oh < g.OH; oh++)
+                for (let ow = 0; ow < g.OW; ow++)
+                  for (let o = 0; o < 9; o++) want[((n * 6 + c) * 5 + 2 * oh) * 7 + 2 * ow] += wd[o * 6 + c]! * dyd[((n * 9 + o) * g.OH + oh) * g.OW + ow]!;
+          assertClose(await dx.read(), want, 1e-5, 1e-5, 'conv dx O = 9, 1x1 stride 2', [2, 6, 5, 7]);
+        }),
+      ),
+  },
+  {
     name: 'gemm reg 1x4 (the SwiftShader tile): a transposed A goes through a contiguous copy, batched and not, against float64',
     run: (ctx, rng) =>
       ctx.scope(async () => {
