@@ -221,7 +221,8 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined,
 // taps contribute is uniform; each invocation computes TM channels x 4 pixels of one phase in one
 // row (iw = pw + SW*(4m+j)); its lanes run along (n, row of the phase, column tile).
 
-function dgradProblem(dy: Tensor, w: Tensor, dx: Tensor, g: ConvGeom, lanes: number, tM: number): GemmProblem {
+/** The input-gradient GEMM problem (exported for tests). */
+export function dgradProblem(dy: Tensor, w: Tensor, dx: Tensor, g: ConvGeom, lanes: number, tM: number): GemmProblem {
   return {
     key: 'conv:dgrad',
     inputs: [

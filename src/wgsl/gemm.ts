@@ -193,6 +193,20 @@ function header(p: GemmProblem, e: GemmEpilogue, sg: boolean, vecOut: boolean, f
 
 const XYZW = 'xyzw';
 
+/**
+ * The pipeline-cache key of regShader(p, t, e). Everything regShader bakes in must be in it: the
+ * tiling, the output form, the epilogue, the problem, and whether the inner k loop needs its tail
+ * guard (kInnerValue not a multiple of the step). Without the last, a conv input gradient with O = 9
+ * reused an O = 8 pipeline and read past w and dy.
+ */
+export function regPipelineKey(p: GemmProblem, t: RegTiling, e: GemmEpilogue): string {
+  const r = p.reg;
+  if (!r) throw new EngineError('gemm', `problem ${p.key} has no register loaders`);
+  const vecOut = !!(r.outVec && p.outVec4);
+  const kGuard = r.kInnerValue % (t.sg ? SG : (t.ku ?? 4)) !== 0;
+  return `gemm:reg:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}${t.sg ? 'sg' : ''}${t.f16 ? 'h' : ''}:${vecOut ? 'v' : ''}${kGuard ? 'g' : ''}:${epilogueKey(e)}:${p.key}`;
+}
+
 /** WGSL of the register-tiled kernel. */
 export function regShader(p: GemmProblem, t: RegTiling, e: GemmEpilogue): string {
   const r = p.reg;
@@ -417,14 +431,9 @@ export function runGemm(
       t = { ...t, f16: false };
     }
     const rowTiles = Math.ceil(p.flat.M / t.tm);
-    const vecOut = !!(r.outVec && p.outVec4);
-    // everything regShader bakes in must be in the key: the tiling, the output form, the epilogue, the
-    // problem, and whether the inner k loop needs its tail guard (kInnerValue not a multiple of the
-    // step). Without the last, a conv with O = 9 reused an O = 8 pipeline and read past w and dy.
-    const kGuard = r.kInnerValue % (t.sg ? SG : (t.ku ?? 4)) !== 0;
     ctx.dispatch({
       op,
-      key: `gemm:reg:${t.tm}x${t.tn}k${t.ku ?? 4}:${t.wgx}x${t.wgy}${t.sg ? 'sg' : ''}${t.f16 ? 'h' : ''}:${vecOut ? 'v' : ''}${kGuard ? 'g' : ''}:${ek}:${p.key}`,
+      key: regPipelineKey(p, t, e),
       code: () => regShader(p, t, e),
       buffers,
       uniforms: packUniforms([p.flat.M, p.flat.N, p.flat.K, r.lanes, ...p.paramValues, ...alpha]),

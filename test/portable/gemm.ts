@@ -12,8 +12,8 @@
 import type { GpuContext } from '../../src/gpu/context.js';
 import { tensor } from '../../src/wgsl/fill.js';
 import { matmul, linear, matmulRaw } from '../../src/wgsl/matmul.js';
-import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, convGeometry } from '../../src/wgsl/conv2d.js';
-import { setGemmVariant, hasSubgroups, type GemmActivation, type GemmVariant } from '../../src/wgsl/gemm.js';
+import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, convGeometry, dgradProblem } from '../../src/wgsl/conv2d.js';
+import { setGemmVariant, hasSubgroups, regPipelineKey, type GemmActivation, type GemmVariant } from '../../src/wgsl/gemm.js';
 import type { Check } from './harness.js';
 import { checkOp } from './grad.js';
 import { Rng, assertClose, f32, viaF32, size } from './ref.js';
@@ -303,24 +303,28 @@ export const GEMM_CHECKS: Check[] = [
     ),
   ),
   {
-    name: 'gemm reg: a conv input gradient whose O needs the k-tail guard gets its own pipeline (O = 8 then O = 9), and is right',
+    name: 'gemm reg: a conv input gradient whose O needs the k-tail guard gets its own pipeline key (O = 8 vs 9), and is right',
     run: (ctx, rng) =>
       withVariant(ctx, 'reg', () =>
         ctx.scope(async () => {
           // the guard is baked into the WGSL; with it missing from the pipeline key, O = 9 reused O = 8's
-          // unguarded kernel, which read past w and dy (zeros on lavapipe by luck, garbage on SwiftShader)
-          const grad = (O: number) => {
+          // unguarded kernel when that ran first, and read past w and dy (zeros on lavapipe by luck,
+          // garbage on SwiftShader)
+          const make = (O: number) => {
             const x = tensor(ctx, f32(viaF32(rng.uniform(2 * 6 * 5 * 7))), [2, 6, 5, 7]);
             const w = tensor(ctx, f32(viaF32(rng.uniform(O * 6))), [O, 6, 1, 1]);
             const g = convGeometry(x, w, undefined, { stride: 2 });
             const dy = tensor(ctx, f32(viaF32(rng.uniform(2 * O * g.OH * g.OW))), [2, O, g.OH, g.OW]);
-            return { dx: conv2dInputGradRaw(dy, w, g, { subgroups: false }), w, dy, g };
+            return { w, dy, g };
           };
-          grad(8);
-          const before = ctx.stats().pipelines;
-          const { dx, w, dy, g } = grad(9);
-          if (!(ctx.stats().pipelines > before)) throw new Error('conv input gradient with O = 9 reused the O = 8 pipeline');
-          const [wd, dyd] = [await w.read(), await dy.read()];
+          const p8 = make(8), p9 = make(9);
+          const t = { kind: 'reg' as const, tm: 4, tn: 4, wgx: 8, wgy: 1, ku: 4 };
+          const key = (q: typeof p8) => regPipelineKey(dgradProblem(q.dy, q.w, tensor(ctx, [0], [1]), q.g, 1, 1), t, {});
+          if (key(p8) === key(p9)) throw new Error(`conv input gradients with O = 8 and O = 9 share the pipeline key ${key(p8)}`);
+          conv2dInputGradRaw(p8.dy, p8.w, p8.g, { subgroups: false });
+          const dx = conv2dInputGradRaw(p9.dy, p9.w, p9.g, { subgroups: false });
+          const { g } = p9;
+          const [wd, dyd] = [await p9.w.read(), await p9.dy.read()];
           const want = new Float64Array(2 * 6 * 5 * 7);
           for (let n = 0; n < 2; n++)
             for (let c = 0; c < 6; c++)
