@@ -11,6 +11,7 @@ import { useGpu } from './helpers.js';
 import { runForward } from '../src/cli/forward.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
 import { serializeSafetensors, toFloat32 } from '../src/io/safetensors.js';
+import { relErr } from './golden.js';
 
 const gpu = useGpu();
 const FIX = new URL('./fixtures/forward-resnet18/', import.meta.url).pathname;
@@ -20,15 +21,6 @@ async function expected(c: string) {
   const f = await loadSafetensorsFile(`${FIX}${c}.expected.safetensors`);
   return { out: toFloat32(f.tensors.get('out')!), shape: f.tensors.get('out')!.shape, options: JSON.parse(f.metadata.options!) };
 }
-const relErr = (a: Float32Array, b: Float32Array) => {
-  let num = 0,
-    den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
-};
 
 describe('forward --arch resnet18 against PyTorch', () => {
   for (const c of ['cifar', 'imagenet']) {

@@ -7,12 +7,13 @@ import { describe, it, expect } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { useGpu } from './helpers.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
-import { toFloat32, toInt32, type SafetensorsTensor } from '../src/io/safetensors.js';
+import { toFloat32, toInt32 } from '../src/io/safetensors.js';
 import { tensor } from '../src/wgsl/fill.js';
 import { mean } from '../src/wgsl/reduce.js';
 import { crossEntropy, labelsTensor } from '../src/wgsl/cross_entropy.js';
 import { ResNet } from '../src/models/resnet.js';
 import { backward } from '../src/autograd/backward.js';
+import { relErr, goldenLookup } from './golden.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/resnet_golden.safetensors', import.meta.url));
 const TOL = 1e-4;
@@ -20,26 +21,11 @@ const PREFIXES = ['input.', 'out.', 'grad.', 'after.'];
 
 const gpu = useGpu();
 
-/** max|a - b| / max|b| (b the golden value). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return Number.isNaN(d) || a.length !== b.length ? Infinity : d / Math.max(m, 1e-30);
-}
-
 describe('ResNet-18 golden values from PyTorch (train mode)', () => {
   it('logits, loss, every gradient and the running statistics match', async () => {
     const { ctx } = gpu;
     const file = await loadSafetensorsFile(FIXTURE);
-    const golden = (name: string): SafetensorsTensor => {
-      const t = file.tensors.get(name);
-      if (!t) throw new Error(`fixture has no '${name}'`);
-      return t;
-    };
+    const golden = goldenLookup(file);
 
     const model = new ResNet(ctx, { width: 8, numClasses: 10, inChannels: 3, variant: 'cifar', seed: 123 });
     // the file also holds the inputs and golden outputs: load the state under torch's own names

@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { useGpu } from './helpers.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
-import { toFloat32, toInt32, type SafetensorsFile, type SafetensorsTensor } from '../src/io/safetensors.js';
+import { toFloat32, toInt32, type SafetensorsFile } from '../src/io/safetensors.js';
 import { tensor, mean, crossEntropy, labelsTensor, backward } from '../src/ops/index.js';
 import { SwinTransformer, relativePositionIndex } from '../src/models/swin.js';
 import { requireGrad } from '../src/autograd/graph.js';
@@ -16,6 +16,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeSafetensors } from '../src/io/safetensors.js';
+import { relErr, goldenLookup } from './golden.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/swin_golden.safetensors', import.meta.url));
 const TOL = 1e-4;
@@ -28,20 +29,7 @@ beforeAll(async () => {
   config = JSON.parse(file.metadata.config!);
 });
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return Number.isNaN(d) || a.length !== b.length ? Infinity : d / Math.max(m, 1e-30);
-}
-const golden = (name: string): SafetensorsTensor => {
-  const t = file.tensors.get(name);
-  if (!t) throw new Error(`fixture has no '${name}'`);
-  return t;
-};
+const golden = (name: string) => goldenLookup(file)(name); // file is read in beforeAll
 const build = () =>
   new SwinTransformer(gpu.ctx, {
     patchSize: config.patch_size as [number, number],

@@ -9,34 +9,20 @@ import { describe, it, expect } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { useGpu } from './helpers.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
-import { toFloat32, toInt32, type SafetensorsTensor } from '../src/io/safetensors.js';
+import { toFloat32, toInt32 } from '../src/io/safetensors.js';
 import { tensor, sub, square, sum, mulScalar, backward } from '../src/ops/index.js';
 import { ConditionalUNet } from '../src/models/diffusion/unet.js';
+import { relErr, goldenLookup } from './golden.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/unet_golden.safetensors', import.meta.url));
 const TOL = 1e-4;
 const gpu = useGpu();
 
-/** max|a - b| / max|b| (b the golden value). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return Number.isNaN(d) || a.length !== b.length ? Infinity : d / Math.max(m, 1e-30);
-}
-
 describe('DDPM Conditional_Model golden values from PyTorch', () => {
   it('conditional and guided predictions, loss and every gradient match', async () => {
     const { ctx } = gpu;
     const file = await loadSafetensorsFile(FIXTURE);
-    const golden = (name: string): SafetensorsTensor => {
-      const t = file.tensors.get(name);
-      if (!t) throw new Error(`fixture has no '${name}'`);
-      return t;
-    };
+    const golden = goldenLookup(file);
     const cfg = JSON.parse(file.metadata.config!);
     const w = Number(file.metadata.cond_scale);
     const zeroGrads: string[] = JSON.parse(file.metadata.zero_grads!);
