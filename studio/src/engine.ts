@@ -10,6 +10,8 @@ import {
   EngineError,
   DataLoader,
   ByteImageDataset,
+  downsampleDataset,
+  evenSubset,
   SGD,
   cosineLr,
   trainClassifier,
@@ -232,41 +234,6 @@ const checkStop = (signal?: AbortSignal) => {
 // ------------------------------------------------------------------------------------------------
 // Data preparation
 
-/** n evenly spaced samples (class-balanced even when the set is sorted by class, as image folders are). */
-function limit(ds: ByteImageDataset, n: number): ByteImageDataset {
-  if (!(n > 0) || n >= ds.length) return ds;
-  const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
-  const images = new Uint8Array(n * size);
-  const labels = new Int32Array(n);
-  for (let k = 0; k < n; k++) {
-    const i = Math.floor((k * ds.length) / n);
-    images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
-    labels[k] = ds.labels[i]!;
-  }
-  return new ByteImageDataset(images, labels, ds.shape, ds.numClasses, ds.classes);
-}
-
-/** factor x factor average pooling of byte images (28x28 MNIST -> 14x14). */
-function downsample(ds: ByteImageDataset, factor: number): ByteImageDataset {
-  if (factor === 1) return ds;
-  const [C, H, W] = ds.shape;
-  if (!Number.isInteger(factor) || factor < 1 || H % factor || W % factor)
-    throw new EngineError('studio', `cannot downsample ${H}x${W} images by ${factor} (the factor must divide both)`);
-  const h = H / factor;
-  const w = W / factor;
-  const out = new Uint8Array(ds.length * C * h * w);
-  for (let n = 0; n < ds.length; n++)
-    for (let c = 0; c < C; c++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++) {
-          let s = 0;
-          for (let dy = 0; dy < factor; dy++)
-            for (let dx = 0; dx < factor; dx++) s += ds.images[((n * C + c) * H + y * factor + dy) * W + x * factor + dx]!;
-          out[((n * C + c) * h + y) * w + x] = Math.round(s / (factor * factor));
-        }
-  return new ByteImageDataset(out, ds.labels, [C, h, w], ds.numClasses, ds.classes);
-}
-
 const isTarName = (n: string) => /\.(tar|tar\.gz|tgz)$/i.test(n);
 
 /** The train and test sets from files the user picked (format detected from names and contents). */
@@ -422,8 +389,8 @@ export class Engine {
     } else {
       ({ train, test, format, source } = await readUserFiles(req.files, { train: req.trainLimit, test: req.testLimit }, progress));
     }
-    train = downsample(limit(train, req.trainLimit), req.downsample);
-    test = downsample(limit(test, req.testLimit), req.downsample);
+    train = downsampleDataset(evenSubset(train, req.trainLimit), req.downsample);
+    test = downsampleDataset(evenSubset(test, req.testLimit), req.downsample);
     const C = train.shape[0];
     const grey = C === 1;
     const mean = grey ? [...MNIST_MEAN] : [...CIFAR10_MEAN];

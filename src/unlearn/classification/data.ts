@@ -11,7 +11,8 @@ import { EngineError } from '../../util/errors.js';
 export function downsampleDataset(ds: ByteImageDataset, factor: number): ByteImageDataset {
   if (factor === 1) return ds;
   const [C, H, W] = ds.shape;
-  if (H % factor || W % factor) throw new EngineError('downsample', `image ${H}x${W} is not divisible by ${factor}`);
+  if (!Number.isInteger(factor) || factor < 1 || H % factor || W % factor)
+    throw new EngineError('downsample', `cannot downsample ${H}x${W} images by ${factor} (the factor must be a positive integer dividing both)`);
   const h = H / factor;
   const w = W / factor;
   const out = new Uint8Array(ds.length * C * h * w);
@@ -29,7 +30,7 @@ export function downsampleDataset(ds: ByteImageDataset, factor: number): ByteIma
 
 /** n evenly spaced samples (class-balanced even when the dataset is sorted by class, as image folders are). */
 export function evenSubset(ds: ByteImageDataset, n?: number): ByteImageDataset {
-  if (!n || n >= ds.length) return ds;
+  if (!(n !== undefined && n > 0) || n >= ds.length) return ds;
   const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const images = new Uint8Array(n * size);
   const labels = new Int32Array(n);
