@@ -98,6 +98,24 @@ fn dropScale(bh: u32, i: u32, j: u32) -> f32 {
 fn groupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }`;
 }
 
+/** The per-query-row kernels' start: group g = (batch·head bh, block of WG query rows), row ir (clamped; `live` when real). */
+const QUERY_ROW = /* wgsl */ `  let g = groupIndex(wid, nwg);
+  if (g >= P.groups) { return; }
+  let bh = g / P.nBlocks;
+  let i0 = (g % P.nBlocks) * ${WG}u;
+  let i = i0 + lid;
+  let live = i < P.L;
+  let ir = min(i, P.L - 1u);`;
+
+/** Load key/value rows j0 .. j0 + T - 1 (clamped to S - 1) of bh into the workgroup tiles Ks, Vs. */
+const kvTile = (D: number, E: number, T: number) => /* wgsl */ `    workgroupBarrier();
+    for (var r = lid; r < ${T}u; r += ${WG}u) {
+      let j = min(j0 + r, P.S - 1u);
+      for (var d = 0u; d < P.D; d++) { Ks[r * ${D}u + d] = k[(bh * P.S + j) * ${D}u + d]; }
+      for (var e = 0u; e < P.E; e++) { Vs[r * ${E}u + e] = v[(bh * P.S + j) * ${E}u + e]; }
+    }
+    workgroupBarrier();`;
+
 /**
  * Forward: out O [B, H, L, E] and stats [B * H * L, 2] (logsumexp of the scaled scores at 2r; 2r + 1
  * is filled by the backward's row-dot kernel). One invocation per query row; key/value tiles of T
@@ -118,13 +136,7 @@ var<workgroup> Ks: array<f32, ${T * D}>;
 var<workgroup> Vs: array<f32, ${T * E}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= P.groups) { return; }
-  let bh = g / P.nBlocks;
-  let i0 = (g % P.nBlocks) * ${WG}u;
-  let i = i0 + lid;
-  let live = i < P.L;
-  let ir = min(i, P.L - 1u);
+${QUERY_ROW}
   var qr: array<f32, ${D}>;
   for (var d = 0u; d < ${D}u; d++) { qr[d] = q[(bh * P.L + ir) * ${D}u + d] * P.scale; }
   var acc: array<f32, ${E}>;
@@ -133,13 +145,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var l = 0.0;
   let jEnd = ${v.causal ? `min(P.S, min(i0 + ${WG}u, P.L) + P.S - P.L)` : 'P.S'};
   for (var j0 = 0u; j0 < jEnd; j0 += ${T}u) {
-    workgroupBarrier();
-    for (var r = lid; r < ${T}u; r += ${WG}u) {
-      let j = min(j0 + r, P.S - 1u);
-      for (var d = 0u; d < P.D; d++) { Ks[r * ${D}u + d] = k[(bh * P.S + j) * ${D}u + d]; }
-      for (var e = 0u; e < P.E; e++) { Vs[r * ${E}u + e] = v[(bh * P.S + j) * ${E}u + e]; }
-    }
-    workgroupBarrier();
+${kvTile(D, E, T)}
     for (var c = 0u; c < P.T; c++) {
       let j = j0 + c;
       if (!valid(ir, j)) { continue; }
@@ -200,13 +206,7 @@ var<workgroup> Ks: array<f32, ${T * D}>;
 var<workgroup> Vs: array<f32, ${T * E}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= P.groups) { return; }
-  let bh = g / P.nBlocks;
-  let i0 = (g % P.nBlocks) * ${WG}u;
-  let i = i0 + lid;
-  let live = i < P.L;
-  let ir = min(i, P.L - 1u);
+${QUERY_ROW}
   let row = bh * P.L + ir;
   var qr: array<f32, ${D}>;
   for (var d = 0u; d < ${D}u; d++) { qr[d] = q[row * ${D}u + d] * P.scale; }
@@ -217,13 +217,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let Di = stats[2u * row + 1u];
   let jEnd = ${v.causal && mode === 'dq' ? `min(P.S, min(i0 + ${WG}u, P.L) + P.S - P.L)` : 'P.S'};
   for (var j0 = 0u; j0 < jEnd; j0 += ${T}u) {
-    workgroupBarrier();
-    for (var r = lid; r < ${T}u; r += ${WG}u) {
-      let j = min(j0 + r, P.S - 1u);
-      for (var d = 0u; d < P.D; d++) { Ks[r * ${D}u + d] = k[(bh * P.S + j) * ${D}u + d]; }
-      for (var e = 0u; e < P.E; e++) { Vs[r * ${E}u + e] = v[(bh * P.S + j) * ${E}u + e]; }
-    }
-    workgroupBarrier();
+${kvTile(D, E, T)}
     if (live) {
       for (var c = 0u; c < P.T; c++) {
         let j = j0 + c;
