@@ -188,8 +188,9 @@ fn C_idx(m: u32, n: u32, z: u32) -> u32 { let NP = P.OH * P.OW; return ((n / NP)
           .map((i) => `    let a${i}_${q} = vec4<f32>(${J.map((e) => `w[wo${i} + ${kGuard ? `min(${k} + ${e}u, P.C - 1u)` : `(${k} + ${e}u)`} * KK + tap]`).join(', ')});`)
           .join('\n'),
       aScalar: (_t, i, k) => `w[wo${i} + min(${k}, P.C - 1u) * KK + tap]`,
-      emitB: (_t, q, k, kGuard) =>
-        J.map((kk) => {
+      bRows: true,
+      emitB: (_t, q, k, kGuard, only) =>
+        J.filter((kk) => only === undefined || kk === only).map((kk) => {
           const idx = `xi + vec4<u32>((${k} + ${kk}u) * HW)`;
           return `    let xk${kk}_${q} = ${idx};
     let b${kk}_0_${q} = select(vec4<f32>(0.0), ${vec4Load('x', `xk${kk}_${q}`)}, ok${kGuard ? ` & vec4<bool>(${k} + ${kk}u < P.C)` : ''});`;
@@ -293,8 +294,9 @@ fn C_idx(m: u32, n: u32, z: u32) -> u32 { let HW = P.H * P.W; return ((n / HW) *
           .map((i) => `    let a${i}_${q} = vec4<f32>(${J.map((e) => `w[${kGuard ? `min(${k} + ${e}u, P.O - 1u)` : `(${k} + ${e}u)`} * CKK + wc${i} + tap]`).join(', ')});`)
           .join('\n'),
       aScalar: (_t, i, k) => `w[min(${k}, P.O - 1u) * CKK + wc${i} + tap]`,
-      emitB: (_t, q, k, kGuard) =>
-        J.map((kk) => `    let dk${kk}_${q} = di + vec4<u32>((${k} + ${kk}u) * NP);
+      bRows: true,
+      emitB: (_t, q, k, kGuard, only) =>
+        J.filter((kk) => only === undefined || kk === only).map((kk) => `    let dk${kk}_${q} = di + vec4<u32>((${k} + ${kk}u) * NP);
     let b${kk}_0_${q} = select(vec4<f32>(0.0), ${vec4Load('dy', `dk${kk}_${q}`)}, ok${kGuard ? ` & vec4<bool>(${k} + ${kk}u < P.O)` : ''});`).join('\n'),
       outIdx: (_t, i, _j, e) => `(n * P.C + m0 + ${i}u) * HW + ih * P.W + iw[${e}]`,
       outOk: (_t, i, _j, e) => `m0 + ${i}u < P.C && pv[${e}]`,
@@ -365,7 +367,8 @@ fn C_idx(m: u32, n: u32, z: u32) -> u32 { return m * P.N + n; }`,
   let HW = P.H * P.W;
   let xc = min(vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(P.C - 1u)) * HW;
   ${I(t.tm).map((i) => `let dyo${i} = min(m0 + ${i}u, P.O - 1u) * NP;`).join(' ')}
-  let rowEnd = min(P.NB * P.OH, (split + 1u) * P.rows);`,
+  let rowEnd = min(P.NB * P.OH, (split + 1u) * P.rows);
+  let SW = P.SW; let DW = P.DW; let PW = P.PW; let Wi = i32(P.W); let OW = P.OW;`,
       outer: [
         `  for (var row = split * P.rows; row < rowEnd; row++) {
     let n = row / P.OH;
@@ -383,9 +386,10 @@ fn C_idx(m: u32, n: u32, z: u32) -> u32 { return m * P.N + n; }`,
           .map((i) => `    let a${i}_${q} = vec4<f32>(${J.map((e) => `dy[dyo${i} + dyb + ${kGuard ? `min(${k} + ${e}u, P.OW - 1u)` : `${k} + ${e}u`}]`).join(', ')});`)
           .join('\n'),
       aScalar: (_t, i, k) => `dy[dyo${i} + dyb + min(${k}, P.OW - 1u)]`,
-      emitB: (_t, q, k, kGuard) =>
-        J.map((kk) => `    let iw${kk}_${q} = i32((${k} + ${kk}u) * P.SW + kw * P.DW) - i32(P.PW);
-    let ok${kk}_${q} = rowOk && iw${kk}_${q} >= 0 && iw${kk}_${q} < i32(P.W)${kGuard ? ` && ${k} + ${kk}u < P.OW` : ''};
+      bRows: true,
+      emitB: (_t, q, k, kGuard, only) =>
+        J.filter((kk) => only === undefined || kk === only).map((kk) => `    let iw${kk}_${q} = i32((${k} + ${kk}u) * SW + kw * DW) - i32(PW);
+    let ok${kk}_${q} = rowOk && iw${kk}_${q} >= 0 && iw${kk}_${q} < Wi${kGuard ? ` && ${k} + ${kk}u < OW` : ''};
     let xi${kk}_${q} = xc + vec4<u32>(u32(select(0, xb + iw${kk}_${q}, ok${kk}_${q})));
     let b${kk}_0_${q} = select(vec4<f32>(0.0), ${vec4Load('x', `xi${kk}_${q}`)}, vec4<bool>(ok${kk}_${q}));`).join('\n'),
       outIdx: (_t, i, _j, e) => `((split * P.O + m0 + ${i}u) * P.C + c0 + ${e}u) * KK + tap`,

@@ -89,7 +89,9 @@ export interface RegLoaders {
    * code defining b{kk}_{j}_{q}: vec4 of B[k+kk, columns 4j..4j+3 of the tile], kk < 4, j < TN/4;
    * `kGuard`: zero the rows at or past kInner
    */
-  emitB: (t: RegTiling, q: number, k: string, kGuard: boolean) => string;
+  emitB: (t: RegTiling, q: number, k: string, kGuard: boolean, kk?: number) => string;
+  /** emitB emits only row kk when given one; the core then loads and uses the rows one at a time, each behind a fence */
+  bRows?: boolean;
   /** element index in C of tile element (i, 4j+e), and the guard that it exists ('' = always) */
   outIdx: (t: RegTiling, i: number, j: number, e: number) => string;
   outOk: (t: RegTiling, i: number, j: number, e: number) => string;
@@ -240,7 +242,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     // subgroup path: A values go straight from the broadcast into the multiply-add (no vec4 of A
     // kept live: fewer registers, which lavapipe's 8-wide lanes turn into spills)
     if (!sg) body.push(r.emitA(t, q, k, kGuard));
-    body.push(r.emitB(t, q, k, kGuard));
+    // Row by row (loaders with bRows, f32): each B row is loaded, used by all multiply-adds and
+    // dropped inside its own uniform `if`. The branch is a scheduling fence for lavapipe's LLVM: in
+    // one straight block it hoisted every row's gather to the top and spilled (the conv weight
+    // gradient ran 25-35% slower than with the fences; bench/RESULTS.md "gemm-core").
+    const perRow = !!r.bRows && !f16;
+    if (!perRow) body.push(r.emitB(t, q, k, kGuard));
     // f16: round the loaded operands once, then multiply-add in f16
     const h = f16 ? 'h' : '';
     const aOf = (i: number, kk: number) =>
@@ -249,12 +256,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
       if (!sg) for (let i = 0; i < tm; i++) body.push(`    let ha${i}_${q} = ${H}(a${i}_${q});`);
       for (let kk = 0; kk < 4; kk++) for (let j = 0; j < nv; j++) body.push(`    let hb${kk}_${j}_${q} = ${H}(b${kk}_${j}_${q});`);
     }
-    for (let i = 0; i < tm; i++)
-      for (let j = 0; j < nv; j++) {
-        let x = `acc${i}_${j}`;
-        for (let kk = 3; kk >= 0; kk--) x = `fma(${H}(${aOf(i, kk)}), ${h}b${kk}_${j}_${q}, ${x})`;
-        body.push(`    acc${i}_${j} = ${x};`);
+    if (perRow)
+      for (let kk = 0; kk < 4; kk++) {
+        body.push(`    if (${k} + ${kk}u < ${r.kInner}) {`, r.emitB(t, q, k, kGuard, kk));
+        for (let i = 0; i < tm; i++) for (let j = 0; j < nv; j++) body.push(`    acc${i}_${j} = fma(${H}(${aOf(i, kk)}), b${kk}_${j}_${q}, acc${i}_${j});`);
+        body.push('    }');
       }
+    else
+      for (let i = 0; i < tm; i++)
+        for (let j = 0; j < nv; j++) {
+          let x = `acc${i}_${j}`;
+          for (let kk = 3; kk >= 0; kk--) x = `fma(${H}(${aOf(i, kk)}), ${h}b${kk}_${j}_${q}, ${x})`;
+          body.push(`    acc${i}_${j} = ${x};`);
+        }
     // later quads of a step that can run past the end are skipped as a whole (uniform branch)
     if (q > 0 && kGuard) L.push(`    if (${k} < ${r.kInner}) {`, ...body, '    }');
     else L.push(...body);
