@@ -211,3 +211,40 @@ describe('SFR-on end to end (tiny class forgetting)', () => {
     expect(moved).toBeGreaterThan(0);
   });
 });
+
+describe('unlearning optimizer: no-decay groups', () => {
+  it('optimizer.noDecay keeps norms, biases, the class token and position tables out of weight decay; the default decays every parameter; the config check names a wrong type', async () => {
+    const { ctx } = gpu;
+    const { makeOptimizer } = await import('../src/unlearn/core/update.js');
+    const { VisionTransformer } = await import('../src/models/vit.js');
+    const { ones, zerosLike } = await import('../src/ops/index.js');
+    const { copyTensor } = await import('../src/nn/module.js');
+    const run = async (noDecay: boolean) => {
+      const m = new VisionTransformer(ctx, { imageSize: 8, patchSize: 4, numLayers: 1, numHeads: 2, hiddenDim: 8, mlpDim: 12, numClasses: 3, seed: 4 });
+      const params = m.trainableParameters();
+      for (const p of params) {
+        const one = ones(ctx, p.shape);
+        copyTensor('test', one, p);
+        one.dispose();
+        p.grad = zerosLike(p); // a zero gradient: only the decay moves a weight
+      }
+      const opt = makeOptimizer({ kind: 'adamw', lr: 0.1, weightDecay: 0.5, noDecay }, params, m);
+      opt.step();
+      const out = new Map<string, number>();
+      for (const [n, p] of m.namedParameters()) out.set(n, (await p.read())[0]!);
+      return out;
+    };
+    const decayed = 1 - 0.1 * 0.5;
+    const kept = ['class_token', 'encoder.pos_embedding', 'encoder.ln.weight', 'encoder.ln.bias', 'heads.head.bias', 'conv_proj.bias'];
+    const withGroups = await run(true);
+    for (const n of kept) expect(withGroups.get(n), n).toBe(1);
+    for (const n of ['conv_proj.weight', 'heads.head.weight']) expect(withGroups.get(n), n).toBeCloseTo(decayed, 6);
+    const flat = await run(false);
+    for (const n of [...kept, 'conv_proj.weight']) expect(flat.get(n), n).toBeCloseTo(decayed, 6);
+    expect(() => makeOptimizer({ kind: 'adamw', lr: 0.1, noDecay: true }, [])).toThrow(/noDecay needs the model/);
+    expect(() => resolveMethod({ method: 'SFR-on', optimizer: { noDecay: 'yes' } }, CIFAR10_PRESETS, 'methods[0]')).toThrow(
+      /methods\[0\]\.optimizer\.noDecay: expected boolean, got "yes"/,
+    );
+    expect(resolveMethod({ method: 'SFR-on', optimizer: { noDecay: true } }, CIFAR10_PRESETS, 'm').optimizer.noDecay).toBe(true);
+  });
+});

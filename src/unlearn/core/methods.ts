@@ -138,8 +138,9 @@ export function resolveMethod(raw: unknown, presets: Presets, where: string): Me
     if (k === 'optimizer') {
       const o = v as Record<string, unknown>;
       for (const [ok, ov] of Object.entries(o)) {
-        if (!['kind', 'lr', 'momentum', 'weightDecay'].includes(ok)) problems.push(`${where}.optimizer.${ok}: unknown key (allowed: kind, lr, momentum, weightDecay)`);
-        else if (ok === 'kind' ? typeof ov !== 'string' : typeof ov !== 'number') problems.push(`${where}.optimizer.${ok}: expected ${ok === 'kind' ? 'string' : 'number'}, got ${JSON.stringify(ov)}`);
+        const type = ok === 'kind' ? 'string' : ok === 'noDecay' ? 'boolean' : 'number';
+        if (!['kind', 'lr', 'momentum', 'weightDecay', 'noDecay'].includes(ok)) problems.push(`${where}.optimizer.${ok}: unknown key (allowed: kind, lr, momentum, weightDecay, noDecay)`);
+        else if (typeof ov !== type) problems.push(`${where}.optimizer.${ok}: expected ${type}, got ${JSON.stringify(ov)}`);
       }
       // a new optimizer kind starts from nothing but the preset's lr (momentum belongs to SGD)
       const base = preset.optimizer as OptimizerSpec;
@@ -240,7 +241,7 @@ export async function runUnlearning<R, B>(config: MethodConfig, u: UnlearnSetup<
   const maskProgress = (phase: string, d: number, n: number) => u.progress?.(phase, d, n);
   let mask: SaliencyMask | null = null;
   let badTeacher: AnyModule | undefined;
-  const opt = makeOptimizer(config.optimizer, params);
+  const opt = makeOptimizer(config.optimizer, params, model);
   const stepper = new Stepper(ctx, opt, params, config.method, u.onStep, u.signal);
   try {
     if (config.method === 'SFR-on') {

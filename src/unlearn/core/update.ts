@@ -9,8 +9,9 @@
 import type { GpuContext } from '../../gpu/context.js';
 import type { Tensor } from '../../autograd/tensor.js';
 import { copyTensor, type AnyModule } from '../../nn/module.js';
-import { SGD, Adam, AdamW, clipGradNorm, maskGradients, type Optimizer } from '../../nn/optim.js';
+import { SGD, Adam, AdamW, clipGradNorm, maskGradients, paramGroups, type Optimizer, type ParamGroup } from '../../nn/optim.js';
 import { EngineError } from '../../util/errors.js';
+import { transformerNoDecay } from '../../models/transformer-parts.js';
 import { add, mulScalar, backward } from '../../ops/index.js';
 import type { SaliencyMask } from './masks.js';
 import type { BatchSource, Term, TermContext, UnlearnProblem } from './task.js';
@@ -25,13 +26,25 @@ export interface OptimizerSpec {
   momentum?: number;
   /** SGD/Adam: coupled L2; AdamW: decoupled (default 0). */
   weightDecay?: number;
+  /**
+   * Exempt norms, biases, class tokens and position tables from weight decay (models'
+   * transformerNoDecay rule, as pretraining uses for transformers). Default false: every trainable
+   * parameter decays, one flat list.
+   */
+  noDecay?: boolean;
 }
 
-export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
+/**
+ * The optimizer of a spec over `params`; with spec.noDecay, over `model`'s trainable parameters in
+ * two groups (decay / no_decay), which needs the model for the parameter names.
+ */
+export function makeOptimizer(spec: OptimizerSpec, params: Tensor[], model?: AnyModule): Optimizer {
   const weightDecay = spec.weightDecay ?? 0;
-  if (spec.kind === 'sgd') return new SGD(params, { lr: spec.lr, momentum: spec.momentum ?? 0, weightDecay });
-  if (spec.kind === 'adam') return new Adam(params, { lr: spec.lr, weightDecay });
-  if (spec.kind === 'adamw') return new AdamW(params, { lr: spec.lr, weightDecay });
+  if (spec.noDecay && !model) throw new EngineError('makeOptimizer', 'optimizer.noDecay needs the model (its parameter names)');
+  const groups: Tensor[] | ParamGroup[] = spec.noDecay ? paramGroups(model!, { noDecay: transformerNoDecay }) : params;
+  if (spec.kind === 'sgd') return new SGD(groups, { lr: spec.lr, momentum: spec.momentum ?? 0, weightDecay });
+  if (spec.kind === 'adam') return new Adam(groups, { lr: spec.lr, weightDecay });
+  if (spec.kind === 'adamw') return new AdamW(groups, { lr: spec.lr, weightDecay });
   throw new EngineError('makeOptimizer', `unknown optimizer kind '${String((spec as { kind: unknown }).kind)}' (sgd, adam, adamw)`);
 }
 
