@@ -6,8 +6,9 @@
 import { describe, it, expect } from 'vitest';
 import { useGpu, Rng } from './helpers.js';
 import { tensor } from '../src/wgsl/fill.js';
-import { conv2d } from '../src/wgsl/conv2d.js';
-import { checkConv, convName, type ConvCase } from './portable/gemm.js';
+import { conv2d, conv2dFused } from '../src/wgsl/conv2d.js';
+import { checkOp } from './helpers.js';
+import { checkConv, convName, refConv, type ConvCase } from './portable/gemm.js';
 
 const gpu = useGpu();
 
@@ -27,6 +28,52 @@ const CASES: ConvCase[] = [
 
 describe('conv2d', () => {
   for (const c of CASES) it(`${convName(c)}: forward and backward match float64`, () => checkConv(gpu.ctx, new Rng(), c).then(() => undefined));
+
+  // conv + bias + residual, then relu, in one GEMM epilogue: forward and the four gradients (x, w,
+  // bias, residual) against float64; and without the activation / residual
+  const FUSED: [ConvCase, 'relu' | 'none', boolean][] = [
+    [CASES[1]!, 'relu', true],
+    [CASES[7]!, 'relu', false],
+    [CASES[6]!, 'none', true],
+  ];
+  for (const [c, act, withR] of FUSED)
+    it(`conv2dFused ${convName(c)} act ${act}${withR ? ' +residual' : ''}: forward and backward match float64`, async () => {
+      const ref = refConv(c);
+      const outShape = [c.N, c.O, ref.OH, ref.OW];
+      const inputs = [
+        { shape: [c.N, c.C, c.H, c.W], name: 'x' },
+        { shape: [c.O, c.C, ...c.K], name: 'w' },
+        ...(c.bias ? [{ shape: [c.O], name: 'bias' }] : []),
+        ...(withR ? [{ shape: outShape, name: 'residual' }] : []),
+      ];
+      const nb = c.bias ? 1 : 0;
+      await checkOp(gpu.ctx, new Rng(), {
+        what: `conv2dFused ${convName(c)}`,
+        inputs,
+        op: (...t) => conv2dFused(t[0]!, t[1]!, c.bias ? t[2] : undefined, { stride: c.s, padding: c.p, dilation: c.d }, { act, residual: withR ? t[2 + nb] : undefined }),
+        ref: (...xs) => {
+          const y = ref.f(xs[0]!, xs[1]!, c.bias ? xs[2] : undefined);
+          return Array.from(y, (v, i) => {
+            const z = v + (withR ? xs[2 + nb]![i]! : 0);
+            return act === 'relu' ? Math.max(z, 0) : z;
+          });
+        },
+        outShape,
+        tol: [1e-4, 1e-5],
+        gradTol: [1e-3, 2e-4],
+      });
+    });
+
+  it('conv2dFused refuses an activation it cannot differentiate from the output and a residual of the wrong shape', () => {
+    const { ctx } = gpu;
+    ctx.scope(() => {
+      const x = tensor(ctx, new Float32Array(2 * 3 * 5 * 5), [2, 3, 5, 5]);
+      const w = tensor(ctx, new Float32Array(4 * 3 * 9), [4, 3, 3, 3]);
+      expect(() => conv2dFused(x, w, undefined, {}, { act: 'gelu' as never })).toThrow(/conv2dFused: activation 'gelu' is not fused here/);
+      const r = tensor(ctx, new Float32Array(2 * 4 * 5 * 5), [2, 4, 5, 5]);
+      expect(() => conv2dFused(x, w, undefined, {}, { residual: r })).toThrow(/conv2dFused: residual must be f32\[2,4,3,3\].*got f32\[2,4,5,5\]/);
+    });
+  });
 
   it('rejects bad shapes with the op and shapes named', () => {
     const { ctx } = gpu;

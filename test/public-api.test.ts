@@ -21,7 +21,7 @@ const BROWSER_ENTRY = [
     'browserImageDecoder', 'byCodePoint', 'checkAgainstIndex', 'checkAttention', 'checkMethodConfig', 'checkpointState',
     'cifar10EvalTransform', 'cifar10FromBatches', 'cifar10TrainTransform', 'clamp', 'classForgetSplit',
     'classificationExperiment', 'classificationProblem', 'clipGradNorm', 'compileJpegWasm', 'compose',
-    'computeMetrics', 'concat', 'constantLr', 'conv2d', 'copyTensor', 'cos', 'cosineLr',
+    'computeMetrics', 'concat', 'constantLr', 'conv2d', 'conv2dFused', 'copyTensor', 'cos', 'cosineLr',
     'createJpegDecoder', 'crossEntropy', 'decayFactor', 'decodeLabelled', 'defaultNoDecay', 'demoConfig',
     'detach', 'div', 'downsampleDataset', 'drawRandomLabels', 'dropPath', 'dropout', 'eq', 'evaluate', 'evenSubset',
     'exp', 'f16ToNumber', 'firstNonFinite', 'fisherRatioMask', 'fitLogReg', 'float32ToF16', 'forgetSplitOf',

@@ -138,6 +138,39 @@ describe('ResNet-18 (tiny)', () => {
         model.dispose();
       });
 
+  it('eval mode with batch norm folded into the convolutions (fuseEval) gives the separate passes\' logits and every parameter gradient', async () => {
+    const { ctx } = gpu;
+    const rng = new Rng();
+    const rint = (n: number) => rng.int(1, n)[0]!;
+    const model = new ResNet(ctx, { width: 4, numClasses: 5, seed: rint(1000) });
+    ctx.scope(() => model.forward(randn(ctx, [6, 3, 8, 8], new Generator(rint(1000)), 0.5, 2)));
+    for (const [n, t] of model.namedParameters())
+      if (/bn|downsample\.1/.test(n)) ctx.scope(() => copyTensor('test', tensor(ctx, f32(rng.uniform(t.size, 0.5, 1.5)), t.shape), t));
+    model.eval();
+    const x = ctx.keep(randn(ctx, [4, 3, 8, 8], new Generator(rint(1000))));
+    const dir = ctx.keep(randn(ctx, [4, 5], new Generator(rint(1000))));
+    const run = async (fuse: boolean) => {
+      model.fuseEval = fuse;
+      model.zeroGrad();
+      const logits = await ctx.scope(async () => {
+        const y = model.forward(x);
+        backward(sum(mul(y, dir)));
+        return y.read();
+      });
+      const grads = new Map<string, Float32Array>();
+      for (const [n, t] of model.namedParameters()) grads.set(n, await t.grad!.read());
+      return { logits, grads };
+    };
+    const fused = await run(true);
+    const apart = await run(false);
+    expect(model.fuseEval).toBe(false);
+    expectClose(fused.logits, apart.logits, 1e-4, 1e-5, 'eval logits');
+    for (const [n, g] of apart.grads) expectClose(fused.grads.get(n)!, g, 1e-3, 1e-5, `d ${n}`);
+    x.dispose();
+    dir.dispose();
+    model.dispose();
+  });
+
   it('loss goes down over a few SGD steps (cifar and imagenet stems)', async () => {
     const { ctx } = gpu;
     for (const variant of ['cifar', 'imagenet'] as const) {

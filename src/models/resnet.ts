@@ -7,7 +7,7 @@
 
 import { type GpuContext } from '../gpu/context.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { add, relu, globalAvgPool2d } from '../ops/index.js';
+import { add, relu, globalAvgPool2d, conv2dFused, mul, reshape } from '../ops/index.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, Linear, MaxPool2d, Sequential } from '../nn/layers/index.js';
 import { EngineError } from '../util/errors.js';
@@ -33,13 +33,33 @@ export interface BasicBlockConfig {
   gen: Generator;
 }
 
-/** torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)); bn1 carries the relu. */
+/**
+ * conv then eval-mode batch norm (then `act`, after adding `residual`) as one convolution: the batch
+ * norm's affine map is folded into the weights and a bias, and the GEMM's epilogue adds the residual and
+ * applies the ReLU. Same function as conv → bn → (+ residual) → act up to float rounding; differentiable.
+ */
+function convBnEval(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: 'relu' | 'none', residual?: Tensor): Tensor {
+  const { scale, shift } = bn.evalAffine();
+  const O = conv.weight.shape[0]!;
+  const w = mul(conv.weight, reshape(scale, [O, 1, 1, 1]));
+  const b = conv.bias ? add(shift, mul(conv.bias, scale)) : shift;
+  const { stride = 1, padding = 0, dilation = 1 } = conv.config;
+  return conv2dFused(x, w, b, { stride, padding, dilation }, { act, residual });
+}
+
+/**
+ * torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)); bn1 carries the relu.
+ * In eval mode each conv-bn pair runs as one convolution with the batch norm folded in and the residual
+ * add and ReLU in its epilogue (convBnEval): three GEMMs per block and no other pass.
+ */
 export class BasicBlock extends Module<[Tensor], Tensor, BasicBlockConfig> {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   readonly downsample: Sequential | null;
+  /** Eval mode folds batch norm into the convolutions (default true; false runs conv, bn, add, relu apart). */
+  fuseEval = true;
   constructor(ctx: GpuContext, config: BasicBlockConfig) {
     super(ctx, config);
     const { inPlanes, planes, stride, gen } = config;
@@ -56,6 +76,11 @@ export class BasicBlock extends Module<[Tensor], Tensor, BasicBlockConfig> {
   }
   /** x [N, inPlanes, H, W] -> [N, planes, H/stride, W/stride]. */
   forward(x: Tensor): Tensor {
+    if (!this.training && this.fuseEval) {
+      const ds = this.downsample?.layers as [Conv2d, BatchNorm2d] | undefined;
+      const identity = ds ? convBnEval(ds[0], ds[1], x, 'none') : x;
+      return convBnEval(this.conv2, this.bn2, convBnEval(this.conv1, this.bn1, x, 'relu'), 'relu', identity);
+    }
     const h = this.bn1.forward(this.conv1.forward(x));
     const out = this.bn2.forward(this.conv2.forward(h));
     const identity = this.downsample ? this.downsample.forward(x) : x;
@@ -105,9 +130,20 @@ export class ResNet extends Module<[Tensor], Tensor, ResNetOptions> {
     this.fc = this.registerModule('fc', new Linear(ctx, { inFeatures: 8 * w, outFeatures: o.numClasses, gen }));
   }
 
+  /**
+   * Eval mode runs each conv + batch norm (+ residual + ReLU) as one convolution with the batch norm
+   * folded in (default true); false keeps the separate passes (for comparisons).
+   */
+  get fuseEval(): boolean {
+    return this.layers.every((l) => l.layers.every((b) => (b as BasicBlock).fuseEval));
+  }
+  set fuseEval(on: boolean) {
+    for (const layer of this.layers) for (const b of layer.layers) (b as BasicBlock).fuseEval = on;
+  }
+
   /** Features before the classifier: [N, 8*width] after global average pooling. */
   features(x: Tensor): Tensor {
-    let h = this.bn1.forward(this.conv1.forward(x));
+    let h = this.training || !this.fuseEval ? this.bn1.forward(this.conv1.forward(x)) : convBnEval(this.conv1, this.bn1, x, 'relu');
     if (this.maxpool) h = this.maxpool.forward(h);
     for (const layer of this.layers) h = layer.forward(h);
     return globalAvgPool2d(h);

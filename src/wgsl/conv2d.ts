@@ -16,6 +16,7 @@ import { record } from '../autograd/graph.js';
 import { shapeStr } from '../autograd/shape.js';
 import { grid1d, LINEAR_INDEX, packUniforms } from './util.js';
 import { sum } from './reduce.js';
+import { mapRaw } from './map.js';
 import { EngineError } from '../util/errors.js';
 import { gemmVariant, hasSubgroups, runGemm, shapeClass, WG_TILING, type GemmActivation, type GemmProblem, type GemmTiling, type RegTiling } from './gemm.js';
 
@@ -480,4 +481,40 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor, opts: Conv2dOptions 
     w.requiresGrad ? conv2dWeightGradRaw(dy, x, g) : null,
     bias?.requiresGrad ? conv2dBiasGradRaw(dy) : null,
   ]);
+}
+
+/** What conv2dFused adds after the convolution: out = act(conv + bias + residual). */
+export interface ConvFused {
+  /** 'relu' or 'none' (default): the activations whose gradient needs only the output */
+  act?: 'none' | 'relu';
+  /** added before the activation; laid out as the output [N, O, OH, OW] */
+  residual?: Tensor;
+}
+
+/**
+ * out = act(conv2d(x, w, bias) + residual) in one GEMM with a fused epilogue (no separate add and
+ * activation passes), with autograd: the activation's gradient is taken from the output, then the
+ * conv's three gradients and the residual's (the masked output gradient itself). ResNet's eval-mode
+ * blocks use it with batch norm folded into w and bias.
+ */
+export function conv2dFused(x: Tensor, w: Tensor, bias: Tensor | undefined, opts: Conv2dOptions = {}, epi: ConvFused = {}): Tensor {
+  const op = 'conv2dFused';
+  const g = convGeometry(x, w, bias, opts);
+  const act = epi.act ?? 'none';
+  if (act !== 'none' && act !== 'relu') throw new EngineError(op, `activation '${String(act)}' is not fused here (none or relu: their gradient needs only the output)`);
+  const R = epi.residual;
+  const outShape = [g.N, g.O, g.OH, g.OW];
+  if (R && (R.dtype !== 'f32' || R.ctx !== x.ctx || shapeStr(R.shape) !== shapeStr(outShape)))
+    throw new EngineError(op, `residual must be f32${shapeStr(outShape)} on the input's context (the output's shape), got ${R.describe()}`);
+  const out = conv2dForwardRaw(x, w, bias, g, {}, { act: act === 'relu' ? 'relu' : undefined, residual: R });
+  const inputs = [x, w, ...(bias ? [bias] : []), ...(R ? [R] : [])];
+  return record(out, op, inputs, (dy) => {
+    const d = act === 'relu' ? mapRaw(`${op}.relu.backward`, 'select(T(0.0), b, a > T(0.0))', [out, dy]) : dy;
+    return [
+      x.requiresGrad ? conv2dInputGradRaw(d, w, g) : null,
+      w.requiresGrad ? conv2dWeightGradRaw(d, x, g) : null,
+      ...(bias ? [bias.requiresGrad ? conv2dBiasGradRaw(d) : null] : []),
+      ...(R ? [R.requiresGrad ? d : null] : []),
+    ];
+  });
 }

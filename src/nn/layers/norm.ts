@@ -5,7 +5,7 @@
 import type { GpuContext } from '../../gpu/context.js';
 import type { Tensor } from '../../autograd/tensor.js';
 import { EngineError } from '../../util/errors.js';
-import { addScalar, batchNorm2d, batchNorm2dRelu, groupNorm, layerNorm } from '../../ops/index.js';
+import { addScalar, batchNorm2d, batchNorm2dRelu, groupNorm, layerNorm, mul, rsqrt, sub } from '../../ops/index.js';
 import { shapeStr } from '../../autograd/shape.js';
 import { Module, constantInit } from '../module.js';
 
@@ -49,6 +49,16 @@ export class BatchNorm2d extends Module<[Tensor], Tensor, BatchNorm2dConfig> {
     const y = f(x, this.weight, this.bias, this.getBuffer('running_mean'), this.getBuffer('running_var'), opts);
     if (this.training) this.pendingBatches++;
     return y;
+  }
+  /**
+   * Eval-mode batch norm as a per-channel affine map y = x·scale + shift from the running statistics
+   * (scale = weight / √(running_var + eps), shift = bias − running_mean·scale); differentiable in weight
+   * and bias. What a preceding convolution folds in (see ResNet's eval path).
+   */
+  evalAffine(): { scale: Tensor; shift: Tensor } {
+    const eps = this.config.eps ?? 1e-5;
+    const scale = mul(this.weight, rsqrt(addScalar(this.getBuffer('running_var'), eps)));
+    return { scale, shift: sub(this.bias, mul(this.getBuffer('running_mean'), scale)) };
   }
   protected override syncBuffers(): void {
     if (this.pendingBatches === 0) return;
