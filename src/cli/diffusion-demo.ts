@@ -1,6 +1,6 @@
 // The generation demo (`unlearn-gpu diffusion-demo`): MNIST digits downsampled to 16×16, a small
-// class-conditional DDPM UNet (the authors' Conditional_Model at reduced width; the MLP ε-model stays
-// selectable with `model`) pretrained with DDPM (cached), one digit forgotten with SFR-on, SalUn and
+// class-conditional ε-model (an MLP by default; the authors' DDPM UNet at reduced width with `model`,
+// configs/diffusion-mnist-unet.json) pretrained with DDPM (cached), one digit forgotten with SFR-on, SalUn and
 // SA, RT (retrained without the digit) as the reference; table of FA, the in-domain FID, steps and
 // time, and image grids (rows = digits with the forgotten one first, columns = seeds) in an HTML
 // report. Resumable: every phase (classifier, original, RT, each method's row and grid) is cached in
@@ -146,9 +146,9 @@ export interface DiffusionDemoConfig {
   /** MNIST at 16×16 (the CPU demo) or CIFAR-10 (32×32, 3 channels; the GPU config) */
   data: DiffusionDataSpec;
   /**
-   * 'ddpm-unet' (the default: the authors' UNet, small) or 'dit' (options of models/registry.ts; image
-   * size, channels, classes and T are filled from the data), or 'mlp-denoiser' (MlpDenoiser's hidden,
-   * blocks, embed)
+   * 'mlp-denoiser' (the default; MlpDenoiser's hidden, blocks, embed), or 'ddpm-unet' (the authors'
+   * UNet) or 'dit' (options of models/registry.ts; image size, channels, classes and T are filled from
+   * the data)
    */
   model: { arch: string; options: Record<string, unknown> };
   T: number;
@@ -159,9 +159,11 @@ export interface DiffusionDemoConfig {
 }
 
 /**
- * The CPU demo's settings: the authors' UNet at the width a 2-core lavapipe machine trains in minutes
- * (bench/RESULTS.md "diffusion-demo-unet": ch 8 steps ~4x more images/s than ch 16), the authors'
- * method hyperparameters where the CPU allows, fewer steps where not (said in demoNotes).
+ * The CPU demo's settings: the authors' method hyperparameters where the CPU allows, fewer steps where
+ * not (said in demoNotes). The model is the small MLP ε-model: the authors' UNet, even at width 8
+ * (configs/diffusion-mnist-unet.json), steps ~7x slower on 2 lavapipe cores and its samples were
+ * still noise after the 300 pretraining steps such a budget allows (bench/RESULTS.md
+ * "diffusion-demo-unet"); `model` selects it.
  */
 export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
   return {
@@ -169,16 +171,15 @@ export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
     forgetClass: 0,
     seed: 0,
     data: { kind: 'mnist16', trainLimit: null, testLimit: null },
-    // image size, channels, classes and T are filled from the data (modelOptionsForData)
-    model: { arch: 'ddpm-unet', options: { ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], dropout: 0.1, numGroups: 4 } },
+    model: { arch: 'mlp-denoiser', options: { hidden: 256, blocks: 2, embed: 32 } },
     T: 1000,
-    pretrain: { steps: 300, batchSize: 64, lr: 2e-3, emaDecay: 0.99, schedule: 'cosine' },
+    pretrain: { steps: 3000, batchSize: 64, lr: 2e-3, emaDecay: 0.995, schedule: 'cosine' },
     classifier: { epochs: 2, hidden: [256, 128] },
-    sample: { steps: 10, guidance: 2, faImages: 50, fidPerClass: 15, gridCols: 6, clipDenoised: false },
+    sample: { steps: 20, guidance: 2, faImages: 100, fidPerClass: 30, gridCols: 8, clipDenoised: true },
     methods: [
-      { ...DIFFUSION_PRESETS['SFR-on'], maskBatches: 4 },
-      { ...DIFFUSION_PRESETS.SalUn, iterations: 50, lr: 1e-4, maskBatches: 4 },
-      { ...DIFFUSION_PRESETS.SA, iterations: 50, replayPerClass: 16, replaySteps: 10, fisherSamples: 16, fisherTimesteps: 16 },
+      { ...DIFFUSION_PRESETS['SFR-on'], lr: 1e-4, maskBatches: 8 },
+      { ...DIFFUSION_PRESETS.SalUn, iterations: 150, lr: 1e-4, maskBatches: 8 },
+      { ...DIFFUSION_PRESETS.SA, iterations: 150, replayPerClass: 32, replaySteps: 20, fisherSamples: 32, fisherTimesteps: 16 },
     ],
   };
 }
@@ -255,7 +256,8 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
         })();
   // cache keys: what the original and RT are trained from, and what a row's samples depend on besides
   const modelKey = configKey({ data: cfg.data, model: { arch: cfg.model.arch, options: modelOptions }, T: cfg.T, pretrain: cfg.pretrain, seed: cfg.seed });
-  const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f })}`);
+  const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f })}`;
+  const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
   mkdirSync(rowsDir, { recursive: true });
 
   // 1. the evaluation classifier (cached)
@@ -335,7 +337,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const gridSeeds = order.flatMap(() => Array.from({ length: s.gridCols }, (_, c) => 3_000_000 + c));
     const grid = await sampleImages(ctx, model, sched, { ...common, classes: gridY, seeds: gridSeeds });
     // the grid's name carries the row's cache keys, so a cached row never shows another run's grid
-    const gridName = `grids/${file}-${modelKey}.png`;
+    const gridName = `grids/${file}-${rowsKey}.png`;
     await writeGridPng(join(cfg.out, gridName), grid, [image[0], image[1], image[2]], K, s.gridCols, image[1] <= 16 ? 3 : 2);
     const row: GenerationRow = { method: label, fa, none, fid, grid: gridName, ...base };
     await writeFileAtomic(rowPath, JSON.stringify(row) + '\n');
