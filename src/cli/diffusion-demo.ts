@@ -161,7 +161,7 @@ export interface DiffusionDemoConfig {
 /**
  * The CPU demo's settings: the authors' method hyperparameters where the CPU allows, fewer steps where
  * not (said in demoNotes). The model is the small MLP ε-model: the authors' UNet, even at width 8
- * (configs/diffusion-mnist-unet.json), steps ~7x slower on 2 lavapipe cores and its samples were
+ * (configs/diffusion-mnist-unet.json), steps 5-7x slower per batch on 2 lavapipe cores and its samples were
  * still noise after the 300 pretraining steps such a budget allows (bench/RESULTS.md
  * "diffusion-demo-unet"); `model` selects it.
  */
