@@ -2,13 +2,16 @@
 // the demo's default model (or --model JSON {arch, options}) on MNIST 16x16 with the demo's batch,
 // Adam at a constant lr and an EMA, and at each milestone writes a grid (rows = digits 0-9, columns =
 // seeds; DDIM, w = 2, x̂₀ unclamped and clamped) with the loss and the wall time so far. Training
-// resumes from its checkpoint between milestones (same batches as one run). Not a test: look at the grids.
+// resumes from its checkpoint between milestones. Caveat: when a step budget ended epoch 0 early, the
+// training loop (nn/loop.ts) resumes a larger budget one batch per "epoch" (each the first batch of a
+// fresh permutation: still uniformly random batches), so the loss after the first milestone is that
+// of the last single batch, not an epoch mean. Not a test: look at the grids.
 //
 //   tsx bench/diffusion-pretrain-probe.ts [--milestones 200,400,800] [--lr 1e-3] [--ema 0.995]
 //        [--model '{"arch":"ddpm-unet","options":{...}}'] [--out bench/results/diffusion-pretrain-probe.json]
 
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs, setup, writeJson, meta } from './common.js';
 import { demoConfig, loadDiffusionData, modelOptionsForData } from '../src/cli/diffusion-demo.js';
 import { architecture } from '../src/models/registry.js';
@@ -36,7 +39,7 @@ const model = (
     : architecture(modelCfg.arch, options).build(ctx, { ...options, seed: 0 })
 ) as EpsModel;
 const sched = new DiffusionSchedule({ T: cfg.T });
-const dir = join(dirname(args.out), 'diffusion-pretrain-probe');
+const dir = join(dirname(args.out), basename(args.out, '.json')); // the grids (and the checkpoint, deleted at the end)
 mkdirSync(dir, { recursive: true });
 const ckpt = join(dir, 'probe-ckpt.safetensors');
 console.log(`device: ${ctx.deviceName}; ${modelCfg.arch} ${JSON.stringify(options)}; batch ${cfg.pretrain.batchSize}, lr ${lr} constant, EMA ${emaDecay}`);
@@ -70,6 +73,7 @@ for (const steps of milestones) {
   console.log(`${steps} steps: loss ${r.lastLoss.toFixed(2)}, ${trainSec.toFixed(0)} s of training so far; grids ${grids.join(', ')}`);
   results.push({ steps, lastLoss: r.lastLoss, trainSeconds: trainSec, grids });
 }
+rmSync(ckpt, { force: true });
 writeJson(args.out, { ...meta(ctx), model: { arch: modelCfg.arch, options }, batch: cfg.pretrain.batchSize, lr, emaDecay, results });
 await close();
 process.exit(0);
