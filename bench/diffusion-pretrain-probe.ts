@@ -7,12 +7,12 @@
 // fresh permutation: still uniformly random batches), so the loss after the first milestone is that
 // of the last single batch, not an epoch mean. Not a test: look at the grids.
 //
-//   tsx bench/diffusion-pretrain-probe.ts [--milestones 200,400,800] [--lr 1e-3] [--ema 0.995]
+//   tsx bench/diffusion-pretrain-probe.ts [--milestones 200,400,800] [--quick: 50] [--lr 1e-3] [--ema 0.995]
 //        [--model '{"arch":"ddpm-unet","options":{...}}'] [--out bench/results/diffusion-pretrain-probe.json]
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseArgs, setup, writeJson, meta } from './common.js';
+import { parseArgs, setup, writeJson, meta, printTable, fmt } from './common.js';
 import { demoConfig, loadDiffusionData, modelOptionsForData } from '../src/cli/diffusion-demo.js';
 import { architecture } from '../src/models/registry.js';
 import { MlpDenoiser } from '../src/models/diffusion/mlp-denoiser.js';
@@ -23,7 +23,7 @@ import { nodeCheckpointIO } from '../src/nn/checkpoint-node.js';
 import { writeGridPng } from '../src/unlearn/diffusion/report-node.js';
 
 const args = parseArgs('bench/results/diffusion-pretrain-probe.json');
-const milestones = (args.get('milestones') ?? '200,400,800').split(',').map(Number);
+const milestones = (args.get('milestones') ?? (args.quick ? '50' : '200,400,800')).split(',').map(Number);
 const lr = Number(args.get('lr') ?? 1e-3);
 const emaDecay = Number(args.get('ema') ?? 0.995);
 const cfg = demoConfig('unused');
@@ -74,6 +74,10 @@ for (const steps of milestones) {
   results.push({ steps, lastLoss: r.lastLoss, trainSeconds: trainSec, grids });
 }
 rmSync(ckpt, { force: true });
+printTable(
+  ['steps', 'training s', 'loss', 'grids'],
+  results.map((r) => [r.steps as number, fmt(r.trainSeconds as number, 0), fmt(r.lastLoss as number, 2), (r.grids as string[]).join(', ')]),
+);
 writeJson(args.out, { ...meta(ctx), model: { arch: modelCfg.arch, options }, batch: cfg.pretrain.batchSize, lr, emaDecay, results });
 await close();
 process.exit(0);
