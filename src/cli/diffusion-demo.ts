@@ -1,12 +1,15 @@
 // The generation demo (`unlearn-gpu diffusion-demo`): MNIST digits downsampled to 16×16, a small
-// class-conditional ε-model pretrained with DDPM (cached), one digit forgotten with SFR-on, SalUn and
+// class-conditional ε-model (an MLP by default; the authors' DDPM UNet at reduced width with `model`,
+// configs/diffusion-mnist-unet.json) pretrained with DDPM (cached), one digit forgotten with SFR-on, SalUn and
 // SA, RT (retrained without the digit) as the reference; table of FA, the in-domain FID, steps and
 // time, and image grids (rows = digits with the forgotten one first, columns = seeds) in an HTML
 // report. Resumable: every phase (classifier, original, RT, each method's row and grid) is cached in
-// the output folder and reused; the classifier's files and the rows are keyed by
-// EVAL_CLASSIFIER_VERSION, so a new classifier recipe retrains the classifier and rescores every row
-// (the methods' unlearned models are not cached: their rows rerun the unlearning) while the original
-// and RT are reused. Node only. Settings are reduced to fit a CPU (see DEMO_NOTES).
+// the output folder and reused. Cached files are keyed by what produced them: the classifier's by
+// EVAL_CLASSIFIER_VERSION, the original's and RT's by a hash of the data, model, T, pretraining and
+// seed (so another model never loads a stale checkpoint), the rows by the classifier version, that
+// hash and the sampling settings, and each method's row also by its own settings (the methods'
+// unlearned models are not cached: a changed method reruns its unlearning). Node only. Settings are
+// reduced to fit a CPU (see demoNotes).
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +40,70 @@ import type { DataSpec } from '../unlearn/classification/config.js';
 export type DiffusionDataSpec = { kind: 'mnist16'; trainLimit: number | null; testLimit: number | null } | Exclude<DataSpec, { kind: 'mnist' }>;
 
 const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'classifier', 'sample', 'methods'];
+/** MlpDenoiser's options a config may set (image, classes, T and seed come from the demo). */
+const MLP_OPTION_KEYS = ['hidden', 'blocks', 'embed'];
+
+/**
+ * For a noise predictor of the architecture registry, the option names of its image size, input
+ * channels, output channels, classes and timesteps, which the demo fills from the data and T (and
+ * checks where the config sets them), and fixed options the demo's ε-objective needs.
+ */
+const DATA_OPTIONS: Record<string, { size: string; inCh: string; outCh?: string; classes: string; T: string; fixed?: Record<string, unknown> }> = {
+  'ddpm-unet': { size: 'imageSize', inCh: 'inChannels', outCh: 'outCh', classes: 'numClasses', T: 'numTimesteps' },
+  dit: { size: 'inputSize', inCh: 'inChannels', classes: 'numClasses', T: 'numTimesteps', fixed: { learnSigma: false } },
+};
+
+/** Throws unless `model` is { arch, options } with an architecture the demo can train and known option keys. */
+export function checkDemoModel(model: unknown): void {
+  const op = 'diffusion-demo';
+  if (typeof model !== 'object' || model === null || Array.isArray(model)) throw new EngineError(op, `model must be an object { arch, options }, got ${JSON.stringify(model)}`);
+  const m = model as { arch?: unknown; options?: unknown };
+  const extra = Object.keys(m).filter((k) => k !== 'arch' && k !== 'options');
+  if (extra.length) throw new EngineError(op, `model has unknown key(s) ${extra.join(', ')} (known: arch, options)`);
+  const options = m.options ?? {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new EngineError(op, `model.options must be a JSON object, got ${JSON.stringify(options)}`);
+  if (m.arch === 'mlp-denoiser') {
+    const bad = Object.keys(options).filter((k) => !MLP_OPTION_KEYS.includes(k));
+    if (bad.length) throw new EngineError(op, `mlp-denoiser has no option ${bad.map((k) => `'${k}'`).join(', ')} (options: ${MLP_OPTION_KEYS.join(', ')})`);
+    return;
+  }
+  if (typeof m.arch !== 'string' || !(m.arch in DATA_OPTIONS))
+    throw new EngineError(op, `model.arch ${JSON.stringify(m.arch)} is not a noise model the demo trains (mlp-denoiser, ${Object.keys(DATA_OPTIONS).join(', ')})`);
+  architecture(m.arch, options as Record<string, unknown>); // unknown option keys are an error there
+}
+
+/**
+ * The model's options with the data's image size, channels and classes and the schedule's T filled in;
+ * a conflicting value set in the config is an error naming both.
+ */
+export function modelOptionsForData(model: DiffusionDemoConfig['model'], image: ImageShape, numClasses: number, T: number): Record<string, unknown> {
+  if (model.arch === 'mlp-denoiser') return { ...model.options };
+  const keys = DATA_OPTIONS[model.arch];
+  if (!keys) throw new EngineError('diffusion-demo', `model.arch '${model.arch}' is not a noise model the demo trains`);
+  if (image[1] !== image[2]) throw new EngineError('diffusion-demo', `${model.arch} needs square images, the data's are [${image.join(', ')}]`);
+  const want: Record<string, unknown> = { [keys.size]: image[1], [keys.inCh]: image[0], [keys.classes]: numClasses, [keys.T]: T, ...keys.fixed };
+  if (keys.outCh) want[keys.outCh] = image[0];
+  const o = { ...model.options };
+  for (const [k, v] of Object.entries(want)) {
+    if (o[k] !== undefined && JSON.stringify(o[k]) !== JSON.stringify(v))
+      throw new EngineError('diffusion-demo', `model option ${k} = ${JSON.stringify(o[k])} does not match the data/schedule (${JSON.stringify(v)}: images [${image.join(', ')}], ${numClasses} classes, T ${T})`);
+    o[k] = v;
+  }
+  return o;
+}
+
+/** 8 hex digits: FNV-1a (32-bit) over the JSON of `v` with object keys sorted (a cache key, not a checksum). */
+export function configKey(v: unknown): string {
+  const canon = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(canon) : x && typeof x === 'object' ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canon((x as Record<string, unknown>)[k])])) : x;
+  const text = JSON.stringify(canon(v));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
 
 /** The demo's config from a JSON object over the defaults (top-level keys replace; unknown keys and bad methods are errors). */
 export function resolveDemoConfig(raw: unknown, out?: string): DiffusionDemoConfig {
@@ -47,6 +114,8 @@ export function resolveDemoConfig(raw: unknown, out?: string): DiffusionDemoConf
   if (unknown.length) throw new EngineError('diffusion-demo', `unknown config key(s) ${unknown.join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
   const cfg = { ...base, ...(raw as Partial<DiffusionDemoConfig>) };
   if (out) cfg.out = out;
+  checkDemoModel(cfg.model);
+  cfg.model = { arch: cfg.model.arch, options: { ...(cfg.model.options ?? {}) } };
   if (!Array.isArray(cfg.methods)) throw new EngineError('diffusion-demo', 'methods must be a list');
   cfg.methods = cfg.methods.map((m) => {
     const preset = DIFFUSION_PRESETS[(m as { method: DiffusionMethodConfig['method'] }).method];
@@ -76,7 +145,11 @@ export interface DiffusionDemoConfig {
   seed: number;
   /** MNIST at 16×16 (the CPU demo) or CIFAR-10 (32×32, 3 channels; the GPU config) */
   data: DiffusionDataSpec;
-  /** 'mlp-denoiser' (MlpDenoiser's options) or an architecture of models/registry.ts (e.g. the UNet, 'ddpm-unet') */
+  /**
+   * 'mlp-denoiser' (the default; MlpDenoiser's hidden, blocks, embed), or 'ddpm-unet' (the authors'
+   * UNet) or 'dit' (options of models/registry.ts; image size, channels, classes and T are filled from
+   * the data)
+   */
   model: { arch: string; options: Record<string, unknown> };
   T: number;
   pretrain: { steps: number; batchSize: number; lr: number; emaDecay: number; schedule: 'constant' | 'cosine' };
@@ -85,7 +158,13 @@ export interface DiffusionDemoConfig {
   methods: DiffusionMethodConfig[];
 }
 
-/** The CPU demo's settings: the authors' method hyperparameters where the CPU allows, fewer steps where not. */
+/**
+ * The CPU demo's settings: the authors' method hyperparameters where the CPU allows, fewer steps where
+ * not (said in demoNotes). The model is the small MLP ε-model: the authors' UNet, even at width 8
+ * (configs/diffusion-mnist-unet.json), steps 5-7x slower per batch on 2 lavapipe cores and its samples were
+ * still noise after the 300 pretraining steps such a budget allows (bench/RESULTS.md
+ * "diffusion-demo-unet"); `model` selects it.
+ */
 export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
   return {
     out,
@@ -160,22 +239,26 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 /** Run (or resume) the demo; returns the rows (RT first) and the report's path. */
 export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: { quiet?: boolean; device?: string } = {}): Promise<DemoRun> {
   const say = opts.quiet ? () => {} : log;
+  checkDemoModel(cfg.model);
   mkdirSync(join(cfg.out, 'grids'), { recursive: true });
-  // rows scored by one classifier version live in their own folder (rows-clf<version>)
-  const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}`);
-  mkdirSync(rowsDir, { recursive: true });
   const K = 10;
   const f = cfg.forgetClass;
   const { train, test, name: dataName } = await loadDiffusionData(cfg.data);
   const image: ImageShape = train.image;
   const sched = new DiffusionSchedule({ T: cfg.T });
+  const modelOptions = modelOptionsForData(cfg.model, image, K, cfg.T);
   const makeModel = (seed: number): EpsModel =>
     cfg.model.arch === 'mlp-denoiser'
-      ? new MlpDenoiser(ctx, { image: [image[0], image[1], image[2]], numClasses: K, T: cfg.T, seed, ...cfg.model.options })
+      ? new MlpDenoiser(ctx, { image: [image[0], image[1], image[2]], numClasses: K, T: cfg.T, seed, ...modelOptions })
       : (() => {
-          const arch = architecture(cfg.model.arch, cfg.model.options);
-          return arch.build(ctx, arch.optionKeys.includes('seed') ? { ...cfg.model.options, seed } : { ...cfg.model.options }) as EpsModel;
+          const arch = architecture(cfg.model.arch, modelOptions);
+          return arch.build(ctx, arch.optionKeys.includes('seed') ? { ...modelOptions, seed } : modelOptions) as EpsModel;
         })();
+  // cache keys: what the original and RT are trained from, and what a row's samples depend on besides
+  const modelKey = configKey({ data: cfg.data, model: { arch: cfg.model.arch, options: modelOptions }, T: cfg.T, pretrain: cfg.pretrain, seed: cfg.seed });
+  const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f })}`;
+  const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
+  mkdirSync(rowsDir, { recursive: true });
 
   // 1. the evaluation classifier (cached)
   // K + 1 outputs: the last ("none of the classes", label K) is trained on synthetic noise so that
@@ -208,8 +291,9 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   // 2. original and RT (cached; resumable checkpoints while training)
   const trained = async (name: 'pretrained' | 'retrain', data: ImageSet, seed: number): Promise<{ model: EpsModel; seconds: number }> => {
     const model = makeModel(seed);
-    const path = join(cfg.out, `${name}.safetensors`);
-    const metaPath = join(cfg.out, `${name}.json`);
+    const key = name === 'retrain' ? `${modelKey}-f${f}` : modelKey; // RT also depends on the forgotten class
+    const path = join(cfg.out, `${name}-${key}.safetensors`);
+    const metaPath = join(cfg.out, `${name}-${key}.json`);
     if (await loadModel(path, model)) {
       say(`${name}: reused`);
       return { model, seconds: Number(JSON.parse(readFileSync(metaPath, 'utf8')).seconds) };
@@ -219,7 +303,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const r = await trainDiffusion({
       ctx, model, sched, data, numClasses: K, steps: cfg.pretrain.steps, batchSize: cfg.pretrain.batchSize, lr: cfg.pretrain.lr,
       clip: 1, emaDecay: cfg.pretrain.emaDecay, schedule: cfg.pretrain.schedule, seed,
-      checkpoint: { path: join(cfg.out, `${name}-ckpt.safetensors`), io: nodeCheckpointIO(), everyEpochs: 1, everySteps: 250, resume: true },
+      checkpoint: { path: join(cfg.out, `${name}-${key}-ckpt.safetensors`), io: nodeCheckpointIO(), everyEpochs: 1, everySteps: 250, resume: true },
       progress: !opts.quiet,
     });
     r.ema!.copyTo(model);
@@ -235,8 +319,9 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
 
   // 3. evaluation of a model: FA on the forgotten class, in-domain FID on the kept ones, a grid
   const order = [f, ...Array.from({ length: K }, (_, k) => k).filter((k) => k !== f)];
-  const evaluate = async (label: string, model: EpsModel, base: Omit<GenerationRow, 'fa' | 'fid' | 'grid' | 'method'>): Promise<GenerationRow> => {
-    const rowPath = join(rowsDir, `${label}.json`);
+  const rowFile = (label: string, settings: unknown) => `${label}-${configKey(settings)}`.replace(/[^A-Za-z0-9-]/g, '_');
+  const evaluate = async (label: string, file: string, model: EpsModel, base: Omit<GenerationRow, 'fa' | 'fid' | 'grid' | 'method'>): Promise<GenerationRow> => {
+    const rowPath = join(rowsDir, `${file}.json`);
     model.eval();
     const s = cfg.sample;
     const common = { image, numClasses: K, steps: s.steps, guidance: s.guidance, clipDenoised: s.clipDenoised, batchSize: 128 };
@@ -251,7 +336,8 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const gridY = order.flatMap((k) => new Array<number>(s.gridCols).fill(k));
     const gridSeeds = order.flatMap(() => Array.from({ length: s.gridCols }, (_, c) => 3_000_000 + c));
     const grid = await sampleImages(ctx, model, sched, { ...common, classes: gridY, seeds: gridSeeds });
-    const gridName = `grids/${label.replace(/[^A-Za-z0-9-]/g, '_')}.png`;
+    // the grid's name carries the row's cache keys, so a cached row never shows another run's grid
+    const gridName = `grids/${file}-${rowsKey}.png`;
     await writeGridPng(join(cfg.out, gridName), grid, [image[0], image[1], image[2]], K, s.gridCols, image[1] <= 16 ? 3 : 2);
     const row: GenerationRow = { method: label, fa, none, fid, grid: gridName, ...base };
     await writeFileAtomic(rowPath, JSON.stringify(row) + '\n');
@@ -259,13 +345,13 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     say(`${label}: FA ${fa.toFixed(1)}% (none ${none.toFixed(1)}%), FID (in-domain) ${fid.toFixed(2)}, ${base.steps ?? '—'} steps, ${base.seconds.toFixed(1)} s`);
     return row;
   };
-  const cached = (label: string): GenerationRow | null => {
-    const p = join(rowsDir, `${label}.json`);
+  const cached = (file: string): GenerationRow | null => {
+    const p = join(rowsDir, `${file}.json`);
     return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as GenerationRow) : null;
   };
   const rows: GenerationRow[] = [];
-  rows.push(cached('RT') ?? (await evaluate('RT', retrained.model, { steps: null, updates: null, seconds: retrained.seconds })));
-  rows.push(cached('Original') ?? (await evaluate('Original', original.model, { steps: null, updates: null, seconds: original.seconds })));
+  rows.push(cached('RT') ?? (await evaluate('RT', 'RT', retrained.model, { steps: null, updates: null, seconds: retrained.seconds })));
+  rows.push(cached('Original') ?? (await evaluate('Original', 'Original', original.model, { steps: null, updates: null, seconds: original.seconds })));
   retrained.model.dispose();
 
   // 4. the methods, each from the original
@@ -273,7 +359,9 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   const problem = diffusionProblem(ctx, { sched, numClasses: K, forgetClass: f, data: train, batchSize: cfg.pretrain.batchSize, seed: cfg.seed + 100 });
   for (const mc of cfg.methods) {
     const label = mc.label ?? mc.method;
-    const hit = cached(label);
+    const { label: _l, ...settings } = mc;
+    const file = rowFile(label, settings);
+    const hit = cached(file);
     if (hit) {
       say(`${label}: reused`);
       rows.push(hit);
@@ -286,7 +374,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
         problem, model, original: original.model,
         progress: opts.quiet ? undefined : (ph, d, n) => (d % 25 === 0 || d === n) && say(`  ${ph} ${d}/${n}`),
       });
-      rows.push(await evaluate(label, model, { steps: r.iterations, updates: r.updates, seconds: r.ms / 1000, maskDensity: r.maskDensity }));
+      rows.push(await evaluate(label, file, model, { steps: r.iterations, updates: r.updates, seconds: r.ms / 1000, maskDensity: r.maskDensity }));
     } finally {
       model.dispose();
     }
@@ -312,10 +400,12 @@ export function demoNotes(cfg: DiffusionDemoConfig, clfAcc: number, none?: { tes
   return [
     cfg.model.arch === 'mlp-denoiser'
       ? `Model: a small class-conditional MLP ε-model (${JSON.stringify(cfg.model.options)}), not the authors' UNet.`
-      : `Model: ${cfg.model.arch} ${JSON.stringify(cfg.model.options)}.`,
+      : cfg.model.arch === 'ddpm-unet'
+        ? `Model: the authors' class-conditional DDPM UNet (Conditional_Model, 'ddpm-unet') at reduced size ${JSON.stringify(cfg.model.options)} (the paper's CIFAR-10 model: ch 128, chMult [1,2,2,2], 2 res blocks, attention at 16, GroupNorm 32); image size, channels, classes and T from the data.`
+        : `Model: ${cfg.model.arch} ${JSON.stringify(cfg.model.options)}.`,
     cfg.data.kind === 'mnist16' ? 'Data: MNIST zero-padded to 32×32 and 2×2-averaged to 16×16, scaled to [−1, 1].' : 'Data: CIFAR-10 32×32 scaled to [−1, 1], no random flip (the authors flip).',
     `DDPM: linear betas 1e-4..0.02, T = ${cfg.T}, ε-prediction, class dropout 0.1; pretraining and RT ${cfg.pretrain.steps} Adam steps (lr ${cfg.pretrain.lr} ${cfg.pretrain.schedule}, batch ${cfg.pretrain.batchSize}, clip 1, EMA ${cfg.pretrain.emaDecay}) — far shorter than the authors'.`,
-    `Sampling: DDIM η = 0 with ${cfg.sample.steps} steps, classifier-free guidance w = ${cfg.sample.guidance} ((1+w)·ε_c − w·ε_∅)${cfg.sample.clipDenoised ? ', x̂₀ clamped to [−1, 1] at every step (the authors\' DDIM does not clamp; it steadies this small model)' : ''}.`,
+    `Sampling: DDIM η = 0 with ${cfg.sample.steps} steps (the authors' sample.py defaults to η = 1 over all 1000 steps), classifier-free guidance w = ${cfg.sample.guidance} ((1+w)·ε_c − w·ε_∅); ${cfg.sample.clipDenoised ? 'x̂₀ clamped to [−1, 1] at every step (NOT the authors\' DDIM, which does not clamp: unclamped, the small MLP\'s samples saturate into black-and-white noise, bench/RESULTS.md "diffusion-demo-unet")' : 'x̂₀ not clamped between steps, as the authors\' DDIM (generalized_steps_conditional); only the final images are clamped to [−1, 1], as their inverse_data_transform'}.`,
     `Methods: ${m}. Masks from ${cfg.methods.find((x) => x.method !== 'SA' && 'maskBatches' in x) ? 'a few batches' : 'the data'} of D_f and D_r; SA's replay and Fisher from a small generated set.`,
     `FA: share of ${cfg.sample.faImages} generated images of class ${cfg.forgetClass} that an MLP classifier trained here labels as ${cfg.forgetClass}. The classifier has an 11th output, "none of the classes", trained on synthetic non-digit images (uniform and Gaussian noise at several scales, blurred noise, salt-and-pepper up to nearly white, bright noise with a dark blob, flat and smooth-blob images, from a fixed seed); a "none" label counts as not the class. Its accuracy on the real test digits (argmax over all 11 outputs) is ${clfAcc.toFixed(1)}%${none ? `; it labels ${none.testNone.toFixed(2)}% of real test digits and ${none.heldOutNone.toFixed(1)}% of held-out synthetic noise "none"` : ''}.`,
     `none (%): share of those ${cfg.sample.faImages} images labelled "none of the classes": a high value with a low FA means the class became noise rather than another digit.`,

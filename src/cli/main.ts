@@ -34,7 +34,9 @@ Commands:
                                      generation demo: a small class-conditional DDPM on MNIST 16×16
                                      (cached), digit D forgotten with SFR-on, SalUn and SA, RT as the
                                      reference; table (FA, none, FID in-domain, steps, time) and image grids
-                                     in DIR/report.html (default runs/diffusion-demo); resumes
+                                     in DIR/report.html (default runs/diffusion-demo); resumes.
+                                     The model is an MLP; configs/diffusion-mnist-unet.json uses
+                                     the authors' UNet (width 8; slow on a CPU)
   help                               this text
 
 Exit status: 0 done, 1 error, 2 unknown command, 75 the GPU device was lost (rerun the same command,
