@@ -276,6 +276,33 @@ describe('train (generic loop)', () => {
     [full.ema, full.optimizer, full.model].forEach((x) => x.dispose());
   });
 
+  it('a run whose step budget ended an epoch early resumes with a larger budget into full epochs', async () => {
+    const { ctx } = gpu;
+    const D = 4;
+    const loader = regressionData(40, D, 1, 8, 5); // 5 batches per epoch
+    const io = memoryCheckpointIO();
+    const model = new MLP(ctx, { sizes: [D, 8, 1], seed: 2 });
+    const optimizer = new Adam(model.parameters(), { lr: 0.01 });
+    const events: LoopProgress[] = [];
+    const run = (totalSteps: number, resume: boolean) =>
+      train<XYBatch>({
+        ctx, model, optimizer, loader, totalSteps, progress: false, readEvery: 1,
+        checkpoint: { path: 'run/ckpt.safetensors', io, resume },
+        onProgress: (p) => events.push(p),
+        step: (b) => mean(square(sub(model.forward(tensor(ctx, b.x, [b.B, D])), tensor(ctx, b.y, [b.B, 1])))),
+      });
+    const first = await run(3, false);
+    expect(first.history.map((h) => h.steps)).toEqual([3]);
+    events.length = 0;
+    const more = await run(14, true);
+    expect(more.resumedAt).toEqual({ epoch: 1, step: 0, globalStep: 3 });
+    expect(more.globalStep).toBe(14);
+    expect(more.history.map((h) => h.steps)).toEqual([3, 5, 5, 1]);
+    expect(new Set(events.map((e) => e.epochs))).toEqual(new Set([4]));
+    optimizer.dispose();
+    model.dispose();
+  });
+
   it('errors: run length, loss shape, a mismatched checkpoint (all problems, nothing written), an old format, a missing IO', async () => {
     const { ctx } = gpu;
     const loader = regressionData(8, 4, 2, 4, 4);

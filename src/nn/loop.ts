@@ -304,7 +304,6 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
   const spe = loader.numBatches;
   const totalSteps = opts.totalSteps ?? opts.epochs! * spe;
   if (totalSteps > 0 && !(Number.isInteger(spe) && spe > 0)) throw new EngineError(op, `the loader has ${spe} batches per epoch`);
-  const numEpochs = opts.epochs ?? Math.ceil(totalSteps / Math.max(spe, 1));
   const readEvery = opts.readEvery ?? 20;
   const unit = opts.scheduleUnit ?? 'epoch';
   const baseLr = optimizer.lr;
@@ -438,12 +437,15 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
     while (pos.globalStep < totalSteps && !interrupted) {
       model.train(); // (again: onEpochEnd may have left it in eval mode)
       const epoch = pos.epoch;
-      const steps = Math.min(spe, totalSteps - epoch * spe);
+      // this epoch's steps: where it stands plus what the budget has left, at most a full epoch (a
+      // run whose earlier budget ended an epoch early is not aligned to epoch * spe)
+      const steps = Math.min(spe, pos.step + totalSteps - pos.globalStep);
+      const epochsTotal = opts.epochs ?? epoch + Math.ceil((totalSteps - pos.globalStep + pos.step) / spe);
       const t0 = performance.now() - carriedSeconds * 1000;
       carriedSeconds = 0;
       const seconds = () => (performance.now() - t0) / 1000;
       let lr = lrAt(epoch, pos.globalStep);
-      const bar = stream === null ? null : new ProgressBar({ total: steps, label: `epoch ${epoch + 1}/${numEpochs}`, stream });
+      const bar = stream === null ? null : new ProgressBar({ total: steps, label: `epoch ${epoch + 1}/${epochsTotal}`, stream });
       let means: Record<string, number> = {};
       const report = async (kind: 'step' | 'epoch', record?: EpochRecord) => {
         if (kind === 'step') means = await sums.means();
@@ -453,7 +455,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<LoopResult> {
           bar?.update(pos.step, { loss, accuracy, metrics: rest, perSec: { value: perSec, unit: opts.rateUnit ?? (counted ? 'samples' : 'steps') }, lr });
         }
         opts.onProgress?.({
-          kind, epoch, epochs: numEpochs, step: pos.step, stepsPerEpoch: steps, globalStep: pos.globalStep, totalSteps, lr,
+          kind, epoch, epochs: epochsTotal, step: pos.step, stepsPerEpoch: steps, globalStep: pos.globalStep, totalSteps, lr,
           metrics: record?.metrics ?? means, perSec, ...(record ? { record } : {}),
         });
       };
