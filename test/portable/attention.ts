@@ -13,7 +13,7 @@ import { tensor } from '../../src/wgsl/fill.js';
 import { randomRef } from '../../src/wgsl/fill.js';
 import { requireGrad } from '../../src/autograd/graph.js';
 import { attention, attentionComposed, type AttentionOptions } from '../../src/ops/attention.js';
-import { MAX_SEQUENCE } from '../../src/wgsl/attention.js';
+import { MAX_SEQUENCE, setAttentionTiling, attentionTiling, type AttentionTiling } from '../../src/wgsl/attention.js';
 import { Generator } from '../../src/util/rng.js';
 import type { Check } from './harness.js';
 import { checkOp, type InputSpec } from './grad.js';
@@ -244,6 +244,27 @@ export const ATTENTION_CHECKS: Check[] = [
   {
     name: 'attention: Swin window shape (49 tokens, head dim 32, relative bias [1,H,49,49], shifted-window mask)',
     run: (ctx, rng) => checkAttentionCase(ctx, rng, { B: 4, H: 3, L: 49, S: 49, D: 32, E: 32, bias: [1, 3, 49, 49], maskGroups: 2 }),
+  },
+  {
+    name: 'attention: forced register tilings (R rows per invocation, C per step) with L, S not multiples of R, C or 8; causal, bias, mask, dropout',
+    run: async (ctx, rng) => {
+      const cases: [AttentionTiling, AttnCase][] = [
+        [{ R: 2, C: 3 }, { B: 2, H: 2, L: 13, S: 11, D: 5, E: 6, bias: [1, 2, 13, 11], maskGroups: 2 }],
+        [{ R: 3, C: 1 }, { B: 1, H: 2, L: 10, S: 17, D: 4, E: 4, causal: true }],
+        [{ R: 4, C: 8 }, { B: 2, H: 1, L: 9, S: 21, D: 3, E: 2, causal: true, dropout: 0.3, bias: [2, 1, 9, 21] }],
+        [{ R: 2, C: 5 }, { B: 1, H: 1, L: 150, S: 7, D: 2, E: 3, maskGroups: 1 }],
+      ];
+      for (const [t, c] of cases) {
+        setAttentionTiling({ fwd: t, dq: t, dkv: t });
+        try {
+          assertEqual(attentionTiling('dkv', c.D, c.E), t, 'forced tiling in effect');
+          await checkAttentionCase(ctx, rng, c);
+        } finally {
+          setAttentionTiling(null);
+        }
+      }
+      assertThrows(() => setAttentionTiling({ fwd: { R: 0, C: 4 } }), /attention: tiling R 0, C 4 is outside R 1\.\.4, C 1\.\.8/);
+    },
   },
   {
     name: 'attention: bad input (mask shape, bias shape, sequence too long, dropout without generator, mismatched k/v)',
