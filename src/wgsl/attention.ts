@@ -68,14 +68,17 @@ export function setAttentionTiling(t: Partial<Record<AttentionKernel, AttentionT
   forcedTiling = t;
 }
 
-/** The tiling a kernel uses for head widths D, E (forced, else the default measured in bench/RESULTS.md). */
+/**
+ * The tiling a kernel uses for head widths D, E: forced, else the default measured on lavapipe
+ * (bench/RESULTS.md "attention-fused-speed"). Narrow heads (D + E <= 64, Swin's 32): four rows per
+ * invocation and one row of the other side per step (two rows per step ran slower: the extra live
+ * values spill). Wider heads: two rows per invocation (with four, lavapipe took 11 minutes to compile
+ * the D = 64 kernels), one for heads wider than 64.
+ */
 export function attentionTiling(kind: AttentionKernel, D: number, E: number): AttentionTiling {
   const f = forcedTiling?.[kind];
   if (f) return f;
-  // the unrolled step holds C x (D + E) products per row: keep the generated code (and lavapipe's
-  // compile time) bounded for wide heads
-  const C = D + E > 128 ? 2 : 4;
-  return { R: 1, C };
+  return { R: D + E <= 64 ? 4 : D + E <= 128 ? 2 : 1, C: 1 };
 }
 
 /** Invocations per workgroup W (a multiple of 8, at most MAX_LANES) and workgroups per problem for `rows` rows, R per invocation. */
