@@ -63,8 +63,8 @@ let forcedTiling: Partial<Record<AttentionKernel, AttentionTiling>> | null = nul
 /** Force the tiling of some kernels (tests and the bench); null restores the defaults. */
 export function setAttentionTiling(t: Partial<Record<AttentionKernel, AttentionTiling>> | null): void {
   for (const x of Object.values(t ?? {}))
-    if (!(Number.isInteger(x.R) && x.R >= 1 && x.R <= 4 && Number.isInteger(x.C) && x.C >= 1 && x.C <= 8))
-      throw new EngineError('attention', `tiling R ${x.R}, C ${x.C} is outside R 1..4, C 1..8`);
+    if (!(Number.isInteger(x.R) && x.R >= 1 && x.R <= 4 && Number.isInteger(x.C) && x.C >= 1 && x.C <= 4))
+      throw new EngineError('attention', `tiling R ${x.R}, C ${x.C} is outside R 1..4, C 1..4`);
   forcedTiling = t;
 }
 

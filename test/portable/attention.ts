@@ -198,6 +198,15 @@ export async function checkAttentionCase(ctx: GpuContext, rng: Rng, c: AttnCase)
   if (c.dropout) assertEqual([gen.state().stream, genComposed.state().stream], [stream + 1, stream + 1], `${what}: streams used`);
 }
 
+/** Tilings forced in their own checks, each with a case whose L and S leave partial rows and steps. */
+const TILING_CASES: [AttentionTiling, AttnCase][] = [
+  [{ R: 2, C: 3 }, { B: 2, H: 2, L: 13, S: 11, D: 5, E: 6, bias: [1, 2, 13, 11], maskGroups: 2, dropout: 0.3 }],
+  [{ R: 3, C: 1 }, { B: 1, H: 2, L: 10, S: 17, D: 4, E: 4, causal: true }],
+  [{ R: 4, C: 1 }, { B: 2, H: 2, L: 23, S: 23, D: 8, E: 8, bias: [1, 2, 23, 23], maskGroups: 2 }],
+  [{ R: 4, C: 4 }, { B: 2, H: 1, L: 9, S: 21, D: 3, E: 2, causal: true, bias: [2, 1, 9, 21] }],
+  [{ R: 1, C: 3 }, { B: 1, H: 1, L: 70, S: 7, D: 2, E: 3, maskGroups: 1 }],
+];
+
 export const ATTENTION_CHECKS: Check[] = [
   {
     name: 'attention reference: its exact backward equals central differences (bias, mask, causal, dropout)',
@@ -270,17 +279,11 @@ export const ATTENTION_CHECKS: Check[] = [
         assertEqual(attention(t([1, 1, n, 1]), t([1, 1, n, 1]), t([1, 1, n, w])).node?.op, 'matmul', `auto, E = ${w}`);
       }),
   },
-  {
-    name: 'attention: forced register tilings (R rows per invocation, C per step) with L, S not multiples of R, C or 8; causal, bias, mask, dropout',
-    run: async (ctx, rng) => {
-      const cases: [AttentionTiling, AttnCase][] = [
-        [{ R: 2, C: 3 }, { B: 2, H: 2, L: 13, S: 11, D: 5, E: 6, bias: [1, 2, 13, 11], maskGroups: 2 }],
-        [{ R: 3, C: 1 }, { B: 1, H: 2, L: 10, S: 17, D: 4, E: 4, causal: true }],
-        [{ R: 4, C: 1 }, { B: 2, H: 2, L: 23, S: 23, D: 8, E: 8, bias: [1, 2, 23, 23], maskGroups: 2 }],
-        [{ R: 4, C: 8 }, { B: 2, H: 1, L: 9, S: 21, D: 3, E: 2, causal: true, dropout: 0.3, bias: [2, 1, 9, 21] }],
-        [{ R: 2, C: 5 }, { B: 1, H: 1, L: 150, S: 7, D: 2, E: 3, maskGroups: 1 }],
-      ];
-      for (const [t, c] of cases) {
+  // forced register tilings, one check per tiling (each stays within the browser's 60 s per check)
+  ...TILING_CASES.map(
+    ([t, c]): Check => ({
+      name: `attention: forced tiling R ${t.R} C ${t.C} (L ${c.L}, S ${c.S} not multiples of R, C or 8)${c.causal ? ', causal' : ''}${c.bias ? ', bias' : ''}${c.maskGroups ? ', mask' : ''}${c.dropout ? ', dropout' : ''}`,
+      run: async (ctx, rng) => {
         setAttentionTiling({ fwd: t, dq: t, dkv: t });
         try {
           assertEqual(attentionTiling('dkv', c.D, c.E), t, 'forced tiling in effect');
@@ -288,10 +291,10 @@ export const ATTENTION_CHECKS: Check[] = [
         } finally {
           setAttentionTiling(null);
         }
-      }
-      assertThrows(() => setAttentionTiling({ fwd: { R: 0, C: 4 } }), /attention: tiling R 0, C 4 is outside R 1\.\.4, C 1\.\.8/);
-    },
-  },
+        assertThrows(() => setAttentionTiling({ fwd: { R: 0, C: 4 } }), /attention: tiling R 0, C 4 is outside R 1\.\.4, C 1\.\.4/);
+      },
+    }),
+  ),
   {
     name: 'attention: bad input (mask shape, bias shape, sequence too long, dropout without generator, mismatched k/v)',
     run: (ctx) =>
