@@ -39,18 +39,18 @@ export interface AttentionOptions {
   training?: boolean;
   /**
    * Which implementation: 'auto' (default) takes the fused kernel once the [B, H, L, S] scores reach
-   * FUSED_MIN_SCORES elements (where the composed path's memory hurts), and from FUSED_NARROW_MIN_SCORES
-   * scores when the heads are at most FUSED_NARROW_HEAD wide (Swin's windows: measured faster than
-   * composed there, forward and backward); the composed path otherwise (faster on lavapipe for ViT's
-   * 64-wide heads, and no large kernel to compile for small problems; see bench/RESULTS.md);
-   * 'fused' / 'composed' force one.
+   * FUSED_MIN_SCORES elements (where the composed path's memory hurts), and, when no gradient is
+   * recorded (inference, or no operand requires one), from FUSED_NARROW_MIN_SCORES scores for heads
+   * at most FUSED_NARROW_HEAD wide (Swin's windows: the fused forward measured 2-3x faster than
+   * composed there, its backward slower); the composed path otherwise (see bench/RESULTS.md
+   * "attention-fused-speed"); 'fused' / 'composed' force one.
    */
   impl?: 'auto' | 'fused' | 'composed';
 }
 
 /** Score-matrix size from which 'auto' takes the fused kernel (2^24 floats = 64 MiB per [B, H, L, S] tensor). */
 export const FUSED_MIN_SCORES = 2 ** 24;
-/** Widest head (D and E) for which 'auto' takes the fused kernel from FUSED_NARROW_MIN_SCORES scores. */
+/** Widest head (D and E) for which 'auto' takes the fused kernel from FUSED_NARROW_MIN_SCORES scores when no gradient is recorded. */
 export const FUSED_NARROW_HEAD = 32;
 /** Score-matrix size from which 'auto' takes the fused kernel for narrow heads (the bench's smallest Swin shape has 2^18.8). */
 export const FUSED_NARROW_MIN_SCORES = 2 ** 18;
@@ -132,7 +132,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (impl !== 'auto' && impl !== 'fused' && impl !== 'composed') throw new EngineError('attention', `impl '${String(impl)}' is not auto, fused or composed`);
   const scores = B * H * L * S;
   const narrow = D <= FUSED_NARROW_HEAD && E <= FUSED_NARROW_HEAD;
-  const small = impl === 'auto' && scores < FUSED_MIN_SCORES && !(narrow && scores >= FUSED_NARROW_MIN_SCORES);
+  const recordsGrad = q.ctx.gradEnabled && [q, k, v, opts.bias].some((t) => t?.requiresGrad);
+  const small = impl === 'auto' && scores < FUSED_MIN_SCORES && !(narrow && !recordsGrad && scores >= FUSED_NARROW_MIN_SCORES);
   if (impl === 'composed' || small || !fusedAttentionSupported(D, E) || S === 0 || opts.mask?.requiresGrad) return attentionComposed(q, k, v, opts);
   const pd = opts.dropout ?? 0;
   return fusedAttention({

@@ -267,16 +267,26 @@ export const ATTENTION_CHECKS: Check[] = [
     },
   },
   {
-    name: "attention: 'auto' takes the fused kernel for narrow heads from FUSED_NARROW_MIN_SCORES scores, composed below and for wider heads",
+    name: "attention: without gradients 'auto' takes the fused kernel (one dispatch) for narrow heads from FUSED_NARROW_MIN_SCORES scores; composed below, for wider heads and when recording gradients",
     run: (ctx) =>
       ctx.scope(async () => {
         const t = (shape: number[]) => requireGrad(tensor(ctx, new Float32Array(size(shape)).fill(0.5), shape));
+        const dispatches = (fn: () => Tensor) => {
+          const d0 = ctx.stats().dispatches;
+          fn();
+          return ctx.stats().dispatches - d0;
+        };
         const n = Math.sqrt(FUSED_NARROW_MIN_SCORES);
         const w = FUSED_NARROW_HEAD + 1;
-        assertEqual(attention(t([1, 1, n, 1]), t([1, 1, n, 1]), t([1, 1, n, 1])).node?.op, 'attention', `auto, ${n} x ${n} scores, D = E = 1`);
-        assertEqual(attention(t([1, 1, n - 1, 1]), t([1, 1, n, 1]), t([1, 1, n, 1])).node?.op, 'matmul', `auto, ${n - 1} x ${n} scores`);
-        assertEqual(attention(t([1, 1, n, w]), t([1, 1, n, w]), t([1, 1, n, 1])).node?.op, 'matmul', `auto, D = ${w}`);
-        assertEqual(attention(t([1, 1, n, 1]), t([1, 1, n, 1]), t([1, 1, n, w])).node?.op, 'matmul', `auto, E = ${w}`);
+        const inference = (lq: number, d: number, e: number) => {
+          const [qq, kk, vv] = [t([1, 1, lq, d]), t([1, 1, n, d]), t([1, 1, n, e])];
+          return dispatches(() => ctx.noGrad(() => attention(qq, kk, vv)));
+        };
+        assertEqual(inference(n, 1, 1), 1, `auto, no grad, ${n} x ${n} scores, D = E = 1: dispatches`);
+        assertEqual(inference(n - 1, 1, 1) > 1, true, `auto, no grad, ${n - 1} x ${n} scores composed`);
+        assertEqual(inference(n, w, 1) > 1, true, `auto, no grad, D = ${w} composed`);
+        assertEqual(inference(n, 1, w) > 1, true, `auto, no grad, E = ${w} composed`);
+        assertEqual(attention(t([1, 1, n, 1]), t([1, 1, n, 1]), t([1, 1, n, 1])).node?.op, 'matmul', 'auto, recording gradients: composed');
       }),
   },
   // forced register tilings, one check per tiling (each stays within the browser's 60 s per check)
