@@ -1,11 +1,14 @@
 // Attention: the fused kernel (src/wgsl/attention.ts) vs the same math composed from our own
 // matmul/softmax (attentionComposed) vs tfjs-backend-webgpu's composition (matMul, softmax) on the
-// same Dawn adapter in the same process; forward and forward + backward, for a Swin window shape
-// (64 windows x 3 heads, 49 tokens, head dim 32, relative bias and shifted-window mask) and a small
-// ViT shape (197 tokens, head dim 64). Also the bytes each path allocates for one forward (+ backward)
-// as the sequence grows, to show the fused path does not grow with L^2. Prints a table, writes JSON.
+// same Dawn adapter in the same process; forward and forward + backward, for Swin window shapes
+// (64 / 256 windows x 3 / 4 heads, 49 tokens, head dim 32, relative bias and shifted-window mask) and
+// ViT-like shapes (197 and 65 tokens, head dim 64). Optionally several register tilings of the fused
+// kernels side by side (--tilings). Also the bytes each path allocates for one forward (+ backward) as
+// the sequence grows, to show the fused path does not grow with L^2. Prints a table, writes JSON.
 //
-//   npx tsx bench/attention.ts [--quick] [--no-tfjs] [--out bench/results/attention.json]
+//   npx tsx bench/attention.ts [--quick] [--no-tfjs] [--shapes swin64,swin256,vit197,vit65]
+//       [--tilings 1x4,2x4] (R x C for all three fused kernels; default: the kernels' own choice)
+//       [--no-memory] [--out bench/results/attention.json]
 
 import { parseArgs, setup, timeIt, printTable, writeJson, relDiff, fmt, meta } from './common.js';
 import { tensor } from '../src/wgsl/fill.js';
@@ -14,6 +17,9 @@ import { backward } from '../src/autograd/backward.js';
 import { attention, attentionComposed, type AttentionOptions } from '../src/ops/attention.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 import { Generator } from '../src/util/rng.js';
+// a namespace import, so this bench also runs against kernels without setAttentionTiling (the
+// before/after comparison runs it on an older checkout)
+import * as fusedKernels from '../src/wgsl/attention.js';
 
 const args = parseArgs('bench/results/attention.json');
 const minTime = args.quick ? 0.5 : 2;
@@ -24,6 +30,7 @@ const gen = new Generator(7);
 const rand = (n: number, s = 1) => new Float32Array(n).map(() => (gen.cpuUniform() * 2 - 1) * s);
 
 interface Shape {
+  id: string;
   name: string;
   B: number;
   H: number;
@@ -32,10 +39,25 @@ interface Shape {
   bias: boolean;
   maskGroups: number;
 }
-const SHAPES: Shape[] = [
-  { name: 'swin window (shifted)', B: 64, H: 3, L: 49, D: 32, bias: true, maskGroups: 64 },
-  { name: 'vit', B: 2, H: 3, L: 197, D: 64, bias: false, maskGroups: 0 },
+const ALL_SHAPES: Shape[] = [
+  { id: 'swin64', name: 'swin window (shifted)', B: 64, H: 3, L: 49, D: 32, bias: true, maskGroups: 64 },
+  { id: 'swin256', name: 'swin window (shifted)', B: 256, H: 4, L: 49, D: 32, bias: true, maskGroups: 64 },
+  { id: 'vit197', name: 'vit', B: 2, H: 3, L: 197, D: 64, bias: false, maskGroups: 0 },
+  { id: 'vit65', name: 'vit', B: 8, H: 3, L: 65, D: 64, bias: false, maskGroups: 0 },
 ];
+const wanted = (args.get('shapes') ?? ALL_SHAPES.map((s) => s.id).join(',')).split(',');
+const SHAPES = ALL_SHAPES.filter((s) => wanted.includes(s.id));
+if (SHAPES.length !== wanted.length) throw new Error(`--shapes: unknown id in ${wanted.join(',')} (known: ${ALL_SHAPES.map((s) => s.id).join(', ')})`);
+
+/** Fused variants to time: the kernels' default, or each forced R x C tiling of --tilings. */
+const tilings: (string | null)[] = args.get('tilings') ? args.get('tilings')!.split(',') : [null];
+const setTiling = (t: string | null) => {
+  const set = (fusedKernels as { setAttentionTiling?: (x: unknown) => void }).setAttentionTiling;
+  if (!t) return set?.(null);
+  if (!set) throw new Error('--tilings: these kernels have no setAttentionTiling');
+  const [R, C] = t.split('x').map(Number);
+  set({ fwd: { R, C }, dq: { R, C }, dkv: { R, C } });
+};
 
 type Impl = 'fused' | 'composed';
 const run = (impl: Impl, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions) => (impl === 'fused' ? attention(q, k, v, { ...o, impl: 'fused' }) : attentionComposed(q, k, v, o));
@@ -55,6 +77,7 @@ async function allocated(fn: () => Tensor): Promise<number> {
 
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];
+const ms = (x: number | undefined) => (x === undefined ? '-' : fmt(x * 1e3, 1));
 for (const s of SHAPES) {
   const { B, H, L, D } = s;
   const flopFwd = 4 * B * H * L * L * D;
@@ -68,12 +91,39 @@ for (const s of SHAPES) {
   const bias = bd ? requireGrad(tensor(ctx, bd, [1, H, L, L])) : undefined;
   const mask = md ? tensor(ctx, md, [s.maskGroups, L, L]) : undefined;
   const o: AttentionOptions = { bias, mask };
+  const leaves = [q, k, v, bias];
+  const clearGrads = () => {
+    for (const t of leaves) if (t?.grad) (t.grad.dispose(), (t.grad = null));
+  };
+  /** Every leaf's gradient after one backward of `impl`. */
+  const grads = async (impl: Impl) => {
+    const out: Float32Array[] = [];
+    await ctx.scope(async () => {
+      backward(run(impl, q, k, v, o), dO);
+      for (const t of leaves) if (t) out.push(await t.grad!.read());
+    });
+    clearGrads();
+    return out;
+  };
   const res: Record<string, unknown> = { shape: s, flopForward: flopFwd };
   const ref = await ctx.scope(() => ctx.noGrad(() => attentionComposed(q, k, v, o)).read());
-  for (const impl of ['fused', 'composed'] as Impl[]) {
+  const refGrads = await grads('composed');
+  const variants: { label: string; impl: Impl; tiling: string | null }[] = [
+    { label: 'composed', impl: 'composed', tiling: null },
+    ...tilings.map((t) => ({ label: t ? `fused ${t}` : 'fused', impl: 'fused' as Impl, tiling: t })),
+  ];
+  const timed: Record<string, Record<string, number>> = {};
+  for (const { label, impl, tiling } of variants) {
+    setTiling(tiling);
+    // the first call compiles the pipelines (forward and backward): timed on its own
+    const t0 = performance.now();
     const y = await ctx.scope(() => ctx.noGrad(() => run(impl, q, k, v, o)).read());
+    const g = await grads(impl);
+    const firstSec = (performance.now() - t0) / 1000;
     const diff = relDiff(y, ref);
-    if (!(diff < 1e-5)) throw new Error(`${s.name}: ${impl} disagrees with composed (${diff})`);
+    if (!(diff < 1e-5)) throw new Error(`${s.name}: ${label} disagrees with composed (${diff})`);
+    const gradDiff = Math.max(...g.map((x, i) => relDiff(x, refGrads[i]!)));
+    if (!(gradDiff < 1e-4)) throw new Error(`${s.name}: ${label} gradients disagree with composed (${gradDiff})`);
     const fwd = await timeIt(
       async (iters) => {
         await ctx.scope(async () => {
@@ -92,21 +142,28 @@ for (const s of SHAPES) {
             backward(y, dO);
             if (i === iters - 1) await q.grad!.read();
           });
-        for (const t of [q, k, v, bias]) if (t?.grad) (t.grad.dispose(), (t.grad = null));
+        clearGrads();
       },
       { minTime },
     );
-    const memFwd = await allocated(() => ctx.noGrad(() => run(impl, q, k, v, o)));
-    const memFb = await allocated(() => {
-      const y = run(impl, q, k, v, o);
-      backward(y, dO);
-      return q.grad!;
-    });
-    for (const t of [q, k, v, bias]) if (t?.grad) (t.grad.dispose(), (t.grad = null));
-    res[impl] = { fwdSec: fwd.sec, fwdBest: fwd.best, fwdCpu: fwd.cpu, fwdBwdSec: fb.sec, fwdBwdBest: fb.best, fwdBwdCpu: fb.cpu, bytesFwd: memFwd, bytesFwdBwd: memFb, relDiffVsComposed: diff };
+    const r: Record<string, number> = { firstCallSec: firstSec, fwdSec: fwd.sec, fwdBest: fwd.best, fwdCpu: fwd.cpu, fwdBwdSec: fb.sec, fwdBwdBest: fb.best, fwdBwdCpu: fb.cpu, relDiffVsComposed: diff, gradRelDiffVsComposed: gradDiff };
+    if (tiling === null) {
+      r.bytesFwd = await allocated(() => ctx.noGrad(() => run(impl, q, k, v, o)));
+      r.bytesFwdBwd = await allocated(() => {
+        const y = run(impl, q, k, v, o);
+        backward(y, dO);
+        return q.grad!;
+      });
+      clearGrads();
+    }
+    timed[label] = r;
+    console.log(`${s.id} ${label}: fwd ${ms(fwd.sec)} ms, fwd+bwd ${ms(fb.sec)} ms, first call ${fmt(firstSec, 2)} s`);
   }
+  setTiling(null);
+  res.variants = timed;
+  let t: Record<string, number> | undefined;
   if (tf) {
-    const tq = tf.tensor4d(qd, [B, H, L, D]), tk = tf.tensor4d(kd, [B, H, L, D]), tv = tf.tensor4d(vd, [B, H, L, D]), tg = tf.tensor4d(gd, [B, H, L, D]);
+    const tq = tf.tensor4d(qd, [B, H, L, D]), tk = tf.tensor4d(kd, [B, H, L, D]), tv = tf.tensor4d(vd, [B, H, L, D]);
     const tb = bd ? tf.tensor4d(bd, [1, H, L, L]) : null;
     const tm = md ? tf.tensor4d(md, [1, s.maskGroups, L, L]) : null;
     const scale = 1 / Math.sqrt(D);
@@ -120,7 +177,8 @@ for (const s of SHAPES) {
     const diff = relDiff((await ty.data()) as Float32Array, ref);
     ty.dispose();
     if (!(diff < 1e-4)) throw new Error(`${s.name}: tfjs disagrees with ours (${diff})`);
-    const grads = tf.grads((a, c, d) => tf.sum(tf.mul(tfAttn(a as typeof tq, c as typeof tk, d as typeof tv), tg)));
+    // forward only: tfjs-core's Node bundle registers no gradients (they ship with the
+    // @tensorflow/tfjs union package, not installed here)
     const fwd = await timeIt(
       async (iters) => {
         const ys = [];
@@ -130,48 +188,35 @@ for (const s of SHAPES) {
       },
       { minTime },
     );
-    // tfjs-core's Node bundle registers no gradients (they ship with the @tensorflow/tfjs union
-    // package, not installed here): forward + backward is timed only where tf.grads works
-    let fb = { sec: NaN, best: NaN };
-    try {
-      grads([tq, tk, tv]).forEach((g) => g.dispose());
-      fb = await timeIt(
-        async (iters) => {
-          for (let i = 0; i < iters; i++) {
-            const gs = grads([tq, tk, tv]);
-            if (i === iters - 1) await gs[0]!.data();
-            for (const g of gs) g.dispose();
-          }
-        },
-        { minTime },
-      );
-    } catch (e) {
-      console.log(`tfjs forward+backward not timed: ${(e as Error).message}`);
-    }
-    res.tfjs = { fwdSec: fwd.sec, fwdBest: fwd.best, fwdBwdSec: fb.sec, fwdBwdBest: fb.best, relDiffVsComposed: diff };
-    for (const t of [tq, tk, tv, tg, tb, tm]) t?.dispose();
+    t = { fwdSec: fwd.sec, fwdBest: fwd.best, relDiffVsComposed: diff };
+    res.tfjs = t;
+    for (const x of [tq, tk, tv, tb, tm]) x?.dispose();
   }
-  const f = res.fused as Record<string, number>, c = res.composed as Record<string, number>, t = res.tfjs as Record<string, number> | undefined;
-  const ms = (x: number | undefined) => (x === undefined ? '-' : fmt(x * 1e3, 1));
-  rows.push([
-    `${s.name} B${B} H${H} L${L} D${D}`,
-    ms(f.fwdSec), ms(c.fwdSec), ms(t?.fwdSec), fmt(c.fwdSec! / f.fwdSec!), t ? fmt(t.fwdSec! / f.fwdSec!) : '-',
-    ms(f.fwdBwdSec), ms(c.fwdBwdSec), ms(t?.fwdBwdSec), fmt(c.fwdBwdSec! / f.fwdBwdSec!), t ? fmt(t.fwdBwdSec! / f.fwdBwdSec!) : '-',
-    `${fmt(f.bytesFwd! / 2 ** 20, 2)} / ${fmt(c.bytesFwd! / 2 ** 20, 2)}`,
-  ]);
+  const c = timed.composed!;
+  for (const { label } of variants.slice(1)) {
+    const f = timed[label]!;
+    rows.push([
+      `${s.name} B${B} H${H} L${L} D${D}`,
+      label,
+      ms(f.fwdSec), ms(c.fwdSec), ms(t?.fwdSec), fmt(c.fwdSec! / f.fwdSec!), t ? fmt(t.fwdSec! / f.fwdSec!) : '-',
+      ms(f.fwdBwdSec), ms(c.fwdBwdSec), fmt(c.fwdBwdSec! / f.fwdBwdSec!),
+      fmt(f.firstCallSec!, 2),
+      f.bytesFwd !== undefined ? `${fmt(f.bytesFwd / 2 ** 20, 2)} / ${fmt(c.bytesFwd! / 2 ** 20, 2)}` : '-',
+    ]);
+  }
   results.push(res);
   for (const x of [q, k, v, dO, bias, mask]) x?.dispose();
   await ctx.sync();
 }
 const table = printTable(
-  ['shape', 'fwd fused ms', 'composed', 'tfjs', 'composed/fused', 'tfjs/fused', 'fwd+bwd fused ms', 'composed', 'tfjs', 'composed/fused', 'tfjs/fused', 'fwd MiB fused / composed'],
+  ['shape', 'variant', 'fwd fused ms', 'composed', 'tfjs', 'composed/fused', 'tfjs/fused', 'fwd+bwd fused ms', 'composed', 'composed/fused', 'first call s', 'fwd MiB fused / composed'],
   rows,
 );
 
 // memory against sequence length: one head, D 64, forward and forward + backward
 const memRows: (string | number)[][] = [];
 const memory: Record<string, unknown>[] = [];
-for (const L of args.quick ? [128, 512] : [128, 512, 1024]) {
+for (const L of args.has('no-memory') ? [] : args.quick ? [128, 512] : [128, 512, 1024]) {
   const D = 64;
   const q = requireGrad(tensor(ctx, rand(L * D), [1, 1, L, D]));
   const dO = tensor(ctx, rand(L * D), [1, 1, L, D]);
@@ -190,7 +235,7 @@ for (const L of args.quick ? [128, 512] : [128, 512, 1024]) {
   q.dispose();
   dO.dispose();
 }
-const memTable = printTable(['L = S (H 1, D 64)', 'fused fwd KiB', 'composed fwd KiB', 'fused fwd+bwd KiB', 'composed fwd+bwd KiB'], memRows);
+const memTable = memRows.length ? printTable(['L = S (H 1, D 64)', 'fused fwd KiB', 'composed fwd KiB', 'fused fwd+bwd KiB', 'composed fwd+bwd KiB'], memRows) : '';
 writeJson(args.out, { ...meta(ctx), benchmark: 'attention', table, memTable, results, memory });
 await b.close();
 process.exit(0);

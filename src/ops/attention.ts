@@ -39,14 +39,21 @@ export interface AttentionOptions {
   training?: boolean;
   /**
    * Which implementation: 'auto' (default) takes the fused kernel once the [B, H, L, S] scores reach
-   * FUSED_MIN_SCORES elements (where the composed path's memory hurts) and the composed path below
-   * (faster on lavapipe at Swin/ViT sizes, see bench/RESULTS.md); 'fused' / 'composed' force one.
+   * FUSED_MIN_SCORES elements (where the composed path's memory hurts), and, when no gradient is
+   * recorded (inference, or no operand requires one), from FUSED_NARROW_MIN_SCORES scores for heads
+   * at most FUSED_NARROW_HEAD wide (Swin's windows: the fused forward measured 2-3x faster than
+   * composed there, its backward slower); the composed path otherwise (see bench/RESULTS.md
+   * "attention-fused-speed"); 'fused' / 'composed' force one.
    */
   impl?: 'auto' | 'fused' | 'composed';
 }
 
 /** Score-matrix size from which 'auto' takes the fused kernel (2^24 floats = 64 MiB per [B, H, L, S] tensor). */
 export const FUSED_MIN_SCORES = 2 ** 24;
+/** Widest head (D and E) for which 'auto' takes the fused kernel from FUSED_NARROW_MIN_SCORES scores when no gradient is recorded. */
+export const FUSED_NARROW_HEAD = 32;
+/** Score-matrix size from which 'auto' takes the fused kernel for narrow heads (the bench's smallest Swin shape has 2^18.8). */
+export const FUSED_NARROW_MIN_SCORES = 2 ** 18;
 
 export interface AttentionShape {
   B: number;
@@ -123,7 +130,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const { B, H, L, D, E, S } = checkAttention('attention', q, k, v, opts);
   const impl = opts.impl ?? 'auto';
   if (impl !== 'auto' && impl !== 'fused' && impl !== 'composed') throw new EngineError('attention', `impl '${String(impl)}' is not auto, fused or composed`);
-  const small = impl === 'auto' && B * H * L * S < FUSED_MIN_SCORES;
+  const scores = B * H * L * S;
+  const narrow = D <= FUSED_NARROW_HEAD && E <= FUSED_NARROW_HEAD;
+  const recordsGrad = q.ctx.gradEnabled && [q, k, v, opts.bias].some((t) => t?.requiresGrad);
+  const small = impl === 'auto' && scores < FUSED_MIN_SCORES && !(narrow && !recordsGrad && scores >= FUSED_NARROW_MIN_SCORES);
   if (impl === 'composed' || small || !fusedAttentionSupported(D, E) || S === 0 || opts.mask?.requiresGrad) return attentionComposed(q, k, v, opts);
   const pd = opts.dropout ?? 0;
   return fusedAttention({

@@ -1,15 +1,19 @@
 // Fused scaled-dot-product attention (FlashAttention-style, written for this engine): the forward
-// walks key tiles with an online softmax and keeps only O and one logsumexp per query row, never the
-// [L, S] scores; the backward recomputes the scores tile by tile (dQ per query row, dK/dV per key row,
-// and the score gradient only when an additive bias needs its own gradient). One dispatch covers all
-// B x H problems (Swin's windows x heads). Dropout on the probabilities draws Threefry bits at the
-// flat index of the [B, H, L, S] score tensor, exactly what dropout() on the composed path draws, so
-// both paths drop the same entries for the same generator state. It does not handle f16, head widths
-// over MAX_HEAD_DIM, or a mask that needs a gradient (src/ops/attention.ts falls back to the
-// composed path for those).
+// walks the keys with an online softmax and keeps only O and one logsumexp per query row, never the
+// [L, S] scores; the backward recomputes the scores (dQ, and the score gradient when an additive bias
+// needs its own gradient, per query row in one pass; dK/dV per key row in another). One dispatch per
+// kernel covers all B x H problems (Swin's windows x heads). The kernels are register-tiled for CPU
+// WebGPU (lavapipe): no workgroup memory and no barriers; each invocation owns R rows of its side in
+// registers and reads the other side's rows, C per unrolled step, at addresses uniform across the
+// workgroup; masking is by select, never by branching. Dropout on the probabilities draws Threefry
+// bits at the flat index of the [B, H, L, S] score tensor, exactly what dropout() on the composed path
+// draws, so both paths drop the same entries for the same generator state. It does not handle f16,
+// head widths over MAX_HEAD_DIM, or a mask that needs a gradient (src/ops/attention.ts falls back to
+// the composed path for those).
 //
 // Letters: B batch, H heads, L queries, S keys, D query/key width, E value width; a "row" is one
-// (b, h, i) query; WG rows per workgroup, T rows of the other side per shared-memory tile.
+// (b, h, i) query (or (b, h, j) key); W invocations per workgroup, R own rows per invocation, C rows
+// of the other side per step.
 
 import { Tensor } from '../autograd/tensor.js';
 import { record, view } from '../autograd/graph.js';
@@ -20,14 +24,14 @@ import { sumTo } from './reduce.js';
 import { EngineError } from '../util/errors.js';
 import type { Generator } from '../util/rng.js';
 
-/** Queries (or keys, in the dK/dV kernel) per workgroup: one invocation each. */
-const WG = 32;
 /** Widest D or E the kernels hold in registers. */
 export const MAX_HEAD_DIM = 128;
 /** Longest L or S the fused kernel accepts (and the composed path would need L x S scores for). */
 export const MAX_SEQUENCE = 65536;
 /** "no score": below every real score, so exp(NEG - m) = 0 for any row with a real maximum. */
 const NEG = '-3.4028234663852886e38';
+/** Most invocations per workgroup (a multiple of 8, lavapipe's SIMD width). */
+const MAX_LANES = 64;
 
 export interface FusedAttentionInputs {
   q: Tensor;
@@ -42,6 +46,48 @@ export interface FusedAttentionInputs {
   gen?: Generator | null;
 }
 
+/**
+ * Register tiling of one kernel: R rows of its own side per invocation (queries in the forward and
+ * dQ kernels, keys in the dK/dV kernel) and C rows of the other side per unrolled step of the loop
+ * over the other side. Each value of the other side that is loaded (uniform across the workgroup)
+ * serves R rows; the running softmax rescale and the accumulators' loads and stores happen once per
+ * C rows.
+ */
+export interface AttentionTiling {
+  R: number;
+  C: number;
+}
+export type AttentionKernel = 'fwd' | 'dq' | 'dkv';
+
+let forcedTiling: Partial<Record<AttentionKernel, AttentionTiling>> | null = null;
+/** Force the tiling of some kernels (tests and the bench); null restores the defaults. */
+export function setAttentionTiling(t: Partial<Record<AttentionKernel, AttentionTiling>> | null): void {
+  for (const x of Object.values(t ?? {}))
+    if (!(Number.isInteger(x.R) && x.R >= 1 && x.R <= 4 && Number.isInteger(x.C) && x.C >= 1 && x.C <= 4))
+      throw new EngineError('attention', `tiling R ${x.R}, C ${x.C} is outside R 1..4, C 1..4`);
+  forcedTiling = t;
+}
+
+/**
+ * The tiling a kernel uses for head widths D, E: forced, else the default measured on lavapipe
+ * (bench/RESULTS.md "attention-fused-speed"). Narrow heads (D + E <= 64, Swin's 32): four rows per
+ * invocation and one row of the other side per step (two rows per step ran slower: the extra live
+ * values spill). Wider heads: two rows per invocation (with four, lavapipe took 11 minutes to compile
+ * the D = 64 kernels), one for heads wider than 64.
+ */
+export function attentionTiling(kind: AttentionKernel, D: number, E: number): AttentionTiling {
+  const f = forcedTiling?.[kind];
+  if (f) return f;
+  return { R: D + E <= 64 ? 4 : D + E <= 128 ? 2 : 1, C: 1 };
+}
+
+/** Invocations per workgroup W (a multiple of 8, at most MAX_LANES) and workgroups per problem for `rows` rows, R per invocation. */
+function lanesFor(rows: number, R: number): { W: number; nBlocks: number } {
+  const perLane = Math.max(1, Math.ceil(rows / R));
+  const nBlocks = Math.ceil(perLane / MAX_LANES);
+  return { W: Math.ceil(Math.ceil(perLane / nBlocks) / 8) * 8, nBlocks };
+}
+
 interface Variant {
   D: number;
   E: number;
@@ -51,8 +97,8 @@ interface Variant {
   dropout: boolean;
 }
 
-const variantKey = (v: Variant, T: number) =>
-  `D${v.D}E${v.E}T${T}${v.bias ? 'b' : ''}${v.mask ? 'm' : ''}${v.causal ? 'c' : ''}${v.dropout ? 'd' : ''}`;
+const variantKey = (v: Variant, t: AttentionTiling, W: number) =>
+  `D${v.D}E${v.E}R${t.R}C${t.C}W${W}${v.bias ? 'b' : ''}${v.mask ? 'm' : ''}${v.causal ? 'c' : ''}${v.dropout ? 'd' : ''}`;
 
 const PARAMS = /* wgsl */ `
 struct Params {
@@ -60,10 +106,15 @@ struct Params {
   G: u32, nBlocks: u32, groups: u32, stream: u32,
   k0: u32, k1: u32, scale: f32, keep: f32,
   invKeep: f32, bsB: u32, bsH: u32, bsL: u32,
-  bsS: u32, D: u32, E: u32, T: u32,
+  bsS: u32, D: u32, E: u32, pad: u32,
 }`;
 
-/** WGSL shared by every kernel: the additive terms of score (i, j) of problem bh and the dropout bit. */
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+/** fma chain: acc + sum_c a(c) * b(c), innermost first. */
+const fmaChain = (n: number, a: (c: number) => string, b: (c: number) => string, acc: string) =>
+  range(n).reduce((x, c) => `fma(${a(c)}, ${b(c)}, ${x})`, acc);
+
+/** WGSL shared by every kernel: bindings of bias / mask / uniforms, the dropout multiplier, the problem's offsets. */
 function common(v: Variant, firstOptional: number): string {
   let k = firstOptional;
   const bindings = [
@@ -75,18 +126,7 @@ function common(v: Variant, firstOptional: number): string {
 ${PARAMS}
 ${bindings}
 ${v.dropout ? THREEFRY_WGSL : ''}
-/** bias + mask of score (i, j) in problem bh (the causal test is separate). */
-fn extra(bh: u32, i: u32, j: u32) -> f32 {
-  var a = 0.0;
-  ${v.bias ? 'a += bias[(bh / P.H) * P.bsB + (bh % P.H) * P.bsH + i * P.bsL + j * P.bsS];' : ''}
-  ${v.mask ? 'a += mask[(((bh / P.H) % P.G) * P.L + i) * P.S + j];' : ''}
-  return a;
-}
-/** Score (i, j) exists: j < S and, when causal, j <= i + S - L. */
-fn valid(i: u32, j: u32) -> bool {
-  return j < P.S ${v.causal ? '&& j + P.L <= i + P.S' : ''};
-}
-/** Multiplier of probability (i, j) after dropout: 0 or 1 / keep (1 without dropout). */
+/** Multiplier of probability (i, j) of problem bh after dropout: 0 or 1 / keep (1 without dropout). */
 fn dropScale(bh: u32, i: u32, j: u32) -> f32 {
   ${
     v.dropout
@@ -98,75 +138,127 @@ fn dropScale(bh: u32, i: u32, j: u32) -> f32 {
 fn groupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }`;
 }
 
-/** The per-query-row kernels' start: group g = (batch·head bh, block of WG query rows), row ir (clamped; `live` when real). */
-const QUERY_ROW = /* wgsl */ `  let g = groupIndex(wid, nwg);
-  if (g >= P.groups) { return; }
-  let bh = g / P.nBlocks;
-  let i0 = (g % P.nBlocks) * ${WG}u;
-  let i = i0 + lid;
-  let live = i < P.L;
-  let ir = min(i, P.L - 1u);`;
+/**
+ * Start of every kernel: workgroup g = (problem bh, block of W·R own rows); own row r of this
+ * invocation is b0 + r·W + lid (clamped to n - 1 in o{r}; real when x{r} < n). Also the offsets of
+ * the bias and mask rows (uniform per problem, so the divisions happen once).
+ */
+function start(v: Variant, W: number, R: number, n: string): string {
+  const L = [
+    '  let g = groupIndex(wid, nwg);',
+    '  if (g >= P.groups) { return; }',
+    '  let bh = g / P.nBlocks;',
+    `  let b0 = (g % P.nBlocks) * ${W * R}u;`,
+    ...range(R).map((r) => `  let x${r} = b0 + ${r * W}u + lid;\n  let o${r} = min(x${r}, ${n} - 1u);`),
+  ];
+  if (v.bias) L.push('  let biasBase = (bh / P.H) * P.bsB + (bh % P.H) * P.bsH;');
+  if (v.mask) L.push('  let maskBase = ((bh / P.H) % P.G) * P.L * P.S;');
+  return L.join('\n');
+}
 
-/** Load key/value rows j0 .. j0 + T - 1 (clamped to S - 1) of bh into the workgroup tiles Ks, Vs. */
-const kvTile = (D: number, E: number, T: number) => /* wgsl */ `    workgroupBarrier();
-    for (var r = lid; r < ${T}u; r += ${WG}u) {
-      let j = min(j0 + r, P.S - 1u);
-      for (var d = 0u; d < P.D; d++) { Ks[r * ${D}u + d] = k[(bh * P.S + j) * ${D}u + d]; }
-      for (var e = 0u; e < P.E; e++) { Vs[r * ${E}u + e] = v[(bh * P.S + j) * ${E}u + e]; }
-    }
-    workgroupBarrier();`;
+/** bias + mask of score (query i, key j) as a WGSL expression (i, j: WGSL u32 expressions). */
+function extra(v: Variant, i: string, j: string): string {
+  const t = [
+    v.bias ? `bias[biasBase + ${i} * P.bsL + ${j} * P.bsS]` : '',
+    v.mask ? `mask[maskBase + ${i} * P.S + ${j}]` : '',
+  ].filter(Boolean);
+  return t.length ? t.join(' + ') : '0.0';
+}
+
+/** Score (query i, key j) exists: the key is in range (`inRange`, a WGSL bool) and, when causal, j <= i + S - L. */
+const valid = (v: Variant, inRange: string, i: string, j: string) => (v.causal ? `${inRange} && ${j} + P.L <= ${i} + P.S` : inRange);
+
+const XYZW = ['x', 'y', 'z', 'w'];
+
+/**
+ * An input of rows of n floats: bound as array<vec4<f32>> when n is a multiple of 4 (one load, and on
+ * lavapipe one bounds check, per 4 floats), else as array<f32>. `load(id, row, g)` declares the lets
+ * of element group g of row `row` (a WGSL row index); `at(id, i)` names element i.
+ */
+class Rows {
+  readonly vec: boolean;
+  readonly groups: number[][];
+  constructor(
+    readonly name: string,
+    readonly n: number,
+  ) {
+    this.vec = n % 4 === 0;
+    const w = this.vec ? 4 : 1;
+    this.groups = range(n / w).map((g) => range(w).map((x) => g * w + x));
+  }
+  decl(binding: number): string {
+    return `@group(0) @binding(${binding}) var<storage, read> ${this.name}: array<${this.vec ? 'vec4<f32>' : 'f32'}>;`;
+  }
+  load(id: string, row: string, g: number, scale = ''): string {
+    const w = this.vec ? 4 : 1;
+    return `let ${id}_${g} = ${this.name}[${row} * ${this.n / w}u + ${g}u]${scale};`;
+  }
+  at(id: string, i: number): string {
+    return this.vec ? `${id}_${i >> 2}.${XYZW[i & 3]}` : `${id}_${i}`;
+  }
+}
 
 /**
  * Forward: out O [B, H, L, E] and stats [B * H * L, 2] (logsumexp of the scaled scores at 2r; 2r + 1
- * is filled by the backward's row-dot kernel). One invocation per query row; key/value tiles of T
- * rows in workgroup memory; online softmax per key. The query row and the accumulator are private
- * arrays walked only by constant-trip loops (unrollable into registers); the loop over a tile's keys
- * has a runtime bound, because unrolling it too made lavapipe's compile take minutes.
+ * is filled by the backward's row-dot kernel). Each invocation owns R query rows (q and the output
+ * accumulators in registers) and walks the keys C at a time: C scores per row, one online-softmax
+ * rescale per step, then the C value rows. Key and value elements are read straight from storage at
+ * addresses uniform across the workgroup (lavapipe loads them once and broadcasts; no workgroup
+ * memory, no barriers); invalid scores are selected away, never branched around.
  */
-export function attentionForwardShader(v: Variant, T: number): string {
+export function attentionForwardShader(v: Variant, t: AttentionTiling, W: number): string {
   const { D, E } = v;
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> O: array<f32>;
+  const { R, C } = t;
+  const Q = new Rows('q', D), K = new Rows('k', D), V = new Rows('v', E);
+  const L: string[] = [];
+  L.push(`@group(0) @binding(0) var<storage, read_write> O: array<f32>;
 @group(0) @binding(1) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k: array<f32>;
-@group(0) @binding(4) var<storage, read> v: array<f32>;
+${Q.decl(2)}
+${K.decl(3)}
+${V.decl(4)}
 ${common(v, 5)}
-var<workgroup> Ks: array<f32, ${T * D}>;
-var<workgroup> Vs: array<f32, ${T * E}>;
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-${QUERY_ROW}
-  var qr: array<f32, ${D}>;
-  for (var d = 0u; d < ${D}u; d++) { qr[d] = q[(bh * P.L + ir) * ${D}u + d] * P.scale; }
-  var acc: array<f32, ${E}>;
-  for (var e = 0u; e < ${E}u; e++) { acc[e] = 0.0; }
-  var m = ${NEG};
-  var l = 0.0;
-  let jEnd = ${v.causal ? `min(P.S, min(i0 + ${WG}u, P.L) + P.S - P.L)` : 'P.S'};
-  for (var j0 = 0u; j0 < jEnd; j0 += ${T}u) {
-${kvTile(D, E, T)}
-    for (var c = 0u; c < P.T; c++) {
-      let j = j0 + c;
-      if (!valid(ir, j)) { continue; }
-      var dot = 0.0;
-      for (var d = 0u; d < ${D}u; d++) { dot += qr[d] * Ks[c * ${D}u + d]; }
-      let s = dot + extra(bh, ir, j);
-      let mNew = max(m, s);
-      let corr = exp(m - mNew);
-      let p = exp(s - mNew);
-      l = l * corr + p;
-      let pd = p * dropScale(bh, ir, j);
-      for (var e = 0u; e < ${E}u; e++) { acc[e] = acc[e] * corr + pd * Vs[c * ${E}u + e]; }
-      m = mNew;
+${start(v, W, R, 'P.L')}`);
+  for (const r of range(R)) {
+    for (const g of Q.groups.keys()) L.push(`  ${Q.load(`q${r}`, `(bh * P.L + o${r})`, g, ' * P.scale')}`);
+    for (const e of range(E)) L.push(`  var a${r}_${e} = 0.0;`);
+    L.push(`  var m${r} = ${NEG};`, `  var l${r} = 0.0;`);
+  }
+  L.push(`  let jEnd = ${v.causal ? `min(P.S, min(b0 + ${W * R}u, P.L) + P.S - P.L)` : 'P.S'};`);
+  L.push(`  for (var jb = 0u; jb < jEnd; jb += ${C}u) {`);
+  for (const c of range(C)) L.push(`    let j${c} = min(jb + ${c}u, P.S - 1u);`, `    let ink${c} = jb + ${c}u < P.S;`, `    let kr${c} = bh * P.S + j${c};`);
+  for (const r of range(R)) for (const c of range(C)) L.push(`    var s${r}_${c} = 0.0;`);
+  for (const [g, ds] of K.groups.entries())
+    for (const c of range(C)) {
+      L.push(`    ${K.load(`k${c}`, `kr${c}`, g)}`);
+      for (const r of range(R)) L.push(`    s${r}_${c} = ${fmaChain(ds.length, (x) => Q.at(`q${r}`, ds[x]!), (x) => K.at(`k${c}`, ds[x]!), `s${r}_${c}`)};`);
     }
+  for (const r of range(R)) {
+    for (const c of range(C)) {
+      L.push(`    let ok${r}_${c} = ${valid(v, `ink${c}`, `o${r}`, `j${c}`)};`);
+      L.push(`    let t${r}_${c} = select(${NEG}, s${r}_${c} + ${extra(v, `o${r}`, `j${c}`)}, ok${r}_${c});`);
+    }
+    const mx = range(C).reduce((x, c) => `max(${x}, t${r}_${c})`, `m${r}`);
+    L.push(`    let mn${r} = ${mx};`, `    let cr${r} = exp(m${r} - mn${r});`);
+    for (const c of range(C)) L.push(`    let p${r}_${c} = select(0.0, exp(t${r}_${c} - mn${r}), ok${r}_${c});`);
+    L.push(`    l${r} = l${r} * cr${r} + ${range(C).map((c) => `p${r}_${c}`).join(' + ')};`, `    m${r} = mn${r};`);
+    for (const c of range(C)) L.push(`    let w${r}_${c} = ${v.dropout ? `p${r}_${c} * dropScale(bh, o${r}, j${c})` : `p${r}_${c}`};`);
   }
-  if (live) {
-    let inv = 1.0 / l;
-    for (var e = 0u; e < ${E}u; e++) { O[(bh * P.L + i) * ${E}u + e] = acc[e] * inv; }
-    stats[2u * (bh * P.L + i)] = m + log(l);
+  for (const [g, es] of V.groups.entries()) {
+    for (const c of range(C)) L.push(`    ${V.load(`v${c}`, `kr${c}`, g)}`);
+    for (const e of es)
+      for (const r of range(R))
+        L.push(`    a${r}_${e} = ${fmaChain(C, (c) => `w${r}_${c}`, (c) => V.at(`v${c}`, e), `a${r}_${e} * cr${r}`)};`);
   }
-}`;
+  L.push('  }');
+  for (const r of range(R)) {
+    L.push(`  if (x${r} < P.L) {`, `    let inv = 1.0 / l${r};`, `    let ob = (bh * P.L + x${r}) * ${E}u;`);
+    for (const e of range(E)) L.push(`    O[ob + ${e}u] = a${r}_${e} * inv;`);
+    L.push(`    stats[2u * (bh * P.L + x${r})] = m${r} + log(l${r});`, '  }');
+  }
+  L.push('}');
+  return L.join('\n');
 }
 
 /** Backward step 1: stats[2r + 1] = dO_r . O_r (the softmax backward's row term; dropout included). */
@@ -188,142 +280,150 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * Backward, per query row (mode 'dq'): dQ_i = scale * sum_j dS_ij k_j, or (mode 'ds') the score
- * gradient dS [B, H, L, S] itself (for a bias gradient); dS_ij = P_ij (dP_ij - D_i) with
- * dP_ij = (dO_i . v_j) * dropScale_ij and P_ij = exp(s_ij - lse_i) recomputed.
+ * Backward per query row: dQ_i = scale * sum_j dS_ij k_j into out[0 .. B·H·L·D), and with `ds` also
+ * the score gradient dS [B, H, L, S] (for a bias gradient) into out from B·H·L·D on; dS_ij = P_ij
+ * (dP_ij - D_i) with dP_ij = (dO_i . v_j) * dropScale_ij and P_ij = exp(s_ij - lse_i) recomputed.
+ * Same register tiling as the forward (R query rows per invocation, C keys per step).
  */
-export function attentionQueryBackwardShader(v: Variant, T: number, mode: 'dq' | 'ds'): string {
+export function attentionQueryBackwardShader(v: Variant, t: AttentionTiling, W: number, ds: boolean): string {
   const { D, E } = v;
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> dO: array<f32>;
+  const { R, C } = t;
+  const Q = new Rows('q', D), K = new Rows('k', D), V = new Rows('v', E), G = new Rows('dO', E);
+  const L: string[] = [];
+  L.push(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+${Q.decl(1)}
+${K.decl(2)}
+${V.decl(3)}
+${G.decl(4)}
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
 ${common(v, 6)}
-var<workgroup> Ks: array<f32, ${T * D}>;
-var<workgroup> Vs: array<f32, ${T * E}>;
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-${QUERY_ROW}
-  let row = bh * P.L + ir;
-  var qr: array<f32, ${D}>;
-  for (var d = 0u; d < ${D}u; d++) { qr[d] = q[row * ${D}u + d] * P.scale; }
-  var gr: array<f32, ${E}>;
-  for (var e = 0u; e < ${E}u; e++) { gr[e] = dO[row * ${E}u + e]; }
-  ${mode === 'dq' ? `var dq: array<f32, ${D}>;\n  for (var d = 0u; d < ${D}u; d++) { dq[d] = 0.0; }` : ''}
-  let lse = stats[2u * row];
-  let Di = stats[2u * row + 1u];
-  let jEnd = ${v.causal && mode === 'dq' ? `min(P.S, min(i0 + ${WG}u, P.L) + P.S - P.L)` : 'P.S'};
-  for (var j0 = 0u; j0 < jEnd; j0 += ${T}u) {
-${kvTile(D, E, T)}
-    if (live) {
-      for (var c = 0u; c < P.T; c++) {
-        let j = j0 + c;
-        if (j >= P.S) { break; }
-        var ds = 0.0;
-        if (valid(ir, j)) {
-          var dot = 0.0;
-          for (var d = 0u; d < ${D}u; d++) { dot += qr[d] * Ks[c * ${D}u + d]; }
-          let p = exp(dot + extra(bh, ir, j) - lse);
-          var dp = 0.0;
-          for (var e = 0u; e < ${E}u; e++) { dp += gr[e] * Vs[c * ${E}u + e]; }
-          ds = p * (dp * dropScale(bh, ir, j) - Di);
-        }
-        ${
-          mode === 'dq'
-            ? `for (var d = 0u; d < ${D}u; d++) { dq[d] += ds * Ks[c * ${D}u + d]; }`
-            : 'out[row * P.S + j] = ds;'
-        }
-      }
-    }
+${start(v, W, R, 'P.L')}`);
+  if (ds) L.push(`  let dsBase = P.B * P.H * P.L * ${D}u;`);
+  for (const r of range(R)) {
+    L.push(`  let row${r} = bh * P.L + o${r};`);
+    for (const g of Q.groups.keys()) L.push(`  ${Q.load(`q${r}`, `row${r}`, g, ' * P.scale')}`);
+    for (const g of G.groups.keys()) L.push(`  ${G.load(`g${r}`, `row${r}`, g)}`);
+    for (const d of range(D)) L.push(`  var dq${r}_${d} = 0.0;`);
+    L.push(`  let lse${r} = stats[2u * row${r}];`, `  let dd${r} = stats[2u * row${r} + 1u];`);
   }
-  ${mode === 'dq' ? `if (live) { for (var d = 0u; d < ${D}u; d++) { out[row * ${D}u + d] = dq[d] * P.scale; } }` : ''}
-}`;
+  // every dS entry is written (zeros included), so the key loop then runs to S
+  L.push(`  let jEnd = ${v.causal && !ds ? `min(P.S, min(b0 + ${W * R}u, P.L) + P.S - P.L)` : 'P.S'};`);
+  L.push(`  for (var jb = 0u; jb < jEnd; jb += ${C}u) {`);
+  for (const c of range(C)) L.push(`    let j${c} = min(jb + ${c}u, P.S - 1u);`, `    let ink${c} = jb + ${c}u < P.S;`, `    let kr${c} = bh * P.S + j${c};`);
+  for (const r of range(R)) for (const c of range(C)) L.push(`    var s${r}_${c} = 0.0;`, `    var dp${r}_${c} = 0.0;`);
+  for (const [g, dd] of K.groups.entries())
+    for (const c of range(C)) {
+      L.push(`    ${K.load(`k${c}`, `kr${c}`, g)}`);
+      for (const r of range(R)) L.push(`    s${r}_${c} = ${fmaChain(dd.length, (x) => Q.at(`q${r}`, dd[x]!), (x) => K.at(`k${c}`, dd[x]!), `s${r}_${c}`)};`);
+    }
+  for (const [g, es] of V.groups.entries())
+    for (const c of range(C)) {
+      L.push(`    ${V.load(`v${c}`, `kr${c}`, g)}`);
+      for (const r of range(R)) L.push(`    dp${r}_${c} = ${fmaChain(es.length, (x) => G.at(`g${r}`, es[x]!), (x) => V.at(`v${c}`, es[x]!), `dp${r}_${c}`)};`);
+    }
+  for (const r of range(R))
+    for (const c of range(C)) {
+      L.push(`    let ok${r}_${c} = ${valid(v, `ink${c}`, `o${r}`, `j${c}`)};`);
+      L.push(`    let p${r}_${c} = select(0.0, exp(s${r}_${c} + ${extra(v, `o${r}`, `j${c}`)} - lse${r}), ok${r}_${c});`);
+      L.push(`    let ds${r}_${c} = p${r}_${c} * (dp${r}_${c}${v.dropout ? ` * dropScale(bh, o${r}, j${c})` : ''} - dd${r});`);
+      if (ds) L.push(`    if (x${r} < P.L && ink${c}) { out[dsBase + (bh * P.L + x${r}) * P.S + jb + ${c}u] = ds${r}_${c}; }`);
+    }
+  for (const [g, dd] of K.groups.entries()) {
+    // the key rows again (uniform loads are cheap; keeping C x D of them live is not)
+    for (const c of range(C)) L.push(`    ${K.load(`kk${c}`, `kr${c}`, g)}`);
+    for (const d of dd)
+      for (const r of range(R)) L.push(`    dq${r}_${d} = ${fmaChain(C, (c) => `ds${r}_${c}`, (c) => K.at(`kk${c}`, d), `dq${r}_${d}`)};`);
+  }
+  L.push('  }');
+  for (const r of range(R)) {
+    L.push(`  if (x${r} < P.L) {`);
+    for (const d of range(D)) L.push(`    out[row${r} * ${D}u + ${d}u] = dq${r}_${d} * P.scale;`);
+    L.push('  }');
+  }
+  L.push('}');
+  return L.join('\n');
 }
 
 /**
- * Backward, per key row: dV_j = sum_i P_ij dropScale_ij dO_i, dK_j = scale * sum_i dS_ij q_i, written
+ * Backward per key row: dV_j = sum_i P_ij dropScale_ij dO_i, dK_j = scale * sum_i dS_ij q_i, written
  * into one buffer dKV (dK [B, H, S, D] first, then dV [B, H, S, E]; one buffer keeps the kernel within
- * 8 storage bindings). Query tiles of T rows (q, dO, lse, D_i) in workgroup memory.
+ * 8 storage bindings). Each invocation owns R key rows (k, v, dK, dV in registers) and walks the
+ * queries C at a time, reading q, dO and the row statistics at uniform addresses.
  */
-export function attentionKeyBackwardShader(v: Variant, T: number): string {
+export function attentionKeyBackwardShader(v: Variant, t: AttentionTiling, W: number): string {
   const { D, E } = v;
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> dKV: array<f32>;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> dO: array<f32>;
+  const { R, C } = t;
+  const Q = new Rows('q', D), K = new Rows('k', D), V = new Rows('v', E), G = new Rows('dO', E);
+  const L: string[] = [];
+  L.push(`@group(0) @binding(0) var<storage, read_write> dKV: array<f32>;
+${Q.decl(1)}
+${K.decl(2)}
+${V.decl(3)}
+${G.decl(4)}
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
 ${common(v, 6)}
-var<workgroup> Qs: array<f32, ${T * D}>;
-var<workgroup> Gs: array<f32, ${T * E}>;
-var<workgroup> Ls: array<f32, ${2 * T}>;
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= P.groups) { return; }
-  let bh = g / P.nBlocks;
-  let j0 = (g % P.nBlocks) * ${WG}u;
-  let j = j0 + lid;
-  let live = j < P.S;
-  let jr = min(j, P.S - 1u);
-  let col = bh * P.S + jr;
-  var kr: array<f32, ${D}>;
-  for (var d = 0u; d < ${D}u; d++) { kr[d] = k[col * ${D}u + d] * P.scale; }
-  var vr: array<f32, ${E}>;
-  for (var e = 0u; e < ${E}u; e++) { vr[e] = v[col * ${E}u + e]; }
-  var dk: array<f32, ${D}>;
-  for (var d = 0u; d < ${D}u; d++) { dk[d] = 0.0; }
-  var dv: array<f32, ${E}>;
-  for (var e = 0u; e < ${E}u; e++) { dv[e] = 0.0; }
-  // causal: query i sees key j only when i >= j - (S - L); earlier query tiles are skipped
-  let iStart = ${v.causal ? `(select(0u, j0 + P.L - P.S, j0 + P.L > P.S) / ${T}u) * ${T}u` : '0u'};
-  for (var i0 = iStart; i0 < P.L; i0 += ${T}u) {
-    workgroupBarrier();
-    for (var r = lid; r < ${T}u; r += ${WG}u) {
-      let row = bh * P.L + min(i0 + r, P.L - 1u);
-      for (var d = 0u; d < P.D; d++) { Qs[r * ${D}u + d] = q[row * ${D}u + d]; }
-      for (var e = 0u; e < P.E; e++) { Gs[r * ${E}u + e] = dO[row * ${E}u + e]; }
-      Ls[2u * r] = stats[2u * row];
-      Ls[2u * r + 1u] = stats[2u * row + 1u];
-    }
-    workgroupBarrier();
-    if (live) {
-      for (var c = 0u; c < P.T; c++) {
-        let i = i0 + c;
-        if (i >= P.L) { break; }
-        if (!valid(i, jr)) { continue; }
-        var dot = 0.0;
-        for (var d = 0u; d < ${D}u; d++) { dot += Qs[c * ${D}u + d] * kr[d]; }
-        let p = exp(dot + extra(bh, i, jr) - Ls[2u * c]);
-        let pd = p * dropScale(bh, i, jr);
-        var dp = 0.0;
-        for (var e = 0u; e < ${E}u; e++) {
-          let ge = Gs[c * ${E}u + e];
-          dv[e] += pd * ge;
-          dp += ge * vr[e];
-        }
-        let ds = pd * dp - p * Ls[2u * c + 1u];
-        for (var d = 0u; d < ${D}u; d++) { dk[d] += ds * Qs[c * ${D}u + d]; }
-      }
-    }
+${start(v, W, R, 'P.S')}`);
+  for (const r of range(R)) {
+    L.push(`  let col${r} = bh * P.S + o${r};`);
+    for (const g of K.groups.keys()) L.push(`  ${K.load(`k${r}`, `col${r}`, g, ' * P.scale')}`);
+    for (const g of V.groups.keys()) L.push(`  ${V.load(`v${r}`, `col${r}`, g)}`);
+    for (const d of range(D)) L.push(`  var dk${r}_${d} = 0.0;`);
+    for (const e of range(E)) L.push(`  var dv${r}_${e} = 0.0;`);
   }
-  if (live) {
-    for (var d = 0u; d < ${D}u; d++) { dKV[col * ${D}u + d] = dk[d] * P.scale; }
-    let vBase = P.B * P.H * P.S * ${D}u;
-    for (var e = 0u; e < ${E}u; e++) { dKV[vBase + col * ${E}u + e] = dv[e]; }
+  // causal: query i sees key j only when i >= j - (S - L); earlier queries are skipped
+  L.push(`  let iStart = ${v.causal ? 'select(0u, b0 + P.L - P.S, b0 + P.L > P.S)' : '0u'};`);
+  L.push(`  for (var ib = iStart; ib < P.L; ib += ${C}u) {`);
+  for (const c of range(C))
+    L.push(
+      `    let i${c} = min(ib + ${c}u, P.L - 1u);`,
+      `    let ink${c} = ib + ${c}u < P.L;`,
+      `    let row${c} = bh * P.L + i${c};`,
+      `    let lse${c} = stats[2u * row${c}];`,
+      `    let dd${c} = stats[2u * row${c} + 1u];`,
+    );
+  for (const r of range(R)) for (const c of range(C)) L.push(`    var s${r}_${c} = 0.0;`, `    var dp${r}_${c} = 0.0;`);
+  for (const [g, dd] of Q.groups.entries())
+    for (const c of range(C)) {
+      L.push(`    ${Q.load(`q${c}`, `row${c}`, g)}`);
+      for (const r of range(R)) L.push(`    s${r}_${c} = ${fmaChain(dd.length, (x) => K.at(`k${r}`, dd[x]!), (x) => Q.at(`q${c}`, dd[x]!), `s${r}_${c}`)};`);
+    }
+  for (const [g, es] of G.groups.entries())
+    for (const c of range(C)) {
+      L.push(`    ${G.load(`g${c}`, `row${c}`, g)}`);
+      for (const r of range(R)) L.push(`    dp${r}_${c} = ${fmaChain(es.length, (x) => V.at(`v${r}`, es[x]!), (x) => G.at(`g${c}`, es[x]!), `dp${r}_${c}`)};`);
+    }
+  for (const r of range(R))
+    for (const c of range(C)) {
+      L.push(`    let ok${r}_${c} = ${valid(v, `ink${c}`, `i${c}`, `o${r}`)};`);
+      L.push(`    let p${r}_${c} = select(0.0, exp(s${r}_${c} + ${extra(v, `i${c}`, `o${r}`)} - lse${c}), ok${r}_${c});`);
+      L.push(`    let pd${r}_${c} = ${v.dropout ? `p${r}_${c} * dropScale(bh, i${c}, o${r})` : `p${r}_${c}`};`);
+      L.push(`    let ds${r}_${c} = pd${r}_${c} * dp${r}_${c} - p${r}_${c} * dd${c};`);
+    }
+  // q and dO rows again (see the dQ kernel)
+  for (const [g, es] of G.groups.entries()) {
+    for (const c of range(C)) L.push(`    ${G.load(`gg${c}`, `row${c}`, g)}`);
+    for (const e of es)
+      for (const r of range(R)) L.push(`    dv${r}_${e} = ${fmaChain(C, (c) => `pd${r}_${c}`, (c) => G.at(`gg${c}`, e), `dv${r}_${e}`)};`);
   }
-}`;
-}
-
-/** Rows of the other side per shared tile: the largest of 32, 16, 8 whose tiles fit workgroup memory. */
-function tileRows(ctx: Tensor['ctx'], perRow: number): number {
-  const floats = ctx.limits.maxComputeWorkgroupStorageSize / 4;
-  for (const t of [32, 16, 8]) if (t * perRow <= floats) return t;
-  return 4;
+  for (const [g, dd] of Q.groups.entries()) {
+    for (const c of range(C)) L.push(`    ${Q.load(`qq${c}`, `row${c}`, g)}`);
+    for (const d of dd)
+      for (const r of range(R)) L.push(`    dk${r}_${d} = ${fmaChain(C, (c) => `ds${r}_${c}`, (c) => Q.at(`qq${c}`, d), `dk${r}_${d}`)};`);
+  }
+  L.push('  }');
+  L.push(`  let vBase = P.B * P.H * P.S * ${D}u;`);
+  for (const r of range(R)) {
+    L.push(`  if (x${r} < P.S) {`, `    let cb = bh * P.S + x${r};`);
+    for (const d of range(D)) L.push(`    dKV[cb * ${D}u + ${d}u] = dk${r}_${d} * P.scale;`);
+    for (const e of range(E)) L.push(`    dKV[vBase + cb * ${E}u + ${e}u] = dv${r}_${e};`);
+    L.push('  }');
+  }
+  L.push('}');
+  return L.join('\n');
 }
 
 /** Whether the fused kernels take this problem (else the caller composes it). */
@@ -358,30 +458,29 @@ export function fusedAttention(a: FusedAttentionInputs): Tensor {
   const bs = bias ? bias.shape.map((n, d) => (n === 1 ? 0 : bias.shape.slice(d + 1).reduce((x, y) => x * y, 1))) : [0, 0, 0, 0];
   const stream = drop ? a.gen!.nextStream() : 0;
   const keep = 1 - a.dropout;
-  const uniforms = (rowsPerProblem: number, T: number) => {
-    const nBlocks = Math.ceil(rowsPerProblem / WG);
+  /** Uniforms and grid of a kernel whose invocations own `rowsPerProblem` rows of one side, R each. */
+  const launch = (kind: AttentionKernel, rowsPerProblem: number) => {
+    const t = attentionTiling(kind, D, E);
+    const { W, nBlocks } = lanesFor(rowsPerProblem, t.R);
     const groups = nBlocks * B * H;
-    return {
-      groups,
-      data: packUniforms([
-        B, H, L, S,
-        mask ? mask.shape[0]! : 1, nBlocks, groups, stream,
-        drop ? a.gen!.k0 : 0, drop ? a.gen!.k1 : 0, { f: a.scale }, { f: keep },
-        { f: 1 / keep }, bs[0]!, bs[1]!, bs[2]!,
-        bs[3]!, D, E, T,
-      ]),
-    };
+    const data = packUniforms([
+      B, H, L, S,
+      mask ? mask.shape[0]! : 1, nBlocks, groups, stream,
+      drop ? a.gen!.k0 : 0, drop ? a.gen!.k1 : 0, { f: a.scale }, { f: keep },
+      { f: 1 / keep }, bs[0]!, bs[1]!, bs[2]!,
+      bs[3]!, D, E, 0,
+    ]);
+    return { t, W, key: variantKey(variant, t, W), data, workgroups: grid1d(groups, 1) };
   };
   const extras = (name: string) => [...(bias ? [bias.binding(name)] : []), ...(mask ? [mask.binding(name)] : [])];
-  const Tf = tileRows(ctx, D + E);
-  const fw = uniforms(L, Tf);
+  const fw = launch('fwd', L);
   ctx.dispatch({
     op,
-    key: `attention:fwd:${variantKey(variant, Tf)}`,
-    code: () => attentionForwardShader(variant, Tf),
+    key: `attention:fwd:${fw.key}`,
+    code: () => attentionForwardShader(variant, fw.t, fw.W),
     buffers: [out.binding(op), stats.binding(op), q.binding(op), k.binding(op), v.binding(op), ...extras(op)],
     uniforms: fw.data,
-    workgroups: grid1d(fw.groups, 1),
+    workgroups: fw.workgroups,
   });
 
   const inputs = [q, k, v, ...(bias ? [bias] : [])];
@@ -396,41 +495,35 @@ export function fusedAttention(a: FusedAttentionInputs): Tensor {
       uniforms: packUniforms([rows]),
       workgroups: grid1d(rows, 64),
     });
-    const dQ = new Tensor(ctx, q.shape, 'f32');
-    const bq = uniforms(L, Tf);
+    // dQ, and with a bias gradient the score gradient dS behind it in the same buffer (one pass)
+    const withDs = !!bias?.requiresGrad;
+    const dQS = new Tensor(ctx, [B * H * L * (D + (withDs ? S : 0))], 'f32');
+    const bq = launch('dq', L);
     ctx.dispatch({
       op: bop,
-      key: `attention:dq:${variantKey(variant, Tf)}`,
-      code: () => attentionQueryBackwardShader(variant, Tf, 'dq'),
-      buffers: [dQ.binding(bop), q.binding(bop), k.binding(bop), v.binding(bop), dO.binding(bop), stats.binding(bop), ...extras(bop)],
+      key: `attention:${withDs ? 'dqs' : 'dq'}:${bq.key}`,
+      code: () => attentionQueryBackwardShader(variant, bq.t, bq.W, withDs),
+      buffers: [dQS.binding(bop), q.binding(bop), k.binding(bop), v.binding(bop), dO.binding(bop), stats.binding(bop), ...extras(bop)],
       uniforms: bq.data,
-      workgroups: grid1d(bq.groups, 1),
+      workgroups: bq.workgroups,
     });
     const dKV = new Tensor(ctx, [B * H * S * (D + E)], 'f32');
-    const Tk = tileRows(ctx, D + E + 2);
-    const bk = uniforms(S, Tk);
+    const bk = launch('dkv', S);
     ctx.dispatch({
       op: bop,
-      key: `attention:dkv:${variantKey(variant, Tk)}`,
-      code: () => attentionKeyBackwardShader(variant, Tk),
+      key: `attention:dkv:${bk.key}`,
+      code: () => attentionKeyBackwardShader(variant, bk.t, bk.W),
       buffers: [dKV.binding(bop), q.binding(bop), k.binding(bop), v.binding(bop), dO.binding(bop), stats.binding(bop), ...extras(bop)],
       uniforms: bk.data,
-      workgroups: grid1d(bk.groups, 1),
+      workgroups: bk.workgroups,
     });
+    const dQ = view(dQS, q.shape);
     const dK = view(dKV, k.shape);
     const dV = stridedCopyRaw(bop, dKV, v.shape, [H * S * E, S * E, E, 1], B * H * S * D);
     let dBias: Tensor | null = null;
-    if (bias?.requiresGrad) {
-      const dS = new Tensor(ctx, [B, H, L, S], 'f32');
-      ctx.dispatch({
-        op: bop,
-        key: `attention:ds:${variantKey(variant, Tf)}`,
-        code: () => attentionQueryBackwardShader(variant, Tf, 'ds'),
-        buffers: [dS.binding(bop), q.binding(bop), k.binding(bop), v.binding(bop), dO.binding(bop), stats.binding(bop), ...extras(bop)],
-        uniforms: bq.data,
-        workgroups: grid1d(bq.groups, 1),
-      });
-      dBias = sumTo(dS, bias.shape);
+    if (withDs) {
+      const dS = stridedCopyRaw(bop, dQS, [B, H, L, S], [H * L * S, L * S, S, 1], B * H * L * D);
+      dBias = sumTo(dS, bias!.shape);
     }
     return [dQ, dK, dV, ...(bias ? [dBias] : [])];
   });

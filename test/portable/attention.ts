@@ -3,7 +3,8 @@
 // against a float64 reference with an exact backward, and against the composed path on the same
 // inputs: plain, full / broadcast bias, Swin's grouped mask, causal, dropout (mask rebuilt from the
 // generator's stream on the CPU, and the composed path with an identically seeded generator), odd L
-// and S across the 32-row tiles, D != E, Swin's 49-token window with head dim 32. The float64
+// and S across the workgroups, D != E, Swin's 49-token window with head dim 32, forced register tilings
+// (rows per invocation and per step that do not divide L or S), which implementation 'auto' picks. The float64
 // reference's own backward is checked against central differences. Bad input. Not here: timing and
 // memory (bench/attention.ts).
 
@@ -12,8 +13,8 @@ import type { Tensor } from '../../src/autograd/tensor.js';
 import { tensor } from '../../src/wgsl/fill.js';
 import { randomRef } from '../../src/wgsl/fill.js';
 import { requireGrad } from '../../src/autograd/graph.js';
-import { attention, attentionComposed, type AttentionOptions } from '../../src/ops/attention.js';
-import { MAX_SEQUENCE } from '../../src/wgsl/attention.js';
+import { attention, attentionComposed, FUSED_NARROW_HEAD, FUSED_NARROW_MIN_SCORES, type AttentionOptions } from '../../src/ops/attention.js';
+import { MAX_SEQUENCE, setAttentionTiling, attentionTiling, type AttentionTiling } from '../../src/wgsl/attention.js';
 import { Generator } from '../../src/util/rng.js';
 import type { Check } from './harness.js';
 import { checkOp, type InputSpec } from './grad.js';
@@ -197,6 +198,15 @@ export async function checkAttentionCase(ctx: GpuContext, rng: Rng, c: AttnCase)
   if (c.dropout) assertEqual([gen.state().stream, genComposed.state().stream], [stream + 1, stream + 1], `${what}: streams used`);
 }
 
+/** Tilings forced in their own checks, each with a case whose L and S leave partial rows and steps. */
+const TILING_CASES: [AttentionTiling, AttnCase][] = [
+  [{ R: 2, C: 3 }, { B: 2, H: 2, L: 13, S: 11, D: 5, E: 6, bias: [1, 2, 13, 11], maskGroups: 2, dropout: 0.3 }],
+  [{ R: 3, C: 1 }, { B: 1, H: 2, L: 10, S: 17, D: 4, E: 4, causal: true }],
+  [{ R: 4, C: 1 }, { B: 2, H: 2, L: 23, S: 23, D: 8, E: 8, bias: [1, 2, 23, 23], maskGroups: 2 }],
+  [{ R: 4, C: 4 }, { B: 2, H: 1, L: 9, S: 21, D: 3, E: 2, causal: true, bias: [2, 1, 9, 21] }],
+  [{ R: 1, C: 3 }, { B: 1, H: 1, L: 70, S: 7, D: 2, E: 3, maskGroups: 1 }],
+];
+
 export const ATTENTION_CHECKS: Check[] = [
   {
     name: 'attention reference: its exact backward equals central differences (bias, mask, causal, dropout)',
@@ -243,8 +253,58 @@ export const ATTENTION_CHECKS: Check[] = [
   },
   {
     name: 'attention: Swin window shape (49 tokens, head dim 32, relative bias [1,H,49,49], shifted-window mask)',
-    run: (ctx, rng) => checkAttentionCase(ctx, rng, { B: 4, H: 3, L: 49, S: 49, D: 32, E: 32, bias: [1, 3, 49, 49], maskGroups: 2 }),
+    run: async (ctx, rng) => {
+      // one row per invocation: the default four-row kernels for D = 32 take lavapipe minutes to
+      // compile on a machine without a shader cache (the four-row code is checked at small widths
+      // above and below; bench/attention.ts checks the default at this shape against composed)
+      const t = { R: 1, C: 1 };
+      setAttentionTiling({ fwd: t, dq: t, dkv: t });
+      try {
+        await checkAttentionCase(ctx, rng, { B: 4, H: 3, L: 49, S: 49, D: 32, E: 32, bias: [1, 3, 49, 49], maskGroups: 2 });
+      } finally {
+        setAttentionTiling(null);
+      }
+    },
   },
+  {
+    name: "attention: without gradients 'auto' takes the fused kernel (one dispatch) for narrow heads from FUSED_NARROW_MIN_SCORES scores; composed below, for wider heads and when recording gradients",
+    run: (ctx) =>
+      ctx.scope(async () => {
+        const t = (shape: number[]) => requireGrad(tensor(ctx, new Float32Array(size(shape)).fill(0.5), shape));
+        const dispatches = (fn: () => Tensor) => {
+          const d0 = ctx.stats().dispatches;
+          fn();
+          return ctx.stats().dispatches - d0;
+        };
+        const n = Math.sqrt(FUSED_NARROW_MIN_SCORES);
+        const w = FUSED_NARROW_HEAD + 1;
+        const inference = (lq: number, d: number, e: number) => {
+          const [qq, kk, vv] = [t([1, 1, lq, d]), t([1, 1, n, d]), t([1, 1, n, e])];
+          return dispatches(() => ctx.noGrad(() => attention(qq, kk, vv)));
+        };
+        assertEqual(inference(n, 1, 1), 1, `auto, no grad, ${n} x ${n} scores, D = E = 1: dispatches`);
+        assertEqual(inference(n - 1, 1, 1) > 1, true, `auto, no grad, ${n - 1} x ${n} scores composed`);
+        assertEqual(inference(n, w, 1) > 1, true, `auto, no grad, D = ${w} composed`);
+        assertEqual(inference(n, 1, w) > 1, true, `auto, no grad, E = ${w} composed`);
+        assertEqual(attention(t([1, 1, n, 1]), t([1, 1, n, 1]), t([1, 1, n, 1])).node?.op, 'matmul', 'auto, recording gradients: composed');
+      }),
+  },
+  // forced register tilings, one check per tiling (each stays within the browser's 60 s per check)
+  ...TILING_CASES.map(
+    ([t, c]): Check => ({
+      name: `attention: forced tiling R ${t.R} C ${t.C} (L ${c.L}, S ${c.S} not multiples of R, C or 8)${c.causal ? ', causal' : ''}${c.bias ? ', bias' : ''}${c.maskGroups ? ', mask' : ''}${c.dropout ? ', dropout' : ''}`,
+      run: async (ctx, rng) => {
+        setAttentionTiling({ fwd: t, dq: t, dkv: t });
+        try {
+          assertEqual(attentionTiling('dkv', c.D, c.E), t, 'forced tiling in effect');
+          await checkAttentionCase(ctx, rng, c);
+        } finally {
+          setAttentionTiling(null);
+        }
+        assertThrows(() => setAttentionTiling({ fwd: { R: 0, C: 4 } }), /attention: tiling R 0, C 4 is outside R 1\.\.4, C 1\.\.4/);
+      },
+    }),
+  ),
   {
     name: 'attention: bad input (mask shape, bias shape, sequence too long, dropout without generator, mismatched k/v)',
     run: (ctx) =>
