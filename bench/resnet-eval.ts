@@ -1,5 +1,5 @@
 // ResNet-18 inference (eval mode, no gradients), images/s: batch norm folded into the convolutions with
-// the residual add and ReLU in the GEMM epilogue (ResNet.fuseEval, the default) against the separate
+// the residual add and ReLU in the GEMM epilogue (ResNet.fuseEval = true) against the separate
 // conv / batch-norm / add / relu passes, in one process on the same weights and inputs, interleaved.
 // What every evaluation of the unlearning metrics runs (accuracies, MIA features).
 //

@@ -49,8 +49,8 @@ function convBnEval(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: 'relu' | 'non
 
 /**
  * torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)); bn1 carries the relu.
- * In eval mode each conv-bn pair runs as one convolution with the batch norm folded in and the residual
- * add and ReLU in its epilogue (convBnEval): three GEMMs per block and no other pass.
+ * With fuseEval, eval mode runs each conv-bn pair as one convolution with the batch norm folded in and
+ * the residual add and ReLU in its epilogue (convBnEval): three GEMMs per block and no other pass.
  */
 export class BasicBlock extends Module<[Tensor], Tensor, BasicBlockConfig> {
   readonly conv1: Conv2d;
@@ -58,8 +58,11 @@ export class BasicBlock extends Module<[Tensor], Tensor, BasicBlockConfig> {
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   readonly downsample: Sequential | null;
-  /** Eval mode folds batch norm into the convolutions (default true; false runs conv, bn, add, relu apart). */
-  fuseEval = true;
+  /**
+   * Eval mode folds batch norm into the convolutions (default false: on lavapipe the folded path
+   * measured 4-10% slower than the separate passes on a quiet machine, bench/RESULTS.md "resnet-eval").
+   */
+  fuseEval = false;
   constructor(ctx: GpuContext, config: BasicBlockConfig) {
     super(ctx, config);
     const { inPlanes, planes, stride, gen } = config;
@@ -132,7 +135,7 @@ export class ResNet extends Module<[Tensor], Tensor, ResNetOptions> {
 
   /**
    * Eval mode runs each conv + batch norm (+ residual + ReLU) as one convolution with the batch norm
-   * folded in (default true); false keeps the separate passes (for comparisons).
+   * folded in when true; false (the default) keeps the separate passes, measured faster on lavapipe.
    */
   get fuseEval(): boolean {
     return this.layers.every((l) => l.layers.every((b) => (b as BasicBlock).fuseEval));
