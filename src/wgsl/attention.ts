@@ -199,6 +199,22 @@ class Rows {
 }
 
 /**
+ * `${acc}{r}_{c} += own row r · other row c` for the R own rows held in registers (`${ownId}{r}`) and C
+ * other-side rows loaded here one element group at a time (`${otherId}{c}` from WGSL row `${rowOf}{c}`):
+ * the score and dP blocks of the three kernels.
+ */
+function rowDots(acc: string, own: Rows, ownId: string, other: Rows, otherId: string, rowOf: string, R: number, C: number): string[] {
+  const L: string[] = [];
+  for (const [g, idx] of other.groups.entries())
+    for (const c of range(C)) {
+      L.push(`    ${other.load(`${otherId}${c}`, `${rowOf}${c}`, g)}`);
+      for (const r of range(R))
+        L.push(`    ${acc}${r}_${c} = ${fmaChain(idx.length, (x) => own.at(`${ownId}${r}`, idx[x]!), (x) => other.at(`${otherId}${c}`, idx[x]!), `${acc}${r}_${c}`)};`);
+    }
+  return L;
+}
+
+/**
  * Forward: out O [B, H, L, E] and stats [B * H * L, 2] (logsumexp of the scaled scores at 2r; 2r + 1
  * is filled by the backward's row-dot kernel). Each invocation owns R query rows (q and the output
  * accumulators in registers) and walks the keys C at a time: C scores per row, one online-softmax
@@ -229,11 +245,7 @@ ${start(v, W, R, 'P.L')}`);
   L.push(`  for (var jb = 0u; jb < jEnd; jb += ${C}u) {`);
   for (const c of range(C)) L.push(`    let j${c} = min(jb + ${c}u, P.S - 1u);`, `    let ink${c} = jb + ${c}u < P.S;`, `    let kr${c} = bh * P.S + j${c};`);
   for (const r of range(R)) for (const c of range(C)) L.push(`    var s${r}_${c} = 0.0;`);
-  for (const [g, ds] of K.groups.entries())
-    for (const c of range(C)) {
-      L.push(`    ${K.load(`k${c}`, `kr${c}`, g)}`);
-      for (const r of range(R)) L.push(`    s${r}_${c} = ${fmaChain(ds.length, (x) => Q.at(`q${r}`, ds[x]!), (x) => K.at(`k${c}`, ds[x]!), `s${r}_${c}`)};`);
-    }
+  L.push(...rowDots('s', Q, 'q', K, 'k', 'kr', R, C));
   for (const r of range(R)) {
     for (const c of range(C)) {
       L.push(`    let ok${r}_${c} = ${valid(v, `ink${c}`, `o${r}`, `j${c}`)};`);
@@ -313,16 +325,7 @@ ${start(v, W, R, 'P.L')}`);
   L.push(`  for (var jb = 0u; jb < jEnd; jb += ${C}u) {`);
   for (const c of range(C)) L.push(`    let j${c} = min(jb + ${c}u, P.S - 1u);`, `    let ink${c} = jb + ${c}u < P.S;`, `    let kr${c} = bh * P.S + j${c};`);
   for (const r of range(R)) for (const c of range(C)) L.push(`    var s${r}_${c} = 0.0;`, `    var dp${r}_${c} = 0.0;`);
-  for (const [g, dd] of K.groups.entries())
-    for (const c of range(C)) {
-      L.push(`    ${K.load(`k${c}`, `kr${c}`, g)}`);
-      for (const r of range(R)) L.push(`    s${r}_${c} = ${fmaChain(dd.length, (x) => Q.at(`q${r}`, dd[x]!), (x) => K.at(`k${c}`, dd[x]!), `s${r}_${c}`)};`);
-    }
-  for (const [g, es] of V.groups.entries())
-    for (const c of range(C)) {
-      L.push(`    ${V.load(`v${c}`, `kr${c}`, g)}`);
-      for (const r of range(R)) L.push(`    dp${r}_${c} = ${fmaChain(es.length, (x) => G.at(`g${r}`, es[x]!), (x) => V.at(`v${c}`, es[x]!), `dp${r}_${c}`)};`);
-    }
+  L.push(...rowDots('s', Q, 'q', K, 'k', 'kr', R, C), ...rowDots('dp', G, 'g', V, 'v', 'kr', R, C));
   for (const r of range(R))
     for (const c of range(C)) {
       L.push(`    let ok${r}_${c} = ${valid(v, `ink${c}`, `o${r}`, `j${c}`)};`);
@@ -386,16 +389,7 @@ ${start(v, W, R, 'P.S')}`);
       `    let dd${c} = stats[2u * row${c} + 1u];`,
     );
   for (const r of range(R)) for (const c of range(C)) L.push(`    var s${r}_${c} = 0.0;`, `    var dp${r}_${c} = 0.0;`);
-  for (const [g, dd] of Q.groups.entries())
-    for (const c of range(C)) {
-      L.push(`    ${Q.load(`q${c}`, `row${c}`, g)}`);
-      for (const r of range(R)) L.push(`    s${r}_${c} = ${fmaChain(dd.length, (x) => K.at(`k${r}`, dd[x]!), (x) => Q.at(`q${c}`, dd[x]!), `s${r}_${c}`)};`);
-    }
-  for (const [g, es] of G.groups.entries())
-    for (const c of range(C)) {
-      L.push(`    ${G.load(`g${c}`, `row${c}`, g)}`);
-      for (const r of range(R)) L.push(`    dp${r}_${c} = ${fmaChain(es.length, (x) => V.at(`v${r}`, es[x]!), (x) => G.at(`g${c}`, es[x]!), `dp${r}_${c}`)};`);
-    }
+  L.push(...rowDots('s', K, 'k', Q, 'q', 'row', R, C), ...rowDots('dp', V, 'v', G, 'g', 'row', R, C));
   for (const r of range(R))
     for (const c of range(C)) {
       L.push(`    let ok${r}_${c} = ${valid(v, `ink${c}`, `i${c}`, `o${r}`)};`);
