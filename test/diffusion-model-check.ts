@@ -1,11 +1,14 @@
-// Shared by test/unet.test.ts and test/dit.test.ts: a noise model (forward(x, t, y) -> eps, see
-// src/models/diffusion/common.ts) fitted to a fixed noisy batch with Adam must lower its loss.
+// Shared by test/unet.test.ts and test/dit.test.ts, for a noise model (forward(x, t, y) -> eps, see
+// src/models/diffusion/common.ts): fitted to a fixed noisy batch with Adam it must lower its loss, and
+// its parameter gradients must match central finite differences of the GPU forward.
 
 import { expect } from 'vitest';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { AnyModule } from '../src/nn/module.js';
 import type { Tensor } from '../src/autograd/tensor.js';
-import { randn, sub, square, mean, backward } from '../src/ops/index.js';
+import { randn, sub, square, mean, sum, mul, tensor, backward } from '../src/ops/index.js';
+import { copyTensor } from '../src/nn/module.js';
+import { fitSteps } from './helpers.js';
 import { Adam } from '../src/nn/optim.js';
 import { Generator } from '../src/util/rng.js';
 import { timestepsTensor, classesTensor } from '../src/models/diffusion/common.js';
@@ -19,21 +22,59 @@ export async function expectEpsLossDecreases(ctx: GpuContext, model: AnyModule, 
   const target = ctx.keep(randn(ctx, [4, 3, 8, 8], g));
   const t = ctx.keep(timestepsTensor(ctx, [3, 10, 25, 49], 50));
   const y = ctx.keep(classesTensor(ctx, [0, 1, 4, 3], 4));
-  const losses: number[] = [];
-  for (let step = 0; step < 12; step++) {
-    const l = ctx.scope(() => {
-      const loss = mean(square(sub(net.forward(x, t, y), target)));
-      backward(loss);
-      opt.step();
-      opt.zeroGrad();
-      return loss;
-    });
-    losses.push(await l.item());
-    l.dispose();
-  }
+  const losses = await fitSteps(ctx, opt, 12, () => mean(square(sub(net.forward(x, t, y), target))));
   expect(losses.every(Number.isFinite)).toBe(true);
   expect(losses[losses.length - 1]!, losses.join(', ')).toBeLessThan(losses[0]! * 0.7);
   opt.dispose();
   model.dispose();
   for (const v of [x, target, t, y]) v.dispose();
+}
+
+/**
+ * Gradients of loss = sum(model(x, t, y) · dir) for one element of each named parameter (`pick` chooses
+ * it, e.g. a used row of a label table) against central finite differences of the GPU forward; h = 1e-2,
+ * 3e-3, 1e-3, the first within 2% of |fd| + 0.2% of the largest |gradient| + f32 rounding noise wins.
+ */
+export async function expectParamGradsMatchFd(
+  ctx: GpuContext,
+  model: AnyModule & { forward(x: Tensor, t: Tensor, y: Tensor): Tensor },
+  inputs: { x: Tensor; t: Tensor; y: Tensor; dir: Tensor },
+  names: string[],
+  pick: (name: string, size: number) => number,
+): Promise<void> {
+  const { x, t, y, dir } = inputs;
+  const forwardLoss = () => sum(mul(model.forward(x, t, y), dir));
+  ctx.scope(() => backward(forwardLoss()));
+  const sd = model.stateDict();
+  for (const name of names) {
+    const w = sd.get(name)!;
+    const w0 = (await w.read()) as Float32Array;
+    const gr = (await w.grad!.read()) as Float32Array;
+    const i = pick(name, w0.length);
+    const at = async (v: number) => {
+      const wv = w0.slice();
+      wv[i] = v;
+      ctx.scope(() => copyTensor('test', tensor(ctx, wv, w.shape), w));
+      const l = ctx.scope(() => ctx.noGrad(forwardLoss));
+      const r = await l.item();
+      l.dispose();
+      return r;
+    };
+    const scale = Math.max(...gr.map(Math.abs));
+    const tries: string[] = [];
+    let ok = false;
+    for (const h of [1e-2, 3e-3, 1e-3]) {
+      const lp = await at(w0[i]! + h);
+      const lm = await at(w0[i]! - h);
+      const fd = (lp - lm) / (2 * h);
+      const noise = (3e-7 * (Math.abs(lp) + Math.abs(lm))) / h;
+      tries.push(`h=${h}: ${fd}`);
+      if (Math.abs(gr[i]! - fd) <= 0.02 * Math.abs(fd) + 0.002 * scale + noise) {
+        ok = true;
+        break;
+      }
+    }
+    await at(w0[i]!);
+    expect(ok, `${name}[${i}]: autograd ${gr[i]} vs finite differences ${tries.join(', ')} (max |g| ${scale})`).toBe(true);
+  }
 }

@@ -6,6 +6,9 @@
 import { afterAll, beforeAll, expect } from 'vitest';
 import { createNodeContext } from '../src/node.js';
 import type { GpuContext } from '../src/gpu/context.js';
+import type { Tensor } from '../src/autograd/tensor.js';
+import type { Optimizer } from '../src/nn/optim.js';
+import { backward } from '../src/autograd/backward.js';
 import { assertClose } from './portable/ref.js';
 
 export { Rng, testSeed, f32, viaF32, refVjp, strides, size, distinct, assertClose, assertEqual, assertThrows } from './portable/ref.js';
@@ -14,6 +17,26 @@ export type { OpCase, InputSpec, OpResult } from './portable/grad.js';
 
 /** NaN bit pattern used to poison every freshly acquired buffer. */
 export const POISON = 0x7fc00000;
+
+/**
+ * `steps` optimizer steps on the loss `lossOf()` builds (each step in its own scope: backward, step,
+ * zeroGrad); returns every step's loss, read back. The "a loss goes down" check of the model tests.
+ */
+export async function fitSteps(ctx: GpuContext, opt: Optimizer, steps: number, lossOf: () => Tensor): Promise<number[]> {
+  const losses: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const l = ctx.scope(() => {
+      const loss = lossOf();
+      backward(loss);
+      opt.step();
+      opt.zeroGrad();
+      return loss;
+    });
+    losses.push(await l.item());
+    l.dispose();
+  }
+  return losses;
+}
 
 /** Creates one context for the test file; `gpu.ctx` is valid inside tests. */
 export function useGpu(): { ctx: GpuContext } {

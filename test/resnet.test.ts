@@ -3,7 +3,7 @@
 // the gradient of single conv weight entries matches central finite differences of the GPU forward
 // (eval mode, BatchNorm on running statistics; and training mode through the batch statistics).
 import { describe, it, expect } from 'vitest';
-import { useGpu, Rng, f32, viaF32, expectClose } from './helpers.js';
+import { useGpu, Rng, f32, viaF32, expectClose, fitSteps } from './helpers.js';
 import { tensor, randn } from '../src/wgsl/fill.js';
 import { mean, sum } from '../src/wgsl/reduce.js';
 import { mul } from '../src/wgsl/elementwise.js';
@@ -178,18 +178,7 @@ describe('ResNet-18 (tiny)', () => {
       const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
       const x = ctx.keep(randn(ctx, [4, 3, 8, 8], new Generator(3)));
       const y = ctx.keep(labelsTensor(ctx, [0, 1, 2, 1], 3));
-      const losses: number[] = [];
-      for (let step = 0; step < 8; step++) {
-        const l = ctx.scope(() => {
-          const loss = mean(crossEntropy(model.forward(x), y));
-          backward(loss);
-          opt.step();
-          opt.zeroGrad();
-          return loss;
-        });
-        losses.push(await l.item());
-        l.dispose();
-      }
+      const losses = await fitSteps(ctx, opt, 8, () => mean(crossEntropy(model.forward(x), y)));
       expect(losses.every(Number.isFinite)).toBe(true);
       expect(losses[losses.length - 1]!, `${variant}: ${losses.join(', ')}`).toBeLessThan(losses[0]! * 0.6);
       expect(await model.stateDict().get('layer3.0.bn2.num_batches_tracked')!.item()).toBe(8);

@@ -8,6 +8,7 @@ import { copyTensor } from '../src/nn/module.js';
 import { backward, crossEntropy, labelsTensor, mean, mul, randn, sum, tensor } from '../src/ops/index.js';
 import { AdamW } from '../src/nn/optim.js';
 import { Generator } from '../src/util/rng.js';
+import { fitSteps } from './helpers.js';
 
 /** Returns { analytic, numeric } directional derivatives of sum(model(x) · dir) along a random direction. */
 export async function directionalCheck(ctx: GpuContext, model: AnyModule, inputShape: number[], seed: number, h = 1e-3) {
@@ -57,18 +58,7 @@ export async function fitLosses(ctx: GpuContext, model: AnyModule, inputShape: n
   const x = ctx.keep(randn(ctx, inputShape, gen));
   const y = ctx.keep(labelsTensor(ctx, Array.from({ length: N }, (_, i) => i % numClasses), numClasses));
   const opt = new AdamW(model.parameters(), { lr, weightDecay: 0 });
-  const losses: number[] = [];
-  for (let s = 0; s < steps; s++) {
-    const l = ctx.scope(() => {
-      const loss = mean(crossEntropy(model.forward(x) as Tensor, y));
-      backward(loss);
-      opt.step();
-      opt.zeroGrad();
-      return loss;
-    });
-    losses.push(await l.item());
-    l.dispose();
-  }
+  const losses = await fitSteps(ctx, opt, steps, () => mean(crossEntropy(model.forward(x) as Tensor, y)));
   opt.dispose();
   x.dispose();
   y.dispose();

@@ -13,20 +13,14 @@ import type { Tensor } from '../../src/autograd/tensor.js';
 import { tensor } from '../../src/wgsl/fill.js';
 import { randomRef } from '../../src/wgsl/fill.js';
 import { requireGrad } from '../../src/autograd/graph.js';
-import { attention, attentionComposed, FUSED_NARROW_HEAD, FUSED_NARROW_MIN_SCORES, type AttentionOptions } from '../../src/ops/attention.js';
+import { attention, attentionComposed, FUSED_NARROW_HEAD, FUSED_NARROW_MIN_SCORES, type AttentionOptions, type AttentionShape } from '../../src/ops/attention.js';
 import { MAX_SEQUENCE, setAttentionTiling, attentionTiling, type AttentionTiling } from '../../src/wgsl/attention.js';
 import { Generator } from '../../src/util/rng.js';
 import type { Check } from './harness.js';
 import { checkOp, type InputSpec } from './grad.js';
 import { Rng, assertClose, assertEqual, assertThrows, refVjp, size } from './ref.js';
 
-export interface AttnCase {
-  B: number;
-  H: number;
-  L: number;
-  S: number;
-  D: number;
-  E: number;
+export interface AttnCase extends AttentionShape {
   bias?: number[];
   /** mask groups G (mask [G, L, S], entries 0 or -100 like Swin's) */
   maskGroups?: number;
