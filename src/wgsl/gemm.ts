@@ -258,7 +258,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     }
     if (perRow)
       for (let kk = 0; kk < 4; kk++) {
-        body.push(`    if (${k} + ${kk}u < ${r.kInner}) {`, r.emitB(t, q, k, kGuard, kk));
+        body.push(`    if (${k} + ${kk}u < ${r.kInner}) {`, r.emitB(t, q, k, false, kk)); // the fence already keeps k + kk in range
         for (let i = 0; i < tm; i++) for (let j = 0; j < nv; j++) body.push(`    acc${i}_${j} = fma(${H}(${aOf(i, kk)}), b${kk}_${j}_${q}, acc${i}_${j});`);
         body.push('    }');
       }
