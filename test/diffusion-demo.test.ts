@@ -13,7 +13,7 @@ import pngjs from 'pngjs';
 import { useGpu } from './helpers.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { ByteImageDataset } from '../src/data/dataset.js';
-import { bundleTrainedModels, configKey, demoConfig, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
+import { bundleTrainedModels, configKey, demoConfig, withLambdaSweep, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
 import { requirePrereq, skipWithout } from './prereq.js';
 import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
 
@@ -62,6 +62,18 @@ describe('diffusion demo config', () => {
     expect(() => modelOptionsForData({ arch: 'ddpm-unet', options: { imageSize: 32 } }, [1, 16, 16], 10, 1000)).toThrow(/imageSize = 32 does not match.*16/);
     expect(() => modelOptionsForData({ arch: 'ddpm-unet', options: { inChannels: 3 } }, [1, 16, 16], 10, 1000)).toThrow(/inChannels = 3/);
     expect(modelOptionsForData({ arch: 'dit', options: {} }, [1, 16, 16], 10, 500)).toMatchObject({ inputSize: 16, inChannels: 1, learnSigma: false, numTimesteps: 500 });
+  });
+
+  it('--lambdas adds an SFR-on row per λ on the config\'s SFR-on, skips its own λ, rejects a bad one', () => {
+    const cfg = resolveDemoConfig(undefined);
+    const sfr = cfg.methods[0] as Extract<DiffusionDemoConfig['methods'][number], { method: 'SFR-on' }>;
+    const swept = withLambdaSweep(cfg, [0, sfr.lambda, 2, 0]);
+    expect(swept.methods.map((m) => m.label ?? m.method)).toEqual(['SFR-on', 'SalUn', 'SA', 'SFR-on (λ=0)', 'SFR-on (λ=2)']);
+    const l2 = swept.methods[4] as typeof sfr;
+    expect({ ...l2, lambda: sfr.lambda, label: undefined }).toEqual({ ...sfr, label: undefined });
+    expect(l2.lambda).toBe(2);
+    expect(() => withLambdaSweep(cfg, [NaN])).toThrow(/--lambdas.*NaN is not a non-negative number/);
+    expect(() => withLambdaSweep(cfg, [-1])).toThrow(/-1 is not a non-negative number/);
   });
 
   it('cache keys ignore key order and change with any value', () => {

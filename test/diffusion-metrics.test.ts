@@ -6,7 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { Rng, expectClose } from './helpers.js';
 import { symmetricEigen, sqrtPsd, frechetDistance, traceSqrtProduct, gaussianStats, forgetAccuracy, noneShare } from '../src/unlearn/diffusion/metrics.js';
-import { gridRaster } from '../src/unlearn/diffusion/report.js';
+import { generationHtml, generationMarkdown, generationSweep, gridRaster, type GenerationRow } from '../src/unlearn/diffusion/report.js';
 
 const rng = new Rng();
 const tag = (w: string) => `${w} (seed ${rng.seed})`;
@@ -122,5 +122,26 @@ describe('Fréchet distance (float64)', () => {
     expect(px(6, 6)).toBe(128); // tile (1,1)
     expect(px(0, 0)).toBe(0); // padding
     expect(() => gridRaster(images, img, 3, 2)).toThrow(/not 3×2 images/);
+  });
+
+  it('λ sweep: the SFR-on rows carrying λ, sorted, with RT as reference; in the Markdown table and as two HTML plots', () => {
+    const row = (method: string, fa: number, fid: number, lambda?: number): GenerationRow => ({ method, fa, none: 100 - fa, fid, steps: null, updates: null, seconds: 1, ...(lambda === undefined ? {} : { lambda }) });
+    const lam = [rng.uniform(1, 0.01, 0.49)[0]!, 0, rng.uniform(1, 0.51, 2)[0]!];
+    const rows = [row('RT', 1, 20), row('Original', 90, 18), row('SFR-on', 3, 25, 0.5), row('SalUn', 2, 30), row(`SFR-on (λ=${lam[0]})`, 7, 22, lam[0]), row('SFR-on (λ=0)', 0, 40, 0), row(`SFR-on (λ=${lam[2]})`, 9, 21, lam[2])];
+    const sw = generationSweep(rows)!;
+    const order = [0.5, ...lam].map((l, i) => [l, i]).sort((a, b) => a[0]! - b[0]!).map((p) => p[1]!);
+    const faOf = [3, 7, 0, 9];
+    expect(sw.lambdas).toEqual(order.map((i) => [0.5, ...lam][i]));
+    expect(sw.fa).toEqual(order.map((i) => faOf[i]));
+    expect(sw.none).toEqual(order.map((i) => 100 - faOf[i]!));
+    expect(sw.rt).toEqual({ fa: 1, fid: 20 });
+    // one λ is no sweep
+    expect(generationSweep(rows.slice(0, 4))).toBeNull();
+    const rep = { title: 't', forgetClass: 0, notes: [], device: 'd', date: '2026-12-02', rows };
+    expect(generationMarkdown(rep)).toMatch(/λ sweep \(SFR-on\); RT: FA 1\.0, FID 20\.00:\n\n\| λ \| FA \(%\) \| none \(%\) \| FID \(in-domain\) \|\n\|---\|---\|---\|---\|\n\| 0 \| 0\.0 \| 100\.0 \| 40\.00 \|/);
+    const html = generationHtml(rep);
+    expect(html).toContain('<h2>λ sweep (SFR-on; dashed: RT)</h2>');
+    expect(html.match(/<svg /g)).toHaveLength(2);
+    expect(generationHtml({ ...rep, rows: rows.slice(0, 4) })).not.toContain('<svg ');
   });
 });

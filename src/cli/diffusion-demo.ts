@@ -193,6 +193,25 @@ export function resolveDemoConfig(raw: unknown, out?: string): DiffusionDemoConf
   return cfg;
 }
 
+/**
+ * An SFR-on row per λ (spec §8's sweep), each the config's SFR-on (or the preset) with that λ and the
+ * label "SFR-on (λ=x)"; a λ equal to the config's own SFR-on adds nothing (that row is the sweep's point).
+ */
+export function withLambdaSweep(cfg: DiffusionDemoConfig, lambdas: number[]): DiffusionDemoConfig {
+  const base = (cfg.methods.find((m) => m.method === 'SFR-on') ?? DIFFUSION_PRESETS['SFR-on']) as Extract<DiffusionMethodConfig, { method: 'SFR-on' }>;
+  const methods = [...cfg.methods];
+  for (const lambda of lambdas) {
+    if (typeof lambda !== 'number' || !Number.isFinite(lambda) || lambda < 0) throw new EngineError('--lambdas', `${lambda} is not a non-negative number`);
+    if (cfg.methods.some((m) => m.method === 'SFR-on' && m.lambda === lambda && !m.label)) continue;
+    const label = `SFR-on (λ=${lambda})`;
+    if (methods.some((m) => (m.label ?? m.method) === label)) continue;
+    const mc = { ...base, lambda, label };
+    checkDiffusionMethod(mc);
+    methods.push(mc);
+  }
+  return { ...cfg, methods };
+}
+
 /** Train and test images in [−1, 1] with labels. */
 export async function loadDiffusionData(spec: DiffusionDataSpec): Promise<{ train: ImageSet; test: ImageSet; name: string }> {
   if (spec.kind === 'mnist16') {
@@ -466,10 +485,11 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const label = mc.label ?? mc.method;
     const { label: _l, ...settings } = mc;
     const file = rowFile(label, settings);
+    const lambda = mc.method === 'SFR-on' ? { lambda: mc.lambda } : {};
     const hit = cached(file);
     if (hit) {
       say(`${label}: reused`);
-      rows.push(hit);
+      rows.push({ ...hit, ...lambda });
       continue;
     }
     say(`${label}: unlearning class ${f} (${mc.iterations} iterations)...`);
@@ -479,7 +499,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
         problem, model, original: original.model,
         progress: opts.quiet ? undefined : (ph, d, n) => (d % 25 === 0 || d === n) && say(`  ${ph} ${d}/${n}`),
       });
-      rows.push(await evaluate(label, file, model, { steps: r.iterations, updates: r.updates, seconds: r.ms / 1000, maskDensity: r.maskDensity }));
+      rows.push(await evaluate(label, file, model, { steps: r.iterations, updates: r.updates, seconds: r.ms / 1000, maskDensity: r.maskDensity, ...lambda }));
     } finally {
       model.dispose();
     }

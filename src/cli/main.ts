@@ -30,7 +30,7 @@ Commands:
                                      The way to check an imported PyTorch model against PyTorch
   train --config FILE [--resume]     train and evaluate a classifier from a JSON config
   mnist-mlp [--epochs N]             train an MLP on MNIST and print the test accuracy
-  diffusion-demo [--out DIR] [--forget D] [--config FILE] [--no-bundled]
+  diffusion-demo [--out DIR] [--forget D] [--config FILE] [--no-bundled] [--lambdas 0,0.25,1]
                                      generation demo: the authors' class-conditional DDPM UNet (width 8)
                                      on MNIST 16×16, digit D forgotten with SFR-on, SalUn and SA, RT as the
                                      reference; table (FA, none, FID in-domain, steps, time) and image grids
@@ -38,7 +38,8 @@ Commands:
                                      and RT (for D = 0) come from the bundled checkpoints trained by this
                                      engine with the same settings; --no-bundled trains them here (~1 h on
                                      2 CPU cores). configs/diffusion-mnist-mlp.json: a small MLP ε-model
-                                     trained from scratch in minutes
+                                     trained from scratch in minutes. --lambdas adds an SFR-on row per λ
+                                     and the λ sweep's plots to the report
   help                               this text
 
 Exit status: 0 done, 1 error, 2 unknown command, 75 the GPU device was lost (rerun the same command,
@@ -145,14 +146,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'diffusion-demo': {
-      const { runDiffusionDemo, resolveDemoConfig } = await import('./diffusion-demo.js');
+      const { runDiffusionDemo, resolveDemoConfig, withLambdaSweep } = await import('./diffusion-demo.js');
       const cfgPath = flag(args, 'config');
       const cfg = resolveDemoConfig(cfgPath ? readJson(cfgPath) : undefined, flag(args, 'out'));
       const forget = flag(args, 'forget');
       if (forget !== undefined) cfg.forgetClass = Number(forget);
       if (!(Number.isInteger(cfg.forgetClass) && cfg.forgetClass >= 0 && cfg.forgetClass < 10)) throw new Error(`--forget must be a class 0-9, got ${forget ?? cfg.forgetClass}`);
+      const lambdas = flag(args, 'lambdas');
+      const swept = lambdas === undefined ? cfg : withLambdaSweep(cfg, lambdas.split(',').map((v) => (v.trim() === '' ? NaN : Number(v))));
       return withContext(async (ctx) => {
-        const r = await runDiffusionDemo(ctx, cfg, { device: `WebGPU (Dawn), ${ctx.deviceName}`, bundleDir: args.includes('--no-bundled') ? null : undefined });
+        const r = await runDiffusionDemo(ctx, swept, { device: `WebGPU (Dawn), ${ctx.deviceName}`, bundleDir: args.includes('--no-bundled') ? null : undefined });
         for (const row of r.rows)
           console.log(`${row.method.padEnd(10)} FA ${row.fa.toFixed(1).padStart(5)}%  none ${(row.none ?? NaN).toFixed(1).padStart(5)}%  FID (in-domain) ${row.fid.toFixed(2).padStart(8)}  steps ${String(row.steps ?? '—').padStart(5)}  ${row.seconds.toFixed(1)} s`);
         console.log(`report: ${r.reportHtml}`);

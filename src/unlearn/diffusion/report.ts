@@ -6,6 +6,7 @@
 
 import { EngineError } from '../../util/errors.js';
 import { FID_LABEL } from './metrics.js';
+import { linePlot } from '../classification/report.js';
 
 export interface GenerationRow {
   /** RT, Original, SFR-on, SalUn, SA */
@@ -25,6 +26,25 @@ export interface GenerationRow {
   maskDensity?: number;
   /** the grid's file name, relative to the report */
   grid?: string;
+  /** SFR-on's λ (rows of a λ sweep) */
+  lambda?: number;
+}
+
+/** FA, none and FID against λ from the SFR-on rows (two or more distinct λ), with RT's values. */
+export interface GenerationSweep {
+  lambdas: number[];
+  fa: number[];
+  none: (number | null)[];
+  fid: number[];
+  rt: { fa: number; fid: number } | null;
+}
+
+/** The λ sweep in the rows (SFR-on rows carrying λ), sorted by λ; null with fewer than two λ. */
+export function generationSweep(rows: readonly GenerationRow[]): GenerationSweep | null {
+  const pts = rows.filter((r) => r.lambda !== undefined && Number.isFinite(r.lambda)).sort((a, b) => a.lambda! - b.lambda!);
+  if (new Set(pts.map((r) => r.lambda)).size < 2) return null;
+  const rt = rows.find((r) => r.method === 'RT');
+  return { lambdas: pts.map((r) => r.lambda!), fa: pts.map((r) => r.fa), none: pts.map((r) => r.none ?? null), fid: pts.map((r) => r.fid), rt: rt ? { fa: rt.fa, fid: rt.fid } : null };
 }
 
 export interface GenerationReport {
@@ -72,6 +92,11 @@ const cells = (r: GenerationRow) => [r.method, fmt(r.fa, 1), fmt(r.none, 1), fmt
 export function generationMarkdown(rep: GenerationReport): string {
   const lines = [`# ${rep.title}`, '', `Forgotten class: ${rep.forgetClass}. Device: ${rep.device}. Date: ${rep.date}.`, '', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`];
   for (const r of rep.rows) lines.push(`| ${cells(r).join(' | ')} |`);
+  const sw = generationSweep(rep.rows);
+  if (sw) {
+    lines.push('', `λ sweep (SFR-on)${sw.rt ? `; RT: FA ${fmt(sw.rt.fa, 1)}, FID ${fmt(sw.rt.fid, 2)}` : ''}:`, '', '| λ | FA (%) | none (%) | FID (in-domain) |', '|---|---|---|---|');
+    sw.lambdas.forEach((l, i) => lines.push(`| ${l} | ${fmt(sw.fa[i], 1)} | ${fmt(sw.none[i], 1)} | ${fmt(sw.fid[i], 2)} |`));
+  }
   lines.push('', ...rep.notes.map((n) => `- ${n}`), '');
   for (const r of rep.rows) if (r.grid) lines.push(`![${r.method}](${r.grid})`);
   return lines.join('\n') + '\n';
@@ -96,12 +121,26 @@ export function generationHtml(rep: GenerationReport): string {
     .filter((r) => r.grid)
     .map((r) => `<figure><img src="${esc(r.grid!)}" alt="${esc(r.method)} samples"><figcaption>${esc(r.method)}</figcaption></figure>`)
     .join('');
+  const sw = generationSweep(rep.rows);
+  const ref = (name: string, y: number | undefined) => (y === undefined ? [] : [{ name, y, color: '#444' }]);
+  const sweep = sw
+    ? `<h2>λ sweep (SFR-on; dashed: RT)</h2><div class="wrap">${linePlot({
+        title: 'Forgetting against λ',
+        xLabel: 'λ',
+        yLabel: '% of generated forgotten-class images',
+        series: [
+          { name: 'FA', x: sw.lambdas, y: sw.fa },
+          ...(sw.none.every((v) => v !== null) ? [{ name: 'none', x: sw.lambdas, y: sw.none as number[] }] : []),
+        ],
+        refLines: ref('RT FA', sw.rt?.fa),
+      })}${linePlot({ title: 'Kept classes against λ', xLabel: 'λ', yLabel: FID_LABEL, series: [{ name: 'FID', x: sw.lambdas, y: sw.fid }], refLines: ref('RT FID', sw.rt?.fid) })}</div>`
+    : '';
   return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(rep.title)}</title><style>
 body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}img{image-rendering:pixelated;width:200px}
 .wrap{display:flex;gap:2em;align-items:flex-start;flex-wrap:wrap}</style></head><body>
 <h1>${esc(rep.title)}</h1><p>Forgotten class: <b>${rep.forgetClass}</b>. Device: ${esc(rep.device)}. Date: ${esc(rep.date)}.</p>
 <div class="wrap"><div>${table}<ul>${rep.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></div>
-<div><p>Samples: rows = classes, the forgotten class first; columns = seeds (the same seeds for every model).</p>${grids}</div></div></body></html>
+<div><p>Samples: rows = classes, the forgotten class first; columns = seeds (the same seeds for every model).</p>${grids}</div></div>${sweep}</body></html>
 `;
 }
