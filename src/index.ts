@@ -153,5 +153,7 @@ export { runDiffusionUnlearning, checkDiffusionMethod, DIFFUSION_PRESETS, ewcPen
 export type { DiffusionMethodConfig, DiffusionSfrOnConfig, DiffusionSalUnConfig, DiffusionSaConfig, DiffusionUnlearnResult } from './unlearn/diffusion/methods.js';
 export { frechetDistance, symmetricEigen, sqrtPsd, gaussianStats, classifierOutputs, forgetAccuracy, inDomainFid, FID_LABEL } from './unlearn/diffusion/metrics.js';
 export { trainEvalClassifier } from './unlearn/diffusion/classifier.js';
-export { gridRaster, generationMarkdown, generationCsv, generationJson, generationHtml } from './unlearn/diffusion/report.js';
-export type { GenerationRow, GenerationReport } from './unlearn/diffusion/report.js';
+export { gridRaster, generationMarkdown, generationCsv, generationJson, generationHtml, generationSweep } from './unlearn/diffusion/report.js';
+export type { GenerationRow, GenerationReport, GenerationSweep } from './unlearn/diffusion/report.js';
+export { modelFeatures, prepareImages, resizeBilinear, checkFeaturePrep, IMAGENET_MEAN, IMAGENET_STD } from './unlearn/diffusion/feature-model.js';
+export type { FeatureModel, FeaturePrep } from './unlearn/diffusion/feature-model.js';

@@ -16,6 +16,9 @@ import { ByteImageDataset } from '../src/data/dataset.js';
 import { bundleTrainedModels, configKey, demoConfig, withLambdaSweep, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
 import { requirePrereq, skipWithout } from './prereq.js';
 import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
+import { ResNet } from '../src/models/resnet.js';
+import { saveSafetensorsFile } from '../src/io/safetensors-node.js';
+import { tensorsToRecord } from '../src/io/state.js';
 
 const gpu = useGpu();
 const dir = defaultMnistDir();
@@ -138,6 +141,20 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       expect(third.rows.slice(0, 4)).toEqual(r.rows.slice(0, 4));
       expect(third.rows[4]!.steps).toBe(3);
       expect(third.rows[4]!.grid).not.toBe(r.rows[4]!.grid);
+      // a user-supplied feature network (a tiny ResNet-18 saved with safetensors): a second FID column
+      // over the same samples (the classifier's FID unchanged); weights that do not fit are refused
+      // before anything runs
+      const netPath = join(out, 'fid-net.safetensors');
+      const net = new ResNet(gpu.ctx, { width: 4, numClasses: 10, seed: 5 });
+      await saveSafetensorsFile(netPath, await tensorsToRecord(net.stateDict()));
+      net.dispose();
+      const fidModel = { arch: 'resnet18', options: { width: 4 }, weights: netPath, inputSize: 20, label: 'tiny ResNet' };
+      const withNet = await runDiffusionDemo(gpu.ctx, { ...cfg, methods: [], fidModel }, { quiet: true });
+      expect(withNet.rows.map((x) => [x.method, x.fa, x.fid])).toEqual(r.rows.slice(0, 2).map((x) => [x.method, x.fa, x.fid]));
+      for (const row of withNet.rows) expect(row.extraFid!.label === 'tiny ResNet' && Number.isFinite(row.extraFid!.value) && row.extraFid!.value >= 0, JSON.stringify(row.extraFid)).toBe(true);
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| FID (tiny ResNet features) |');
+      await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-net'), fidModel: { ...fidModel, options: { width: 8 } } }, { quiet: true })).rejects.toThrow(/weights .*fid-net\.safetensors do not fit resnet18/);
+      expect(existsSync(join(out, 'bad-net', `classifier-v${EVAL_CLASSIFIER_VERSION}.json`))).toBe(false);
       // bundled checkpoints: the original and RT copied with their sha256 into a bundle folder serve a
       // fresh run folder (nothing trained there, the same rows), and a damaged one is refused by name
       // before anything runs

@@ -56,7 +56,7 @@ const BROWSER_ENTRY = [
     'generationCsv', 'generationHtml', 'generationJson', 'generationMarkdown', 'gridRaster', 'guidedEps',
     'inDomainFid', 'noiseLossPerSample', 'noisedBatch', 'qSample', 'runDiffusionUnlearning', 'sampleImages',
     'sinusoidalTable', 'sqrtPsd', 'symmetricEigen', 'timestepSequence', 'trainDiffusion', 'trainEvalClassifier',
-    'uploadNoised',
+    'uploadNoised', 'generationSweep', 'modelFeatures', 'prepareImages', 'resizeBilinear', 'checkFeaturePrep', 'IMAGENET_MEAN', 'IMAGENET_STD',
 ];
 
 /** Names the Node entry adds to the browser entry. */

@@ -12,7 +12,7 @@
 // unlearned models are not cached: a changed method reruns its unlearning). Node only. Settings are
 // reduced to fit a CPU (see demoNotes).
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,8 @@ import { classifierOutputs, forgetAccuracy, gaussianStats, inDomainFid, noneShar
 import { EVAL_CLASSIFIER_VERSION, makeEvalClassifier, trainEvalClassifier } from '../unlearn/diffusion/classifier.js';
 import type { GenerationReport, GenerationRow } from '../unlearn/diffusion/report.js';
 import { writeGenerationReport, writeGridPng } from '../unlearn/diffusion/report-node.js';
+import { IMAGENET_MEAN, IMAGENET_STD, checkFeaturePrep, isFeatureModel, modelFeatures, type FeatureModel, type FeaturePrep } from '../unlearn/diffusion/feature-model.js';
+import { loadSafetensorsShards } from '../io/safetensors-node.js';
 import { EngineError } from '../util/errors.js';
 import { architecture } from '../models/registry.js';
 import { loadData } from '../unlearn/classification/data-node.js';
@@ -42,7 +44,45 @@ import type { DataSpec } from '../unlearn/classification/config.js';
 
 export type DiffusionDataSpec = { kind: 'mnist16'; trainLimit: number | null; testLimit: number | null } | Exclude<DataSpec, { kind: 'mnist' }>;
 
-const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'classifier', 'sample', 'methods'];
+const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'classifier', 'sample', 'methods', 'fidModel'];
+const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std', 'label'];
+
+/**
+ * A feature network the user brings for a second FID column (e.g. a torchvision ResNet-18 saved with
+ * safetensors): an architecture of the registry with a `features(x)` output, its weights, and how
+ * images are prepared for it (feature-model.ts).
+ */
+export interface FidModelSpec {
+  arch: string;
+  options: Record<string, unknown>;
+  /** safetensors file(s), comma-separated or a list, or an .index.json */
+  weights: string | string[];
+  /** side of the square input the model takes (images are resized bilinearly) */
+  inputSize: number;
+  /** per-channel normalisation of [0, 1] pixels (default ImageNet's) */
+  mean?: number[];
+  std?: number[];
+  /** the column's name, "FID (<label> features)" (default the arch) */
+  label?: string;
+}
+
+/** Checks the spec's keys and values (not the files); returns the preparation it implies. */
+export function checkFidModel(spec: unknown, image: ImageShape): { spec: FidModelSpec; prep: FeaturePrep; label: string } {
+  const op = 'fidModel';
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new EngineError(op, `must be an object { ${FID_MODEL_KEYS.join(', ')} }, got ${JSON.stringify(spec)}`);
+  const extra = Object.keys(spec).filter((k) => !FID_MODEL_KEYS.includes(k));
+  if (extra.length) throw new EngineError(op, `unknown key(s) ${extra.join(', ')} (known: ${FID_MODEL_KEYS.join(', ')})`);
+  const f = spec as FidModelSpec;
+  if (typeof f.arch !== 'string') throw new EngineError(op, `arch must be an architecture name, got ${JSON.stringify(f.arch)}`);
+  architecture(f.arch, f.options ?? {}); // unknown architectures and option keys are errors there
+  const w = f.weights;
+  if (!(typeof w === 'string' ? w.trim() !== '' : Array.isArray(w) && w.length > 0 && w.every((x) => typeof x === 'string')))
+    throw new EngineError(op, `weights must be a safetensors path (or a list of them), got ${JSON.stringify(w)}`);
+  const channels = Number((f.options ?? {}).inChannels ?? 3);
+  const prep: FeaturePrep = { size: f.inputSize, channels, mean: f.mean ?? IMAGENET_MEAN.slice(0, channels), std: f.std ?? IMAGENET_STD.slice(0, channels) };
+  checkFeaturePrep(prep, image);
+  return { spec: { ...f, options: { ...(f.options ?? {}) } }, prep, label: f.label ?? f.arch };
+}
 /** MlpDenoiser's options a config may set (image, classes, T and seed come from the demo). */
 const MLP_OPTION_KEYS = ['hidden', 'blocks', 'embed'];
 
@@ -107,6 +147,8 @@ export function configKey(v: unknown): string {
   }
   return h.toString(16).padStart(8, '0');
 }
+
+const weightFiles = (w: string | string[]) => (typeof w === 'string' ? w.split(',') : w).map((x) => x.trim()).filter((x) => x !== '');
 
 /** The image shape of a data spec, known without loading it. */
 export function demoImageShape(data: DiffusionDataSpec): ImageShape {
@@ -182,6 +224,7 @@ export function resolveDemoConfig(raw: unknown, out?: string): DiffusionDemoConf
   if (out) cfg.out = out;
   checkDemoModel(cfg.model);
   cfg.model = { arch: cfg.model.arch, options: { ...(cfg.model.options ?? {}) } };
+  if (cfg.fidModel != null) cfg.fidModel = checkFidModel(cfg.fidModel, demoImageShape(cfg.data)).spec;
   if (!Array.isArray(cfg.methods)) throw new EngineError('diffusion-demo', 'methods must be a list');
   cfg.methods = cfg.methods.map((m) => {
     const preset = DIFFUSION_PRESETS[(m as { method: DiffusionMethodConfig['method'] }).method];
@@ -241,6 +284,8 @@ export interface DiffusionDemoConfig {
   classifier: { epochs: number; hidden: number[] };
   sample: { steps: number; guidance: number; faImages: number; fidPerClass: number; gridCols: number; clipDenoised: boolean };
   methods: DiffusionMethodConfig[];
+  /** a user-supplied feature network for a second FID column (null: none) */
+  fidModel?: FidModelSpec | null;
 }
 
 /**
@@ -355,7 +400,9 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   // cache keys: what the original and RT are trained from, and what a row's samples depend on besides
   const modelKey = demoModelKey(cfg, image, K);
   const bundleDir = opts.bundleDir === undefined ? defaultBundleDir() : opts.bundleDir;
-  const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f })}`;
+  // a feature network's rows also depend on its weight files (keyed by their size and time, not read twice)
+  const fidKey = cfg.fidModel ? { fidModel: { ...cfg.fidModel, files: weightFiles(cfg.fidModel.weights).map((p) => (existsSync(p) ? [p, statSync(p).size, statSync(p).mtimeMs] : [p])) } } : {};
+  const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f, ...fidKey })}`;
   const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
   mkdirSync(rowsDir, { recursive: true });
 
@@ -372,6 +419,27 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     if (meta.sha256 !== got)
       throw new EngineError('diffusion-demo', `bundled checkpoint ${path} is damaged: its sha256 is ${got}, ${metaPath} records ${meta.sha256} (reinstall, or pass --no-bundled to train here)`);
     fromBundle.set(file, { path, bytes, meta });
+  }
+
+  // 0b. the user's feature network for a second FID column, loaded now so that a missing file or a
+  // weight that does not fit stops the run before anything trains
+  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null } | null = null;
+  if (cfg.fidModel) {
+    const { spec, prep, label } = checkFidModel(cfg.fidModel, image);
+    const weights = await loadSafetensorsShards(spec.weights, { checkFinite: true });
+    const m = architecture(spec.arch, spec.options).build(ctx, spec.options);
+    if (!isFeatureModel(m)) {
+      m.dispose();
+      throw new EngineError('fidModel', `${spec.arch} has no features(x) output to take an FID in (resnet18 has)`);
+    }
+    try {
+      m.loadStateDict(weights, { strict: true });
+    } catch (e) {
+      m.dispose();
+      throw new EngineError('fidModel', `weights ${String(spec.weights)} do not fit ${spec.arch} ${JSON.stringify(spec.options)}: ${(e as Error).message}`);
+    }
+    m.eval();
+    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null };
   }
 
   // 1. the evaluation classifier (cached)
@@ -401,6 +469,10 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   const keptTest = filterClasses(test, (c) => c !== f);
   const real = await classifierOutputs(ctx, clf, keptTest.x, image);
   const realStats = gaussianStats(real.features, keptTest.y.length);
+  if (fidNet) {
+    say(`fidModel: ${fidNet.label} features of the ${keptTest.y.length} real kept-class test images...`);
+    fidNet.real = gaussianStats((await modelFeatures(ctx, fidNet.model, keptTest.x, image, fidNet.prep)).features, keptTest.y.length);
+  }
 
   // 2. original and RT (cached; resumable checkpoints while training)
   const trained = async (name: 'pretrained' | 'retrain', data: ImageSet, seed: number): Promise<{ model: EpsModel; seconds: number; meta: TrainedMeta & { bundled?: boolean } }> => {
@@ -457,13 +529,16 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const keptImgs = await sampleImages(ctx, model, sched, { ...common, classes: keptY, seed0: 2_000_000 });
     const gen = await classifierOutputs(ctx, clf, keptImgs, image);
     const fid = inDomainFid(gen.features, keptY.length, realStats);
+    const extraFid = fidNet
+      ? { label: fidNet.label, value: inDomainFid((await modelFeatures(ctx, fidNet.model, keptImgs, image, fidNet.prep)).features, keptY.length, fidNet.real!) }
+      : undefined;
     const gridY = order.flatMap((k) => new Array<number>(s.gridCols).fill(k));
     const gridSeeds = order.flatMap(() => Array.from({ length: s.gridCols }, (_, c) => 3_000_000 + c));
     const grid = await sampleImages(ctx, model, sched, { ...common, classes: gridY, seeds: gridSeeds });
     // the grid's name carries the row's cache keys, so a cached row never shows another run's grid
     const gridName = `grids/${file}-${rowsKey}.png`;
     await writeGridPng(join(cfg.out, gridName), grid, [image[0], image[1], image[2]], K, s.gridCols, image[1] <= 16 ? 3 : 2);
-    const row: GenerationRow = { method: label, fa, none, fid, grid: gridName, ...base };
+    const row: GenerationRow = { method: label, fa, none, fid, ...(extraFid ? { extraFid } : {}), grid: gridName, ...base };
     await writeFileAtomic(rowPath, JSON.stringify(row) + '\n');
     model.train();
     say(`${label}: FA ${fa.toFixed(1)}% (none ${none.toFixed(1)}%), FID (in-domain) ${fid.toFixed(2)}, ${base.steps ?? '—'} steps, ${base.seconds.toFixed(1)} s`);
@@ -506,13 +581,21 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   }
   original.model.dispose();
   clf.dispose();
+  fidNet?.model.dispose();
 
   const rep: GenerationReport = {
     title: `Forgetting class ${f} in a class-conditional DDPM (${dataName})`,
     forgetClass: f,
     device: opts.device ?? 'WebGPU',
     date: new Date().toISOString().slice(0, 10),
-    notes: demoNotes(cfg, clfAcc, meta, { original: original.meta, rt: retrained.meta }),
+    notes: [
+      ...demoNotes(cfg, clfAcc, meta, { original: original.meta, rt: retrained.meta }),
+      ...(fidNet
+        ? [
+            `FID (${fidNet.label} features): the same generated kept-class images and real test images in the features(x) of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}.`,
+          ]
+        : []),
+    ],
     rows,
   };
   const reportHtml = await writeGenerationReport(cfg.out, rep);

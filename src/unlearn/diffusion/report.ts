@@ -28,6 +28,8 @@ export interface GenerationRow {
   grid?: string;
   /** SFR-on's λ (rows of a λ sweep) */
   lambda?: number;
+  /** FID of the same kept-class samples in the features of a user-supplied model (config fidModel) */
+  extraFid?: { label: string; value: number };
 }
 
 /** FA, none and FID against λ from the SFR-on rows (two or more distinct λ), with RT's values. */
@@ -86,12 +88,28 @@ export function gridRaster(images: Float32Array, image: readonly [number, number
 
 const fmt = (v: number | null | undefined, digits: number) => (v == null || !Number.isFinite(v) ? '—' : v.toFixed(digits));
 
-const HEAD = ['Method', 'FA (%)', 'none (%)', FID_LABEL, 'Steps', 'Updates', 'Time (s)', 'Mask density'];
-const cells = (r: GenerationRow) => [r.method, fmt(r.fa, 1), fmt(r.none, 1), fmt(r.fid, 2), r.steps == null ? '—' : String(r.steps), r.updates == null ? '—' : String(r.updates), fmt(r.seconds, 1), r.maskDensity == null ? '—' : fmt(r.maskDensity, 3)];
+/** The label of the user-supplied feature model's FID column, if any row has one. */
+const extraLabel = (rows: readonly GenerationRow[]) => rows.find((r) => r.extraFid)?.extraFid!.label;
+const header = (rows: readonly GenerationRow[]) => {
+  const x = extraLabel(rows);
+  return ['Method', 'FA (%)', 'none (%)', FID_LABEL, ...(x === undefined ? [] : [`FID (${x} features)`]), 'Steps', 'Updates', 'Time (s)', 'Mask density'];
+};
+const cells = (r: GenerationRow, rows: readonly GenerationRow[]) => [
+  r.method,
+  fmt(r.fa, 1),
+  fmt(r.none, 1),
+  fmt(r.fid, 2),
+  ...(extraLabel(rows) === undefined ? [] : [fmt(r.extraFid?.value, 2)]),
+  r.steps == null ? '—' : String(r.steps),
+  r.updates == null ? '—' : String(r.updates),
+  fmt(r.seconds, 1),
+  r.maskDensity == null ? '—' : fmt(r.maskDensity, 3),
+];
 
 export function generationMarkdown(rep: GenerationReport): string {
-  const lines = [`# ${rep.title}`, '', `Forgotten class: ${rep.forgetClass}. Device: ${rep.device}. Date: ${rep.date}.`, '', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`];
-  for (const r of rep.rows) lines.push(`| ${cells(r).join(' | ')} |`);
+  const head = header(rep.rows);
+  const lines = [`# ${rep.title}`, '', `Forgotten class: ${rep.forgetClass}. Device: ${rep.device}. Date: ${rep.date}.`, '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rep.rows) lines.push(`| ${cells(r, rep.rows).join(' | ')} |`);
   const sw = generationSweep(rep.rows);
   if (sw) {
     lines.push('', `λ sweep (SFR-on)${sw.rt ? `; RT: FA ${fmt(sw.rt.fa, 1)}, FID ${fmt(sw.rt.fid, 2)}` : ''}:`, '', '| λ | FA (%) | none (%) | FID (in-domain) |', '|---|---|---|---|');
@@ -104,7 +122,7 @@ export function generationMarkdown(rep: GenerationReport): string {
 
 export function generationCsv(rep: GenerationReport): string {
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  return [HEAD.map(q).join(','), ...rep.rows.map((r) => cells(r).map((c) => q(c === '—' ? '' : c)).join(','))].join('\n') + '\n';
+  return [header(rep.rows).map(q).join(','), ...rep.rows.map((r) => cells(r, rep.rows).map((c) => q(c === '—' ? '' : c)).join(','))].join('\n') + '\n';
 }
 
 export function generationJson(rep: GenerationReport): string {
@@ -114,8 +132,8 @@ export function generationJson(rep: GenerationReport): string {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export function generationHtml(rep: GenerationReport): string {
-  const table = `<table><thead><tr>${HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rep.rows
-    .map((r) => `<tr>${cells(r).map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+  const table = `<table><thead><tr>${header(rep.rows).map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rep.rows
+    .map((r) => `<tr>${cells(r, rep.rows).map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
   const grids = rep.rows
     .filter((r) => r.grid)
