@@ -13,11 +13,12 @@ import pngjs from 'pngjs';
 import { useGpu } from './helpers.js';
 import { defaultMnistDir } from '../src/data/mnist-node.js';
 import { ByteImageDataset } from '../src/data/dataset.js';
-import { bundleTrainedModels, configKey, demoConfig, withLambdaSweep, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
+import { bundleTrainedModels, configKey, defaultBundleDir, demoConfig, demoModelKey, sha256Hex, withLambdaSweep, mnistTo16, modelOptionsForData, resolveDemoConfig, runDiffusionDemo, type DiffusionDemoConfig } from '../src/cli/diffusion-demo.js';
 import { requirePrereq, skipWithout } from './prereq.js';
 import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
 import { ResNet } from '../src/models/resnet.js';
-import { saveSafetensorsFile } from '../src/io/safetensors-node.js';
+import { loadSafetensorsFile, saveSafetensorsFile } from '../src/io/safetensors-node.js';
+import { architecture } from '../src/models/registry.js';
 import { tensorsToRecord } from '../src/io/state.js';
 
 const gpu = useGpu();
@@ -77,6 +78,28 @@ describe('diffusion demo config', () => {
     expect(l2.lambda).toBe(2);
     expect(() => withLambdaSweep(cfg, [NaN])).toThrow(/--lambdas.*NaN is not a non-negative number/);
     expect(() => withLambdaSweep(cfg, [-1])).toThrow(/-1 is not a non-negative number/);
+  });
+
+  it("the bundled original and RT are the default settings' (the hash in their names) and intact, and load into the default UNet", async () => {
+    const dir = defaultBundleDir();
+    expect(dir, 'assets/diffusion-demo').not.toBeNull();
+    const cfg = demoConfig();
+    const key = demoModelKey(cfg);
+    const options = modelOptionsForData(cfg.model, [1, 16, 16], 10, cfg.T);
+    for (const file of [`pretrained-${key}`, `retrain-${key}-f${cfg.forgetClass}`]) {
+      const weights = join(dir!, `${file}.safetensors`);
+      expect(existsSync(weights), `${weights}: rebundle after changing the demo's model or pretraining (scripts/bundle-diffusion-demo.ts)`).toBe(true);
+      const meta = JSON.parse(readFileSync(join(dir!, `${file}.json`), 'utf8'));
+      expect(sha256Hex(readFileSync(weights))).toBe(meta.sha256);
+      expect(meta.steps).toBe(cfg.pretrain.steps);
+      expect(meta.seconds > 0 && typeof meta.device === 'string' && /^\d{4}-\d\d-\d\d$/.test(meta.date)).toBe(true);
+      const model = architecture(cfg.model.arch, options).build(gpu.ctx, options);
+      try {
+        model.loadStateDict(await loadSafetensorsFile(weights, { checkFinite: true }), { strict: true });
+      } finally {
+        model.dispose();
+      }
+    }
   });
 
   it('cache keys ignore key order and change with any value', () => {

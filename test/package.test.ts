@@ -72,7 +72,9 @@ describe('package', () => {
     expect(files).toContain('dist/src/node.js');
     expect(files).toContain('dist/src/node.d.ts');
     expect(files.filter((f) => f.endsWith('.js')).length).toBeGreaterThan(40);
-    const stray = files.filter((f) => !(f.startsWith('dist/src/') || ['package.json', 'README.md', 'LICENSE'].includes(f)));
+    // the diffusion demo's bundled original and RT travel with the package (its CLI finds them there)
+    expect(files.filter((f) => f.startsWith('assets/diffusion-demo/')).length, 'bundled diffusion checkpoints').toBeGreaterThanOrEqual(4);
+    const stray = files.filter((f) => !(f.startsWith('dist/src/') || f.startsWith('assets/diffusion-demo/') || ['package.json', 'README.md', 'LICENSE'].includes(f)));
     expect(stray, 'files outside dist/src').toEqual([]);
     expect(files.filter((f) => /(^|\/)(test|bench)\/|\.test\./.test(f)), 'test files in the package').toEqual([]);
     // every .js module has its declaration

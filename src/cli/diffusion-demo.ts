@@ -490,7 +490,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     }
     if (await loadModel(path, model)) {
       const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainedMeta & { bundled?: boolean };
-      if (!meta.bundled) say(`${name}: reused`);
+      if (!b) say(meta.bundled ? `${name}: reused (the bundled checkpoint, copied into ${cfg.out} by an earlier run; delete ${path} to train it here)` : `${name}: reused`);
       return { model, seconds: Number(meta.seconds), meta };
     }
     say(`${name}: ${cfg.pretrain.steps} DDPM steps on ${data.y.length} images...`);
