@@ -1,6 +1,6 @@
 // Bundle the diffusion demo's original and RT: copy them from a finished run folder into
 // assets/diffusion-demo with their sha256 and where they were trained, so that `diffusion-demo` on a
-// fresh clone skips the two ~28-minute pretrainings (the run checks the sha256 and the settings' hash
+// fresh clone skips the two ~21-minute pretrainings (the run checks the sha256 and the settings' hash
 // in the file name). How the committed ones were made:
 //   npx tsx src/cli/main.ts diffusion-demo --no-bundled --out runs/unet-bundle
 //   npx tsx scripts/bundle-diffusion-demo.ts --run runs/unet-bundle --device "llvmpipe, 2 cores"

@@ -123,6 +123,7 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       data: { kind: 'mnist16', trainLimit: 600, testLimit: 200 },
       model: { arch: 'mlp-denoiser', options: { hidden: 32, blocks: 1, embed: 8 } },
       pretrain: { steps: 12, batchSize: 32, lr: 2e-3, emaDecay: 0.9, schedule: 'cosine' },
+      unlearnBatchSize: 32,
       classifier: { epochs: 1, hidden: [32, 16] },
       sample: { steps: 3, guidance: 2, faImages: 8, fidPerClass: 3, gridCols: 2, clipDenoised: true },
       methods: [

@@ -44,7 +44,7 @@ import type { DataSpec } from '../unlearn/classification/config.js';
 
 export type DiffusionDataSpec = { kind: 'mnist16'; trainLimit: number | null; testLimit: number | null } | Exclude<DataSpec, { kind: 'mnist' }>;
 
-const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'classifier', 'sample', 'methods', 'fidModel'];
+const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'unlearnBatchSize', 'classifier', 'sample', 'methods', 'fidModel'];
 const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std', 'label'];
 
 /**
@@ -224,6 +224,7 @@ export function resolveDemoConfig(raw: unknown, out?: string): DiffusionDemoConf
   if (out) cfg.out = out;
   checkDemoModel(cfg.model);
   cfg.model = { arch: cfg.model.arch, options: { ...(cfg.model.options ?? {}) } };
+  if (!(Number.isInteger(cfg.unlearnBatchSize) && cfg.unlearnBatchSize > 0)) throw new EngineError('diffusion-demo', `unlearnBatchSize must be a positive integer, got ${JSON.stringify(cfg.unlearnBatchSize)}`);
   if (cfg.fidModel != null) cfg.fidModel = checkFidModel(cfg.fidModel, demoImageShape(cfg.data)).spec;
   if (!Array.isArray(cfg.methods)) throw new EngineError('diffusion-demo', 'methods must be a list');
   cfg.methods = cfg.methods.map((m) => {
@@ -281,6 +282,8 @@ export interface DiffusionDemoConfig {
   model: { arch: string; options: Record<string, unknown> };
   T: number;
   pretrain: { steps: number; batchSize: number; lr: number; emaDecay: number; schedule: 'constant' | 'cosine' };
+  /** images per forget / remain batch of the unlearning methods (the authors' SFR-on: 128) */
+  unlearnBatchSize: number;
   classifier: { epochs: number; hidden: number[] };
   sample: { steps: number; guidance: number; faImages: number; fidPerClass: number; gridCols: number; clipDenoised: boolean };
   methods: DiffusionMethodConfig[];
@@ -292,11 +295,13 @@ export interface DiffusionDemoConfig {
  * The CPU demo's settings: the authors' class-conditional UNet at width 8 (chMult [1, 2], one res
  * block, attention only in the middle block, GroupNorm 4 groups), the authors' method hyperparameters
  * where the CPU allows, fewer iterations where not (said in demoNotes). The original and RT of exactly
- * these settings are bundled (assets/diffusion-demo: 3000 steps each took ~28 min on 2 lavapipe cores,
+ * these settings are bundled (assets/diffusion-demo: 3000 steps each took ~21 min on 2 lavapipe cores,
  * too long for the ~15-minute budget; bench/RESULTS.md "diffusion-demo-unet"), so a fresh run only
  * trains the evaluation classifier, unlearns and samples; `--no-bundled` trains both here.
  * configs/diffusion-mnist-mlp.json is the small MLP ε-model, which trains from scratch in minutes.
  */
+const UNLEARN_BATCH = 128;
+
 export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
   return {
     out,
@@ -306,11 +311,12 @@ export function demoConfig(out = 'runs/diffusion-demo'): DiffusionDemoConfig {
     model: { arch: 'ddpm-unet', options: { ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], dropout: 0.1, numGroups: 4 } },
     T: 1000,
     pretrain: { steps: 3000, batchSize: 64, lr: 2e-3, emaDecay: 0.995, schedule: 'cosine' },
+    unlearnBatchSize: UNLEARN_BATCH,
     classifier: { epochs: 2, hidden: [256, 128] },
     sample: { steps: 20, guidance: 2, faImages: 50, fidPerClass: 15, gridCols: 6, clipDenoised: false },
     methods: [
-      { ...DIFFUSION_PRESETS['SFR-on'], maskBatches: 4 },
-      { ...DIFFUSION_PRESETS.SalUn, iterations: 50, lr: 1e-4, maskBatches: 4 },
+      { ...DIFFUSION_PRESETS['SFR-on'], maskBatches: 8 },
+      { ...DIFFUSION_PRESETS.SalUn, iterations: 50, maskBatches: 8 },
       { ...DIFFUSION_PRESETS.SA, iterations: 50, replayPerClass: 16, replaySteps: 10, fisherSamples: 16, fisherTimesteps: 16 },
     ],
   };
@@ -555,11 +561,11 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
 
   // 4. the methods, each from the original
   original.model.freeze().eval();
-  const problem = diffusionProblem(ctx, { sched, numClasses: K, forgetClass: f, data: train, batchSize: cfg.pretrain.batchSize, seed: cfg.seed + 100 });
+  const problem = diffusionProblem(ctx, { sched, numClasses: K, forgetClass: f, data: train, batchSize: cfg.unlearnBatchSize, seed: cfg.seed + 100 });
   for (const mc of cfg.methods) {
     const label = mc.label ?? mc.method;
     const { label: _l, ...settings } = mc;
-    const file = rowFile(label, settings);
+    const file = rowFile(label, { ...settings, batchSize: cfg.unlearnBatchSize });
     const lambda = mc.method === 'SFR-on' ? { lambda: mc.lambda } : {};
     const hit = cached(file);
     if (hit) {
@@ -626,7 +632,7 @@ export function demoNotes(
     cfg.data.kind === 'mnist16' ? 'Data: MNIST zero-padded to 32×32 and 2×2-averaged to 16×16, scaled to [−1, 1].' : 'Data: CIFAR-10 32×32 scaled to [−1, 1], no random flip (the authors flip).',
     `DDPM: linear betas 1e-4..0.02, T = ${cfg.T}, ε-prediction, class dropout 0.1; pretraining and RT ${cfg.pretrain.steps} Adam steps (lr ${cfg.pretrain.lr} ${cfg.pretrain.schedule}, batch ${cfg.pretrain.batchSize}, clip 1, EMA ${cfg.pretrain.emaDecay}) — far shorter than the authors'.`,
     `Sampling: DDIM η = 0 with ${cfg.sample.steps} steps (the authors' sample.py defaults to η = 1 over all 1000 steps), classifier-free guidance w = ${cfg.sample.guidance} ((1+w)·ε_c − w·ε_∅); ${cfg.sample.clipDenoised ? 'x̂₀ clamped to [−1, 1] at every step (NOT the authors\' DDIM, which does not clamp: unclamped, the small MLP\'s samples saturate into black-and-white noise, bench/RESULTS.md "diffusion-demo-unet")' : 'x̂₀ not clamped between steps, as the authors\' DDIM (generalized_steps_conditional); only the final images are clamped to [−1, 1], as their inverse_data_transform'}.`,
-    `Methods: ${m}. Masks from ${cfg.methods.find((x) => x.method !== 'SA' && 'maskBatches' in x) ? 'a few batches' : 'the data'} of D_f and D_r; SA's replay and Fisher from a small generated set.`,
+    `Methods: ${m}; forget and remain batches of ${cfg.unlearnBatchSize} images (the authors' SFR-on: 128). Masks from ${cfg.methods.find((x) => x.method !== 'SA' && 'maskBatches' in x) ? 'a few batches' : 'the data'} of D_f and D_r; SA's replay and Fisher from a small generated set.`,
     `FA: share of ${cfg.sample.faImages} generated images of class ${cfg.forgetClass} that an MLP classifier trained here labels as ${cfg.forgetClass}. The classifier has an 11th output, "none of the classes", trained on synthetic non-digit images (uniform and Gaussian noise at several scales, blurred noise, salt-and-pepper up to nearly white, bright noise with a dark blob, flat and smooth-blob images, from a fixed seed); a "none" label counts as not the class. Its accuracy on the real test digits (argmax over all 11 outputs) is ${clfAcc.toFixed(1)}%${none ? `; it labels ${none.testNone.toFixed(2)}% of real test digits and ${none.heldOutNone.toFixed(1)}% of held-out synthetic noise "none"` : ''}.`,
     `none (%): share of those ${cfg.sample.faImages} images labelled "none of the classes": a high value with a low FA means the class became noise rather than another digit.`,
     `FID (in-domain features): Fréchet distance in that classifier's ${cfg.classifier.hidden.at(-1)}-d penultimate features (the layer before its 11 outputs, as before the "none" output was added) between ${cfg.sample.fidPerClass} generated images per kept class and the real test images of the kept classes; not the paper's Inception FID and not comparable to it.`,
