@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { Rng, expectClose, useGpu } from './helpers.js';
 import { loadSafetensorsFile } from '../src/io/safetensors-node.js';
 import { toFloat32 } from '../src/io/safetensors.js';
-import { IMAGENET_MEAN, IMAGENET_STD, checkFeaturePrep, modelFeatures, prepareImages, resizeBilinear } from '../src/unlearn/diffusion/feature-model.js';
+import { IMAGENET_MEAN, IMAGENET_STD, checkFeaturePrep, isFeatureModel, modelFeatures, prepareImages, resizeBilinear } from '../src/unlearn/diffusion/feature-model.js';
+import { VisionTransformer } from '../src/models/vit.js';
 import { ResNet } from '../src/models/resnet.js';
 import { tensor } from '../src/ops/index.js';
 import { checkFidModel } from '../src/cli/diffusion-demo.js';
@@ -82,6 +83,24 @@ describe('modelFeatures', () => {
       expectClose(got.features, want, 1e-5, 1e-6, 'features');
     } finally {
       model.dispose();
+    }
+  });
+
+  it("takes featuresOf(x) where features names a submodule (a tiny ViT's class token)", async () => {
+    const { ctx } = gpu;
+    const vit = new VisionTransformer(ctx, { imageSize: 8, patchSize: 4, numLayers: 1, numHeads: 2, hiddenDim: 8, mlpDim: 12, numClasses: 3, seed: rng.u32() });
+    vit.eval();
+    expect(isFeatureModel(vit)).toBe(true);
+    expect(isFeatureModel({ forward: () => null })).toBe(false);
+    const images = Float32Array.from(rng.uniform(3 * 16));
+    const prep = { size: 8, channels: 3, mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    try {
+      const got = await modelFeatures(ctx, vit, images, [1, 4, 4], prep);
+      expect(got.F).toBe(8);
+      const want = await ctx.scope(async () => ctx.noGrad(() => vit.featuresOf(tensor(ctx, prepareImages(images, [1, 4, 4], prep), [3, 3, 8, 8]))).read());
+      expectClose(got.features, want, 1e-5, 1e-6, 'ViT features');
+    } finally {
+      vit.dispose();
     }
   });
 });

@@ -5,7 +5,7 @@
 // It does not create a GPU context.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -65,6 +65,7 @@ describe('package', () => {
     const stage = path.join(tmp); // the temporary build already sits at <tmp>/dist
     copyFileSync(path.join(root, 'package.json'), path.join(stage, 'package.json'));
     if (existsSync(path.join(root, 'README.md'))) copyFileSync(path.join(root, 'README.md'), path.join(stage, 'README.md'));
+    cpSync(path.join(root, 'assets', 'diffusion-demo'), path.join(stage, 'assets', 'diffusion-demo'), { recursive: true });
     const json = JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], stage));
     const files: string[] = json[0].files.map((f: { path: string }) => f.path);
     expect(files).toContain('dist/src/index.js');

@@ -49,7 +49,8 @@ const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std'
 
 /**
  * A feature network the user brings for a second FID column (e.g. a torchvision ResNet-18 saved with
- * safetensors): an architecture of the registry with a `features(x)` output, its weights, and how
+ * safetensors): an architecture of the registry with a pooled feature output (resnet18, swin_t,
+ * vit_b_16), its weights, and how
  * images are prepared for it (feature-model.ts).
  */
 export interface FidModelSpec {
@@ -436,7 +437,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
     const m = architecture(spec.arch, spec.options).build(ctx, spec.options);
     if (!isFeatureModel(m)) {
       m.dispose();
-      throw new EngineError('fidModel', `${spec.arch} has no features(x) output to take an FID in (resnet18 has)`);
+      throw new EngineError('fidModel', `${spec.arch} has no pooled feature output to take an FID in (resnet18, swin_t and vit_b_16 have)`);
     }
     try {
       m.loadStateDict(weights, { strict: true });
@@ -598,7 +599,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
       ...demoNotes(cfg, clfAcc, meta, { original: original.meta, rt: retrained.meta }),
       ...(fidNet
         ? [
-            `FID (${fidNet.label} features): the same generated kept-class images and real test images in the features(x) of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}.`,
+            `FID (${fidNet.label} features): the same generated kept-class images and real test images in the pooled features of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}.`,
           ]
         : []),
     ],

@@ -4,7 +4,8 @@
 // features). Generated and real images in [−1, 1] are mapped to [0, 1], given the model's channel
 // count (grey replicated to 3 channels), resized bilinearly as PyTorch's F.interpolate(mode='bilinear',
 // align_corners=False, antialias=False), normalised per channel ((x − mean) / std, ImageNet's by
-// default) and passed through the model's `features(x)` (its pooled penultimate layer). Browser-safe.
+// default) and passed through the model's pooled penultimate features (ResNet's `features(x)`, Swin's
+// and ViT's `featuresOf(x)`). Browser-safe.
 
 import type { Tensor } from '../../autograd/tensor.js';
 import type { GpuContext } from '../../gpu/context.js';
@@ -25,13 +26,20 @@ export interface FeaturePrep {
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
 
-/** A model with a pooled feature output ([N, C, H, W] -> [N, F]), as ResNet's `features`. */
-export interface FeatureModel {
-  features(x: Tensor): Tensor;
-}
+/**
+ * A model with a pooled feature output ([N, C, H, W] -> [N, F]): ResNet's `features(x)`, or
+ * `featuresOf(x)` where `features` names a submodule (torchvision's Swin; ViT's class token).
+ */
+export type FeatureModel = { features(x: Tensor): Tensor } | { featuresOf(x: Tensor): Tensor };
 
 export function isFeatureModel(m: unknown): m is FeatureModel {
-  return typeof (m as { features?: unknown }).features === 'function';
+  const o = m as { features?: unknown; featuresOf?: unknown };
+  return typeof o.featuresOf === 'function' || typeof o.features === 'function';
+}
+
+/** The model's pooled features of x. */
+export function featuresOf(m: FeatureModel, x: Tensor): Tensor {
+  return 'featuresOf' in m && typeof m.featuresOf === 'function' ? m.featuresOf(x) : (m as { features(x: Tensor): Tensor }).features(x);
 }
 
 /**
@@ -121,7 +129,7 @@ export async function modelFeatures(ctx: GpuContext, model: FeatureModel, images
   let F = 0;
   for (let s = 0; s < n; s += batchSize) {
     const m = Math.min(batchSize, n - s);
-    const f = ctx.noGrad(() => ctx.scope(() => ctx.keep(model.features(tensor(ctx, x.subarray(s * d, (s + m) * d), [m, prep.channels, prep.size, prep.size])))));
+    const f = ctx.noGrad(() => ctx.scope(() => ctx.keep(featuresOf(model, tensor(ctx, x.subarray(s * d, (s + m) * d), [m, prep.channels, prep.size, prep.size])))));
     try {
       if (f.rank !== 2 || f.shape[0] !== m) throw new EngineError('fidModel', `features(x) must return [${m}, F], got ${f.describe()}`);
       F = f.shape[1]!;
