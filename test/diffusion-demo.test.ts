@@ -193,6 +193,14 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       const usedMeta = readdirSync(fresh).filter((n) => /^(pretrained|retrain)-.*\.json$/.test(n)).map((n) => JSON.parse(readFileSync(join(fresh, n), 'utf8')));
       expect(usedMeta.map((m) => [m.bundled, m.device, m.steps])).toEqual([[true, 'test device', 12], [true, 'test device', 12]]);
       expect(readFileSync(join(fresh, 'report.html'), 'utf8')).toContain('Original: the bundled checkpoint');
+      // bundleDir null (--no-bundled): trained here although a matching bundle exists
+      const own = join(out, 'own');
+      mkdirSync(own);
+      for (const n of readdirSync(out).filter((x) => x.startsWith('classifier-'))) copyFileSync(join(out, n), join(own, n));
+      await runDiffusionDemo(gpu.ctx, { ...cfg, out: own, methods: [] }, { quiet: true, bundleDir: null });
+      const ownMeta = readdirSync(own).filter((n) => /^(pretrained|retrain)-[0-9a-f]{8}(-f3)?\.json$/.test(n)).map((n) => JSON.parse(readFileSync(join(own, n), 'utf8')));
+      expect(ownMeta).toHaveLength(2);
+      for (const m of ownMeta) expect(m.bundled === undefined && m.steps === 12 && m.seconds > 0, JSON.stringify(m)).toBe(true);
       const damaged = readFileSync(files[1]!);
       damaged[damaged.length - 1]! ^= 0xff;
       writeFileSync(files[1]!, damaged);
