@@ -5,7 +5,8 @@
 //   npx tsx src/cli/main.ts diffusion-demo --no-bundled --out runs/unet-bundle
 //   npx tsx scripts/bundle-diffusion-demo.ts --run runs/unet-bundle --device "llvmpipe, 2 cores"
 // Options: --config FILE (settings over the demo's default, as diffusion-demo --config), --out DIR
-// (default assets/diffusion-demo), --command TEXT (recorded with the files).
+// (default assets/diffusion-demo); --device, --date and --command (recorded with the files, over what
+// the run recorded).
 import { readFileSync } from 'node:fs';
 import { bundleTrainedModels, resolveDemoConfig } from '../src/cli/diffusion-demo.js';
 
@@ -16,14 +17,14 @@ const opt = (name: string): string | undefined => {
 };
 const run = opt('run');
 if (!run) {
-  console.error('usage: tsx scripts/bundle-diffusion-demo.ts --run DIR [--config FILE] [--out DIR] [--device TEXT] [--command TEXT]');
+  console.error('usage: tsx scripts/bundle-diffusion-demo.ts --run DIR [--config FILE] [--out DIR] [--device TEXT] [--date YYYY-MM-DD] [--command TEXT]');
   process.exit(2);
 }
 const cfgPath = opt('config');
 const cfg = resolveDemoConfig(cfgPath ? JSON.parse(readFileSync(cfgPath, 'utf8')) : undefined);
 const files = await bundleTrainedModels(run, opt('out') ?? 'assets/diffusion-demo', cfg, {
   device: opt('device'),
-  date: opt('date') ?? new Date().toISOString().slice(0, 10),
+  date: opt('date'),
   command: opt('command') ?? 'npx tsx src/cli/main.ts diffusion-demo --no-bundled',
 });
 for (const f of files) console.log(`wrote ${f}`);

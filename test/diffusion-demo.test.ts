@@ -17,6 +17,7 @@ import { bundleTrainedModels, configKey, defaultBundleDir, demoConfig, demoModel
 import { requirePrereq, skipWithout } from './prereq.js';
 import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
 import { ResNet } from '../src/models/resnet.js';
+import { VisionTransformer } from '../src/models/vit.js';
 import { loadSafetensorsFile, saveSafetensorsFile } from '../src/io/safetensors-node.js';
 import { architecture } from '../src/models/registry.js';
 import { tensorsToRecord } from '../src/io/state.js';
@@ -179,6 +180,16 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| FID (tiny ResNet features) |');
       await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-net'), fidModel: { ...fidModel, options: { width: 8 } } }, { quiet: true })).rejects.toThrow(/weights .*fid-net\.safetensors do not fit resnet18/);
       expect(existsSync(join(out, 'bad-net', `classifier-v${EVAL_CLASSIFIER_VERSION}.json`))).toBe(false);
+      // an input size the network does not take is refused up front too (a ViT built for 8x8)
+      const vitPath = join(out, 'fid-vit.safetensors');
+      const vitOptions = { imageSize: 8, patchSize: 4, numLayers: 1, numHeads: 2, hiddenDim: 8, mlpDim: 12, numClasses: 3 };
+      const vit = new VisionTransformer(gpu.ctx, vitOptions);
+      await saveSafetensorsFile(vitPath, await tensorsToRecord(vit.stateDict()));
+      vit.dispose();
+      await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-size'), fidModel: { arch: 'vit_b_16', options: vitOptions, weights: vitPath, inputSize: 16 } }, { quiet: true })).rejects.toThrow(
+        /fidModel: vit_b_16 .* cannot take 3x16x16 inputs/,
+      );
+      expect(existsSync(join(out, 'bad-size', `classifier-v${EVAL_CLASSIFIER_VERSION}.json`))).toBe(false);
       // bundled checkpoints: the original and RT copied with their sha256 into a bundle folder serve a
       // fresh run folder (nothing trained there, the same rows), and a damaged one is refused by name
       // before anything runs
@@ -193,12 +204,9 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       const usedMeta = readdirSync(fresh).filter((n) => /^(pretrained|retrain)-.*\.json$/.test(n)).map((n) => JSON.parse(readFileSync(join(fresh, n), 'utf8')));
       expect(usedMeta.map((m) => [m.bundled, m.device, m.steps])).toEqual([[true, 'test device', 12], [true, 'test device', 12]]);
       expect(readFileSync(join(fresh, 'report.html'), 'utf8')).toContain('Original: the bundled checkpoint');
-      // bundleDir null (--no-bundled): trained here although a matching bundle exists
-      const own = join(out, 'own');
-      mkdirSync(own);
-      for (const n of readdirSync(out).filter((x) => x.startsWith('classifier-'))) copyFileSync(join(out, n), join(own, n));
-      await runDiffusionDemo(gpu.ctx, { ...cfg, out: own, methods: [] }, { quiet: true, bundleDir: null });
-      const ownMeta = readdirSync(own).filter((n) => /^(pretrained|retrain)-[0-9a-f]{8}(-f3)?\.json$/.test(n)).map((n) => JSON.parse(readFileSync(join(own, n), 'utf8')));
+      // bundleDir null (--no-bundled) in that folder: the bundled copies are replaced by models trained here
+      await runDiffusionDemo(gpu.ctx, { ...cfg, out: fresh, methods: [] }, { quiet: true, bundleDir: null });
+      const ownMeta = readdirSync(fresh).filter((n) => /^(pretrained|retrain)-[0-9a-f]{8}(-f3)?\.json$/.test(n)).map((n) => JSON.parse(readFileSync(join(fresh, n), 'utf8')));
       expect(ownMeta).toHaveLength(2);
       for (const m of ownMeta) expect(m.bundled === undefined && m.steps === 12 && m.seconds > 0, JSON.stringify(m)).toBe(true);
       const damaged = readFileSync(files[1]!);

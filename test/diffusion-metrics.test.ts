@@ -127,7 +127,8 @@ describe('Fréchet distance (float64)', () => {
   it('λ sweep: the SFR-on rows carrying λ, sorted, with RT as reference; in the Markdown table and as two HTML plots', () => {
     const row = (method: string, fa: number, fid: number, lambda?: number): GenerationRow => ({ method, fa, none: 100 - fa, fid, steps: null, updates: null, seconds: 1, ...(lambda === undefined ? {} : { lambda }) });
     const lam = [rng.uniform(1, 0.01, 0.49)[0]!, 0, rng.uniform(1, 0.51, 2)[0]!];
-    const rows = [row('RT', 1, 20), row('Original', 90, 18), row('SFR-on', 3, 25, 0.5), row('SalUn', 2, 30), row(`SFR-on (λ=${lam[0]})`, 7, 22, lam[0]), row('SFR-on (λ=0)', 0, 40, 0), row(`SFR-on (λ=${lam[2]})`, 9, 21, lam[2])];
+    // a labelled SFR-on variant (other settings) carries a λ but is not a point of the sweep
+    const rows = [row('RT', 1, 20), row('Original', 90, 18), row('SFR-on', 3, 25, 0.5), row('SalUn', 2, 30), row('SFR-on fast', 50, 99, 0.75), row(`SFR-on (λ=${lam[0]})`, 7, 22, lam[0]), row('SFR-on (λ=0)', 0, 40, 0), row(`SFR-on (λ=${lam[2]})`, 9, 21, lam[2])];
     const sw = generationSweep(rows)!;
     const order = [0.5, ...lam].map((l, i) => [l, i]).sort((a, b) => a[0]! - b[0]!).map((p) => p[1]!);
     const faOf = [3, 7, 0, 9];

@@ -12,7 +12,7 @@
 // unlearned models are not cached: a changed method reruns its unlearning). Node only. Settings are
 // reduced to fit a CPU (see demoNotes).
 
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -193,8 +193,8 @@ export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').upd
 
 /**
  * Copy the original and RT of `cfg` (forgotten class cfg.forgetClass) from a finished run folder into
- * `bundleDir` with their sha256 and where they were trained (fields the run recorded win over
- * `provenance`); returns the files written. Used by scripts/bundle-diffusion-demo.ts.
+ * `bundleDir` with their sha256 and where they were trained (`provenance` given here wins over what
+ * the run recorded; the date defaults to today); returns the files written. Used by scripts/bundle-diffusion-demo.ts.
  */
 export async function bundleTrainedModels(runDir: string, bundleDir: string, cfg: DiffusionDemoConfig, provenance: { device?: string; date?: string; command?: string } = {}): Promise<string[]> {
   const key = demoModelKey(cfg);
@@ -206,7 +206,8 @@ export async function bundleTrainedModels(runDir: string, bundleDir: string, cfg
     const bytes = readFileSync(weights);
     const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainedMeta & { bundled?: boolean };
     const { bundled: _b, ...trainedMeta } = meta;
-    const out: TrainedMeta = { steps: cfg.pretrain.steps, ...provenance, ...Object.fromEntries(Object.entries(trainedMeta).filter(([, v]) => v !== undefined)), sha256: sha256Hex(bytes) } as TrainedMeta;
+    const given = Object.fromEntries(Object.entries(provenance).filter(([, v]) => v !== undefined));
+    const out: TrainedMeta = { steps: cfg.pretrain.steps, date: new Date().toISOString().slice(0, 10), ...trainedMeta, ...given, sha256: sha256Hex(bytes) } as TrainedMeta;
     await writeFileAtomic(join(bundleDir, `${file}.safetensors`), bytes);
     await writeFileAtomic(join(bundleDir, `${file}.json`), JSON.stringify(out, null, 1) + '\n');
     written.push(join(bundleDir, `${file}.safetensors`));
@@ -247,7 +248,7 @@ export function withLambdaSweep(cfg: DiffusionDemoConfig, lambdas: number[]): Di
   const methods = [...cfg.methods];
   for (const lambda of lambdas) {
     if (typeof lambda !== 'number' || !Number.isFinite(lambda) || lambda < 0) throw new EngineError('--lambdas', `${lambda} is not a non-negative number`);
-    if (cfg.methods.some((m) => m.method === 'SFR-on' && m.lambda === lambda && !m.label)) continue;
+    if (base.lambda === lambda) continue; // the base row is that point
     const label = `SFR-on (λ=${lambda})`;
     if (methods.some((m) => (m.label ?? m.method) === label)) continue;
     const mc = { ...base, lambda, label };
@@ -388,6 +389,15 @@ export interface DemoRunOptions {
 }
 
 export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRunOptions = {}): Promise<DemoRun> {
+  const owned: AnyModule[] = []; // freed however the run ends
+  try {
+    return await demoBody(ctx, cfg, opts, owned);
+  } finally {
+    for (const m of owned) m.dispose();
+  }
+}
+
+async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRunOptions, owned: AnyModule[]): Promise<DemoRun> {
   const say = opts.quiet ? () => {} : log;
   checkDemoModel(cfg.model);
   mkdirSync(join(cfg.out, 'grids'), { recursive: true });
@@ -407,11 +417,6 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   // cache keys: what the original and RT are trained from, and what a row's samples depend on besides
   const modelKey = demoModelKey(cfg, image, K);
   const bundleDir = opts.bundleDir === undefined ? defaultBundleDir() : opts.bundleDir;
-  // a feature network's rows also depend on its weight files (keyed by their size and time, not read twice)
-  const fidKey = cfg.fidModel ? { fidModel: { ...cfg.fidModel, files: weightFiles(cfg.fidModel.weights).map((p) => (existsSync(p) ? [p, statSync(p).size, statSync(p).mtimeMs] : [p])) } } : {};
-  const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f, ...fidKey })}`;
-  const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
-  mkdirSync(rowsDir, { recursive: true });
 
   // 0. bundled original / RT with exactly these settings (same key), checked before any work starts
   const fromBundle = new Map<string, { path: string; bytes: Uint8Array; meta: TrainedMeta }>();
@@ -430,7 +435,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
 
   // 0b. the user's feature network for a second FID column, loaded now so that a missing file or a
   // weight that does not fit stops the run before anything trains
-  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null } | null = null;
+  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null; weightsHash: string } | null = null;
   if (cfg.fidModel) {
     const { spec, prep, label } = checkFidModel(cfg.fidModel, image);
     const weights = await loadSafetensorsShards(spec.weights, { checkFinite: true });
@@ -446,7 +451,21 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
       throw new EngineError('fidModel', `weights ${String(spec.weights)} do not fit ${spec.arch} ${JSON.stringify(spec.options)}: ${(e as Error).message}`);
     }
     m.eval();
-    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null };
+    try {
+      // one blank image through it now: an input size the model does not take, or an output that is
+      // not [1, F], is an error before anything trains
+      await modelFeatures(ctx, m, new Float32Array(image[0] * image[1] * image[2]), image, prep);
+    } catch (e) {
+      m.dispose();
+      throw new EngineError('fidModel', `${spec.arch} ${JSON.stringify(spec.options)} cannot take ${prep.channels}x${prep.size}x${prep.size} inputs: ${(e as Error).message}`);
+    }
+    const h = createHash('sha256');
+    for (const [name, t] of [...weights.tensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      h.update(`${name}|${t.dtype}|${t.shape.join(',')}|`);
+      h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    }
+    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null, weightsHash: h.digest('hex') };
+    owned.push(m);
   }
 
   // 1. the evaluation classifier (cached)
@@ -495,9 +514,11 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
       await writeFileAtomic(path, b.bytes);
       say(`${name}: bundled checkpoint ${b.path} (trained by this engine with these settings: ${b.meta.steps ?? '?'} steps in ${b.meta.seconds.toFixed(0)} s on ${b.meta.device ?? 'an unrecorded device'}${b.meta.date ? `, ${b.meta.date}` : ''}; --no-bundled trains it here)`);
     }
-    if (await loadModel(path, model)) {
+    const copied = existsSync(metaPath) && (JSON.parse(readFileSync(metaPath, 'utf8')) as { bundled?: boolean }).bundled === true;
+    if (copied && opts.bundleDir === null) say(`${name}: --no-bundled: training here in place of the bundled copy ${path}`);
+    else if (await loadModel(path, model)) {
       const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainedMeta & { bundled?: boolean };
-      if (!b) say(meta.bundled ? `${name}: reused (the bundled checkpoint, copied into ${cfg.out} by an earlier run; delete ${path} to train it here)` : `${name}: reused`);
+      if (!b) say(meta.bundled ? `${name}: reused (the bundled checkpoint, copied into ${cfg.out} by an earlier run; --no-bundled trains it here)` : `${name}: reused`);
       return { model, seconds: Number(meta.seconds), meta };
     }
     say(`${name}: ${cfg.pretrain.steps} DDPM steps on ${data.y.length} images...`);
@@ -519,6 +540,15 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   };
   const original = await trained('pretrained', train, cfg.seed);
   const retrained = await trained('retrain', filterClasses(train, (c) => c !== f), cfg.seed + 1);
+
+  // a row's samples depend on the sampling settings, the classifier, the forgotten class and the very
+  // checkpoints (bundled or trained here: their sha256), and a second FID on the feature network's
+  // preparation and weights (hashed tensors; not its column label)
+  const fidKey = fidNet ? { fidModel: { arch: cfg.fidModel!.arch, options: cfg.fidModel!.options, prep: fidNet.prep, weights: fidNet.weightsHash } } : {};
+  const checkpoints = [`pretrained-${modelKey}`, `retrain-${modelKey}-f${f}`].map((file) => sha256Hex(readFileSync(join(cfg.out, `${file}.safetensors`))));
+  const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f, checkpoints, ...fidKey })}`;
+  const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
+  mkdirSync(rowsDir, { recursive: true });
 
   // 3. evaluation of a model: FA on the forgotten class, in-domain FID on the kept ones, a grid
   const order = [f, ...Array.from({ length: K }, (_, k) => k).filter((k) => k !== f)];
@@ -588,7 +618,6 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
   }
   original.model.dispose();
   clf.dispose();
-  fidNet?.model.dispose();
 
   const rep: GenerationReport = {
     title: `Forgetting class ${f} in a class-conditional DDPM (${dataName})`,
@@ -599,7 +628,7 @@ export async function runDiffusionDemo(ctx: GpuContext, cfg: DiffusionDemoConfig
       ...demoNotes(cfg, clfAcc, meta, { original: original.meta, rt: retrained.meta }),
       ...(fidNet
         ? [
-            `FID (${fidNet.label} features): the same generated kept-class images and real test images in the pooled features of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}.`,
+            `FID (${fidNet.label} features): the same generated kept-class images and real test images in the pooled features of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}. With ${cfg.sample.fidPerClass} generated images per kept class, a feature dimension above their number leaves the covariance rank-deficient: the value is noisy and biased upwards; compare it within this table only.`,
           ]
         : []),
     ],

@@ -35,8 +35,8 @@ Commands:
                                      on MNIST 16×16, digit D forgotten with SFR-on, SalUn and SA, RT as the
                                      reference; table (FA, none, FID in-domain, steps, time) and image grids
                                      in DIR/report.html (default runs/diffusion-demo); resumes. The original
-                                     and RT (for D = 0) come from the bundled checkpoints trained by this
-                                     engine with the same settings; --no-bundled trains them here (~45 min on
+                                     (and RT for D = 0; another D trains its RT) come from bundled checkpoints
+                                     trained by this engine with the same settings; --no-bundled trains them here (~45 min on
                                      2 CPU cores). configs/diffusion-mnist-mlp.json: a small MLP ε-model
                                      trained from scratch in minutes. --lambdas adds an SFR-on row per λ
                                      and the λ sweep's plots to the report

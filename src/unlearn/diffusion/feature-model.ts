@@ -122,14 +122,17 @@ export function prepareImages(images: Float32Array, image: readonly [number, num
 
 /** The model's features of the images, in batches: [n, F] row-major and F. */
 export async function modelFeatures(ctx: GpuContext, model: FeatureModel, images: Float32Array, image: readonly [number, number, number], prep: FeaturePrep, batchSize = 32): Promise<{ features: Float32Array; F: number }> {
-  const x = prepareImages(images, image, prep);
-  const d = prep.channels * prep.size * prep.size;
-  const n = x.length / d;
+  checkFeaturePrep(prep, image);
+  const di = image[0] * image[1] * image[2];
+  const n = images.length / di;
+  if (!Number.isInteger(n)) throw new EngineError('fidModel', `${images.length} values are not whole images of [${image.join(', ')}]`);
   const parts: Float32Array[] = [];
   let F = 0;
   for (let s = 0; s < n; s += batchSize) {
     const m = Math.min(batchSize, n - s);
-    const f = ctx.noGrad(() => ctx.scope(() => ctx.keep(featuresOf(model, tensor(ctx, x.subarray(s * d, (s + m) * d), [m, prep.channels, prep.size, prep.size])))));
+    // one batch prepared at a time: resized inputs (e.g. 3x224x224) of a whole set would not fit in memory
+    const x = prepareImages(images.subarray(s * di, (s + m) * di), image, prep);
+    const f = ctx.noGrad(() => ctx.scope(() => ctx.keep(featuresOf(model, tensor(ctx, x, [m, prep.channels, prep.size, prep.size])))));
     try {
       if (f.rank !== 2 || f.shape[0] !== m) throw new EngineError('fidModel', `features(x) must return [${m}, F], got ${f.describe()}`);
       F = f.shape[1]!;

@@ -43,7 +43,8 @@ export interface GenerationSweep {
 
 /** The λ sweep in the rows (SFR-on rows carrying λ), sorted by λ; null with fewer than two λ. */
 export function generationSweep(rows: readonly GenerationRow[]): GenerationSweep | null {
-  const pts = rows.filter((r) => r.lambda !== undefined && Number.isFinite(r.lambda)).sort((a, b) => a.lambda! - b.lambda!);
+  // the base SFR-on row and its "(λ=x)" variants only: other labelled SFR-on rows may differ in more than λ
+  const pts = rows.filter((r) => r.lambda !== undefined && Number.isFinite(r.lambda) && (r.method === 'SFR-on' || r.method.startsWith('SFR-on (λ='))).sort((a, b) => a.lambda! - b.lambda!);
   if (new Set(pts.map((r) => r.lambda)).size < 2) return null;
   const rt = rows.find((r) => r.method === 'RT');
   return { lambdas: pts.map((r) => r.lambda!), fa: pts.map((r) => r.fa), none: pts.map((r) => r.none ?? null), fid: pts.map((r) => r.fid), rt: rt ? { fa: rt.fa, fid: rt.fid } : null };
