@@ -1,14 +1,13 @@
 // Shared by test/unet.test.ts and test/dit.test.ts, for a noise model (forward(x, t, y) -> eps, see
 // src/models/diffusion/common.ts): fitted to a fixed noisy batch with Adam it must lower its loss, and
-// its parameter gradients must match central finite differences of the GPU forward.
+// its parameter gradients must match central finite differences of the GPU forward (helpers.ts).
 
 import { expect } from 'vitest';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { AnyModule } from '../src/nn/module.js';
 import type { Tensor } from '../src/autograd/tensor.js';
-import { randn, sub, square, mean, sum, mul, tensor, backward } from '../src/ops/index.js';
-import { copyTensor } from '../src/nn/module.js';
-import { fitSteps } from './helpers.js';
+import { randn, sub, square, mean, sum, mul, backward } from '../src/ops/index.js';
+import { expectElementGradMatchesFd, fitSteps } from './helpers.js';
 import { Adam } from '../src/nn/optim.js';
 import { Generator } from '../src/util/rng.js';
 import { timestepsTensor, classesTensor } from '../src/models/diffusion/common.js';
@@ -48,33 +47,6 @@ export async function expectParamGradsMatchFd(
   const sd = model.stateDict();
   for (const name of names) {
     const w = sd.get(name)!;
-    const w0 = (await w.read()) as Float32Array;
-    const gr = (await w.grad!.read()) as Float32Array;
-    const i = pick(name, w0.length);
-    const at = async (v: number) => {
-      const wv = w0.slice();
-      wv[i] = v;
-      ctx.scope(() => copyTensor('test', tensor(ctx, wv, w.shape), w));
-      const l = ctx.scope(() => ctx.noGrad(forwardLoss));
-      const r = await l.item();
-      l.dispose();
-      return r;
-    };
-    const scale = Math.max(...gr.map(Math.abs));
-    const tries: string[] = [];
-    let ok = false;
-    for (const h of [1e-2, 3e-3, 1e-3]) {
-      const lp = await at(w0[i]! + h);
-      const lm = await at(w0[i]! - h);
-      const fd = (lp - lm) / (2 * h);
-      const noise = (3e-7 * (Math.abs(lp) + Math.abs(lm))) / h;
-      tries.push(`h=${h}: ${fd}`);
-      if (Math.abs(gr[i]! - fd) <= 0.02 * Math.abs(fd) + 0.002 * scale + noise) {
-        ok = true;
-        break;
-      }
-    }
-    await at(w0[i]!);
-    expect(ok, `${name}[${i}]: autograd ${gr[i]} vs finite differences ${tries.join(', ')} (max |g| ${scale})`).toBe(true);
+    await expectElementGradMatchesFd(ctx, w, pick(name, w.size), forwardLoss, { hs: [1e-2, 3e-3, 1e-3], rtol: 0.02, gtol: 0.002, noise: 3e-7, what: name });
   }
 }

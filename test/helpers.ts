@@ -9,6 +9,8 @@ import type { GpuContext } from '../src/gpu/context.js';
 import type { Tensor } from '../src/autograd/tensor.js';
 import type { Optimizer } from '../src/nn/optim.js';
 import { backward } from '../src/autograd/backward.js';
+import { tensor } from '../src/ops/index.js';
+import { copyTensor } from '../src/nn/module.js';
 import { assertClose } from './portable/ref.js';
 
 export { Rng, testSeed, f32, viaF32, refVjp, strides, size, distinct, assertClose, assertEqual, assertThrows } from './portable/ref.js';
@@ -36,6 +38,47 @@ export async function fitSteps(ctx: GpuContext, opt: Optimizer, steps: number, l
     l.dispose();
   }
   return losses;
+}
+
+/**
+ * Element `i` of parameter `w` (its .grad filled by a backward of `lossOf`) against central finite
+ * differences of `lossOf` (run without grad): the first step h of `hs` whose difference agrees within
+ * rtol·|fd| + gtol·max|grad| + f32 rounding of the two losses (noise·(|l₊| + |l₋|)/h) passes. The
+ * element is restored afterwards. Used by the model tests (ResNet, UNet, DiT).
+ */
+export async function expectElementGradMatchesFd(
+  ctx: GpuContext,
+  w: Tensor,
+  i: number,
+  lossOf: () => Tensor,
+  o: { hs: number[]; rtol: number; gtol: number; noise: number; what: string },
+): Promise<void> {
+  const w0 = (await w.read()) as Float32Array;
+  const g = (await w.grad!.read()) as Float32Array;
+  const at = async (v: number) => {
+    const wv = w0.slice();
+    wv[i] = v;
+    ctx.scope(() => copyTensor('test', tensor(ctx, wv, w.shape), w));
+    const l = ctx.scope(() => ctx.noGrad(lossOf));
+    const r = await l.item();
+    l.dispose();
+    return r;
+  };
+  const scale = Math.max(...g.map(Math.abs));
+  const tries: string[] = [];
+  let ok = false;
+  for (const h of o.hs) {
+    const lp = await at(w0[i]! + h);
+    const lm = await at(w0[i]! - h);
+    const fd = (lp - lm) / (2 * h);
+    tries.push(`h=${h}: ${fd}`);
+    if (Math.abs(g[i]! - fd) <= o.rtol * Math.abs(fd) + o.gtol * scale + (o.noise * (Math.abs(lp) + Math.abs(lm))) / h) {
+      ok = true;
+      break;
+    }
+  }
+  await at(w0[i]!);
+  expect(ok, `${o.what}[${i}]: autograd ${g[i]} vs finite differences ${tries.join(', ')} (max |g| ${scale})`).toBe(true);
 }
 
 /** Creates one context for the test file; `gpu.ctx` is valid inside tests. */

@@ -3,7 +3,7 @@
 // the gradient of single conv weight entries matches central finite differences of the GPU forward
 // (eval mode, BatchNorm on running statistics; and training mode through the batch statistics).
 import { describe, it, expect } from 'vitest';
-import { useGpu, Rng, f32, viaF32, expectClose, fitSteps } from './helpers.js';
+import { useGpu, Rng, f32, viaF32, expectClose, fitSteps, expectElementGradMatchesFd } from './helpers.js';
 import { tensor, randn } from '../src/wgsl/fill.js';
 import { mean, sum } from '../src/wgsl/reduce.js';
 import { mul } from '../src/wgsl/elementwise.js';
@@ -205,40 +205,15 @@ describe('ResNet-18 (tiny)', () => {
       const dir = ctx.keep(randn(ctx, [8, 3], new Generator(rint(1000))));
       // loss = sum(logits * dir): a fixed random projection of the output
       const forwardLoss = () => sum(mul(model.forward(x), dir));
-      const lossOf = () => ctx.scope(forwardLoss);
       // (the graph must stay alive until backward: forward and backward share one scope)
       ctx.scope(() => backward(forwardLoss()));
       const sd = model.stateDict();
       for (const name of ['conv1.weight', 'layer1.0.conv2.weight', 'layer2.0.downsample.0.weight', 'layer4.1.conv1.weight']) {
         const w = sd.get(name)!;
-        const w0 = (await w.read()) as Float32Array;
-        const g = (await w.grad!.read()) as Float32Array;
-        const i = rint(w0.length);
-        const at = async (v: number) => {
-          const wv = w0.slice();
-          wv[i] = v;
-          ctx.scope(() => copyTensor('test', tensor(ctx, wv, w.shape), w));
-          const l = lossOf();
-          const r = await l.item();
-          l.dispose();
-          return r;
-        };
         // The tiny net is kinky (ReLUs, 1x1 maps in layer4, batch statistics over 4 values): central
         // differences converge to the gradient only for small steps, where f32 rounding of the loss
         // grows. Accept the gradient when one of three step sizes agrees with it.
-        const scale = Math.max(...g.map(Math.abs));
-        const tries: string[] = [];
-        let ok = false;
-        for (const h of [1e-3, 3e-4, 1e-4]) {
-          const lp = await at(w0[i]! + h);
-          const lm = await at(w0[i]! - h);
-          const fd = (lp - lm) / (2 * h);
-          const noise = (4e-7 * (Math.abs(lp) + Math.abs(lm))) / h;
-          tries.push(`h=${h}: ${fd}`);
-          if (Math.abs(g[i]! - fd) <= 0.03 * Math.abs(fd) + 0.005 * scale + noise) ok = true;
-        }
-        await at(w0[i]!);
-        expect(ok, `${name}[${i}]: autograd ${g[i]} vs finite differences ${tries.join(', ')} (max |g| ${scale})`).toBe(true);
+        await expectElementGradMatchesFd(ctx, w, rint(w.size), forwardLoss, { hs: [1e-3, 3e-4, 1e-4], rtol: 0.03, gtol: 0.005, noise: 4e-7, what: name });
       }
       x.dispose();
       dir.dispose();

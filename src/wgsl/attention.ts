@@ -292,17 +292,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * Backward per query row: dQ_i = scale * sum_j dS_ij k_j into out[0 .. B·H·L·D), and with `ds` also
- * the score gradient dS [B, H, L, S] (for a bias gradient) into out from B·H·L·D on; dS_ij = P_ij
- * (dP_ij - D_i) with dP_ij = (dO_i . v_j) * dropScale_ij and P_ij = exp(s_ij - lse_i) recomputed.
- * Same register tiling as the forward (R query rows per invocation, C keys per step).
+ * What both backward kernels open with: the q, k, v and dO rows, their bindings (the output `out`
+ * at 0, the row statistics at 5, the shared parameters after), and the entry point up to the
+ * invocation's own R rows along `extent` (P.L query rows, P.S key rows).
  */
-export function attentionQueryBackwardShader(v: Variant, t: AttentionTiling, W: number, ds: boolean): string {
-  const { D, E } = v;
-  const { R, C } = t;
-  const Q = new Rows('q', D), K = new Rows('k', D), V = new Rows('v', E), G = new Rows('dO', E);
-  const L: string[] = [];
-  L.push(`@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+function backwardPrologue(v: Variant, t: AttentionTiling, W: number, out: string, extent: string) {
+  const Q = new Rows('q', v.D), K = new Rows('k', v.D), V = new Rows('v', v.E), G = new Rows('dO', v.E);
+  const head = `@group(0) @binding(0) var<storage, read_write> ${out}: array<f32>;
 ${Q.decl(1)}
 ${K.decl(2)}
 ${V.decl(3)}
@@ -311,7 +307,21 @@ ${G.decl(4)}
 ${common(v, 6)}
 @compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-${start(v, W, R, 'P.L')}`);
+${start(v, W, t.R, extent)}`;
+  return { Q, K, V, G, head };
+}
+
+/**
+ * Backward per query row: dQ_i = scale * sum_j dS_ij k_j into out[0 .. B·H·L·D), and with `ds` also
+ * the score gradient dS [B, H, L, S] (for a bias gradient) into out from B·H·L·D on; dS_ij = P_ij
+ * (dP_ij - D_i) with dP_ij = (dO_i . v_j) * dropScale_ij and P_ij = exp(s_ij - lse_i) recomputed.
+ * Same register tiling as the forward (R query rows per invocation, C keys per step).
+ */
+export function attentionQueryBackwardShader(v: Variant, t: AttentionTiling, W: number, ds: boolean): string {
+  const { D } = v;
+  const { R, C } = t;
+  const { Q, K, V, G, head } = backwardPrologue(v, t, W, 'out', 'P.L');
+  const L: string[] = [head];
   if (ds) L.push(`  let dsBase = P.B * P.H * P.L * ${D}u;`);
   for (const r of range(R)) {
     L.push(`  let row${r} = bh * P.L + o${r};`);
@@ -358,18 +368,8 @@ ${start(v, W, R, 'P.L')}`);
 export function attentionKeyBackwardShader(v: Variant, t: AttentionTiling, W: number): string {
   const { D, E } = v;
   const { R, C } = t;
-  const Q = new Rows('q', D), K = new Rows('k', D), V = new Rows('v', E), G = new Rows('dO', E);
-  const L: string[] = [];
-  L.push(`@group(0) @binding(0) var<storage, read_write> dKV: array<f32>;
-${Q.decl(1)}
-${K.decl(2)}
-${V.decl(3)}
-${G.decl(4)}
-@group(0) @binding(5) var<storage, read> stats: array<f32>;
-${common(v, 6)}
-@compute @workgroup_size(${W})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-${start(v, W, R, 'P.S')}`);
+  const { Q, K, V, G, head } = backwardPrologue(v, t, W, 'dKV', 'P.S');
+  const L: string[] = [head];
   for (const r of range(R)) {
     L.push(`  let col${r} = bh * P.S + o${r};`);
     for (const g of K.groups.keys()) L.push(`  ${K.load(`k${r}`, `col${r}`, g, ' * P.scale')}`);
