@@ -285,7 +285,13 @@ describe.skipIf(skipWithout(haveChromium))('studio in headless Chromium (WebGPU)
     const loadFile = async (...files: [string, Uint8Array][]) => {
       await p.setInputFiles('#data-file', files.map(([name, bytes]) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) })));
       await p.click('#load-data');
-      await p.waitForFunction(() => /err|ok/.test(document.getElementById('data-status')?.className ?? '') && !/loading|reading/.test(document.getElementById('data-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+      // done when the status is final and the page is idle again (a good load goes on to rebuild
+      // the model in a job of its own; the next click must not land inside it)
+      await p.waitForFunction(
+        () => /err|ok/.test(document.getElementById('data-status')?.className ?? '') && !/loading|reading/.test(document.getElementById('data-status')?.textContent ?? '') && document.body.dataset.state !== 'busy',
+        undefined,
+        { timeout: 60_000 },
+      );
       return text(p, '#data-status');
     };
     const tmp = mkdtempSync(path.join(tmpdir(), 'studio-test-'));
@@ -297,6 +303,8 @@ describe.skipIf(skipWithout(haveChromium))('studio in headless Chromium (WebGPU)
       expect(await p.evaluate(() => Array.from(document.querySelectorAll('#forget-class option')).map((o) => o.textContent))).toEqual(['cat (5)', 'dog (5)']);
       // JPEGs go through the library's WASM decoder: the pixels the page shows are exactly PIL's
       expect(await loadFile(['photos.tar', jpegArchive(tmp)])).toBe('image folder from photos.tar: 4 train / 2 test images of [3×32×32], 2 classes, training with random crop + flip.');
+      // the status turns ok only once the grid shows the new data set
+      expect(await text(p, '#grid-page')).toBe('images 0–3 of 4');
       const shown = await p.evaluate(() =>
         [0, 1].map((i) => {
           const cv = document.querySelector<HTMLCanvasElement>(`#grid canvas[data-index="${i}"]`)!;

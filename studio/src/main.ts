@@ -240,11 +240,13 @@ async function loadData() {
     haveModel = false;
     originalFrom = '';
     resetResults();
-    setStatus('data-status', `${data.format} from ${data.source}: ${data.train} train / ${data.test} test images of [${data.shape.join('×')}], ${data.classes.length} classes${data.augment ? ', training with random crop + flip' : ''}.`, 'ok');
     select('forget-class').innerHTML = data.classes.map((c, k) => `<option value="${k}">${esc(c)} (${data!.trainCounts[k]})</option>`).join('');
     picked.clear();
     gridPage = 0;
+    // the grid first: "ok" means the page shows the new data (a status set earlier let a reader
+    // see the previous data set's images under the new status)
     await renderGrid();
+    setStatus('data-status', `${data.format} from ${data.source}: ${data.train} train / ${data.test} test images of [${data.shape.join('×')}], ${data.classes.length} classes${data.augment ? ', training with random crop + flip' : ''}.`, 'ok');
     return true;
   });
   // the model depends on the data (input size, classes); a failed load keeps the previous data and model
