@@ -1,8 +1,9 @@
 // 2-D pooling (PyTorch semantics, NCHW): max pooling (backward routes to the saved argmax, the
-// first maximum on ties), average pooling (count_include_pad=True), global average pooling. One
-// invocation per output (forward) or per input element (backward, a gather over the windows that
-// contain it: no atomics). It does not do ceil_mode, dilation, count_include_pad=False or adaptive
-// output sizes other than 1.
+// first maximum on ties), average pooling (count_include_pad True, PyTorch's default, or False:
+// the divisor is the number of input elements inside the window, as TensorFlow's average pool and
+// the FID Inception use), global average pooling. One invocation per output (forward) or per input
+// element (backward, a gather over the windows that contain it: no atomics). It does not do
+// ceil_mode, dilation or adaptive output sizes other than 1.
 //
 // Letters: N batch, C channels, H W input size, KH KW window, OH OW output size.
 
@@ -19,6 +20,8 @@ interface PoolGeom {
   N: number; C: number; H: number; W: number;
   KH: number; KW: number; SH: number; SW: number; PH: number; PW: number;
   OH: number; OW: number;
+  /** average pooling divides by the window's in-bounds count instead of KH*KW */
+  excludePad: boolean;
 }
 
 function pair(op: string, name: string, v: Pair, min: number): [number, number] {
@@ -45,13 +48,19 @@ function geometry(op: string, x: Tensor, kernel: Pair, stride: Pair | undefined,
     throw new EngineError(op, `kernel ${KH}x${KW} is larger than the padded input ${H + 2 * PH}x${W + 2 * PW} of input ${shapeStr(x.shape)}`);
   const OH = Math.floor((H + 2 * PH - KH) / SH) + 1;
   const OW = Math.floor((W + 2 * PW - KW) / SW) + 1;
-  return { N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW };
+  return { N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW, excludePad: false };
 }
 
 const PARAMS = `struct Params { NC: u32, H: u32, W: u32, OH: u32, OW: u32 }`;
 const consts = (g: PoolGeom) =>
   `const KH = ${g.KH}; const KW = ${g.KW}; const SH = ${g.SH}; const SW = ${g.SW}; const PH = ${g.PH}; const PW = ${g.PW};`;
-const key = (g: PoolGeom) => [g.KH, g.KW, g.SH, g.SW, g.PH, g.PW].join(',');
+const key = (g: PoolGeom) => [g.KH, g.KW, g.SH, g.SW, g.PH, g.PW].join(',') + (g.excludePad ? ':nopad' : '');
+
+/** WGSL: the reciprocal divisor of average window (oh, ow) as \`inv\` (KH*KW, or its in-bounds count). */
+function avgDivisor(g: PoolGeom): string {
+  if (!g.excludePad) return `let inv = ${f32lit(1 / (g.KH * g.KW))};`;
+  return `let inv = 1.0 / f32((min(oh * SH - PH + KH, i32(P.H)) - max(oh * SH - PH, 0)) * (min(ow * SW - PW + KW, i32(P.W)) - max(ow * SW - PW, 0)));`;
+}
 const uniforms = (g: PoolGeom) => packUniforms([g.N * g.C, g.H, g.W, g.OH, g.OW]);
 const ENTRY = (n: string) => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -84,7 +93,7 @@ ${ENTRY('P.NC * P.OH * P.OW')}
       ${isMax ? `if (best < 0 || v > acc || (v != v && acc == acc)) { acc = v; best = ih * i32(P.W) + iw; }` : 'acc += v;'}
     }
   }
-  ${isMax ? 'y[t] = acc;\n  argmax[t] = best;' : `y[t] = acc * ${f32lit(1 / (g.KH * g.KW))};`}
+  ${isMax ? 'y[t] = acc;\n  argmax[t] = best;' : `${avgDivisor(g)}\n  y[t] = acc * inv;`}
 }`;
 }
 
@@ -112,10 +121,10 @@ ${ENTRY('P.NC * P.H * P.W')}
   for (var oh = ohLo; oh <= ohHi; oh++) {
     for (var ow = owLo; ow <= owHi; ow++) {
       let o = plane + u32(oh) * P.OW + u32(ow);
-      ${isMax ? 'if (argmax[o] == here) { acc += dy[o]; }' : 'acc += dy[o];'}
+      ${isMax ? 'if (argmax[o] == here) { acc += dy[o]; }' : g.excludePad ? `${avgDivisor(g)}\n      acc += dy[o] * inv;` : 'acc += dy[o];'}
     }
   }
-  dx[t] = ${isMax ? 'acc' : `acc * ${f32lit(1 / (g.KH * g.KW))}`};
+  dx[t] = ${isMax || g.excludePad ? 'acc' : `acc * ${f32lit(1 / (g.KH * g.KW))}`};
 }`;
 }
 
@@ -160,15 +169,24 @@ export function maxPool2d(x: Tensor, kernel: Pair, stride?: Pair, padding: Pair 
   return record(y, op, [x], (dy) => [poolBackward(`${op}.backward`, g, dy, argmax)]);
 }
 
+/** Options of avgPool2d. */
+export interface AvgPool2dOptions {
+  /**
+   * PyTorch's count_include_pad (default true): every window is divided by KH*KW, padding counting
+   * as zeros. False divides each window by the number of input elements it covers.
+   */
+  countIncludePad?: boolean;
+}
+
 /**
- * Average pooling (PyTorch avg_pool2d, ceil_mode=False, count_include_pad=True: every window is
- * divided by KH*KW, padding counting as zeros).
+ * Average pooling (PyTorch avg_pool2d, ceil_mode=False).
  * @param x [N, C, H, W]
  * @returns [N, C, OH, OW]
  */
-export function avgPool2d(x: Tensor, kernel: Pair, stride?: Pair, padding: Pair = 0): Tensor {
+export function avgPool2d(x: Tensor, kernel: Pair, stride?: Pair, padding: Pair = 0, options: AvgPool2dOptions = {}): Tensor {
   const op = 'avgPool2d';
   const g = geometry(op, x, kernel, stride, padding);
+  g.excludePad = options.countIncludePad === false && (g.PH > 0 || g.PW > 0);
   const y = new Tensor(x.ctx, [g.N, g.C, g.OH, g.OW], 'f32');
   x.ctx.dispatch({
     op,

@@ -1,5 +1,5 @@
 // Portable checks of 2-D pooling (src/wgsl/pool2d.ts): max (gradient to the first maximum of each
-// window, as PyTorch), average (count_include_pad), global / adaptive average; forward and backward
+// window, as PyTorch), average (count_include_pad true and false), global / adaptive average; forward and backward
 // against float64 on odd sizes, rectangular windows, strides and padding; planted ties; errors. Each
 // window geometry compiles its own pipelines, so the cases share few geometries. No ceil_mode.
 //
@@ -24,10 +24,14 @@ const CASES: Case[] = [
   { shape: [2, 2, 5, 6], k: [3, 3], s: [2, 2], p: [1, 1] },
   { shape: [2, 5, 6, 5], k: [3, 2], s: [1, 2], p: [1, 0] },
   { shape: [1, 1, 9, 9], k: [3, 3], s: [3, 3], p: [0, 0] },
+  { shape: [2, 3, 5, 4], k: [3, 3], s: [1, 1], p: [1, 1] },
 ];
 
-/** Float64 pooling of NCHW (padding never wins a max and counts as 0 in an average). */
-function refPool(c: Case, kind: 'max' | 'avg') {
+/**
+ * Float64 pooling of NCHW (padding never wins a max and counts as 0 in an average; 'avgx' divides
+ * by the in-bounds count, count_include_pad=False).
+ */
+function refPool(c: Case, kind: 'max' | 'avg' | 'avgx') {
   const [N, C, H, W] = c.shape;
   const [KH, KW] = c.k, [SH, SW] = c.s, [PH, PW] = c.p;
   const OH = Math.floor((H + 2 * PH - KH) / SH) + 1, OW = Math.floor((W + 2 * PW - KW) / SW) + 1;
@@ -37,14 +41,16 @@ function refPool(c: Case, kind: 'max' | 'avg') {
       for (let oh = 0; oh < OH; oh++)
         for (let ow = 0; ow < OW; ow++) {
           let acc = kind === 'max' ? -Infinity : 0;
+          let count = 0;
           for (let kh = 0; kh < KH; kh++)
             for (let kw = 0; kw < KW; kw++) {
               const ih = oh * SH - PH + kh, iw = ow * SW - PW + kw;
               if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
               const v = x[(nc * H + ih) * W + iw]!;
               acc = kind === 'max' ? Math.max(acc, v) : acc + v;
+              count++;
             }
-          y[(nc * OH + oh) * OW + ow] = kind === 'max' ? acc : acc / (KH * KW);
+          y[(nc * OH + oh) * OW + ow] = kind === 'max' ? acc : acc / (kind === 'avgx' ? count : KH * KW);
         }
     return y;
   };
@@ -52,16 +58,16 @@ function refPool(c: Case, kind: 'max' | 'avg') {
 }
 
 export const POOL_CHECKS: Check[] = [
-  ...(['max', 'avg'] as const).map(
+  ...(['max', 'avg', 'avgx'] as const).map(
     (kind): Check => ({
-      name: `${kind}Pool2d: rectangular windows, strides, padding, forward/backward`,
+      name: `${kind === 'avgx' ? 'avgPool2d countIncludePad false' : `${kind}Pool2d`}: rectangular windows, strides, padding, forward/backward`,
       run: async (ctx, rng) => {
         for (const c of CASES) {
           const { outShape, f } = refPool(c, kind);
           await checkOp(ctx, rng, {
-            what: `${kind}Pool2d ${JSON.stringify(c)}`,
+            what: `${kind === 'avgx' ? 'avgPool2d(countIncludePad false)' : `${kind}Pool2d`} ${JSON.stringify(c)}`,
             inputs: [{ shape: c.shape, values: distinct(rng, size(c.shape)) }],
-            op: (x) => (kind === 'max' ? maxPool2d : avgPool2d)(x, c.k, c.s, c.p),
+            op: (x) => (kind === 'max' ? maxPool2d(x, c.k, c.s, c.p) : avgPool2d(x, c.k, c.s, c.p, { countIncludePad: kind === 'avg' })),
             ref: f,
             outShape,
             tol: [1e-5, 1e-6],

@@ -1,6 +1,6 @@
 // Pooling layers (torch.nn.MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1)) over [N, C, H, W]; stride
-// defaults to the kernel size; average pooling counts zero padding (torch's default). No ceil_mode,
-// no adaptive output sizes other than 1.
+// defaults to the kernel size; average pooling counts zero padding unless countIncludePad is false
+// (as torch). No ceil_mode, no adaptive output sizes other than 1.
 
 import type { GpuContext } from '../../gpu/context.js';
 import type { Tensor } from '../../autograd/tensor.js';
@@ -13,6 +13,8 @@ export interface Pool2dConfig {
   /** Default: kernelSize. */
   stride?: number;
   padding?: number;
+  /** AvgPool2d only: torch's count_include_pad (default true). */
+  countIncludePad?: boolean;
 }
 
 /** [N, C, H, W] -> [N, C, OH, OW]. */
@@ -26,8 +28,8 @@ export class MaxPool2d extends Module<[Tensor], Tensor, Pool2dConfig> {
 /** [N, C, H, W] -> [N, C, OH, OW]. */
 export class AvgPool2d extends Module<[Tensor], Tensor, Pool2dConfig> {
   forward(x: Tensor): Tensor {
-    const { kernelSize: k, stride = k, padding = 0 } = this.config;
-    return avgPool2d(x, k, stride, padding);
+    const { kernelSize: k, stride = k, padding = 0, countIncludePad = true } = this.config;
+    return avgPool2d(x, k, stride, padding, { countIncludePad });
   }
 }
 
