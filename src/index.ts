@@ -45,6 +45,8 @@ export { SwinTransformer, swinT } from './models/swin.js';
 export type { SwinOptions } from './models/swin.js';
 export { VisionTransformer, vitB16 } from './models/vit.js';
 export type { ViTOptions } from './models/vit.js';
+export { InceptionV3, BasicConv2d } from './models/inception.js';
+export type { InceptionV3Options, BasicConv2dConfig } from './models/inception.js';
 export { transformerNoDecay } from './models/transformer-parts.js';
 export { ConditionalUNet } from './models/diffusion/unet.js';
 export type { UNetOptions } from './models/diffusion/unet.js';

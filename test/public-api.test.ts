@@ -46,7 +46,7 @@ const BROWSER_ENTRY = [
     'toJson', 'toMarkdown', 'train', 'trainClassifier', 'transpose', 'trueLabelConfidence', 'unary',
     'variance', 'view', 'warmup', 'where', 'windowPartition', 'windowReverse', 'withCliMethods', 'zeros', 'zerosLike',
     // diffusion models (src/models/diffusion) and their kernels
-    'ConditionalUNet', 'DiT', 'SwinTransformer', 'VisionTransformer', 'swinT', 'transformerNoDecay', 'vitB16', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
+    'ConditionalUNet', 'DiT', 'SwinTransformer', 'VisionTransformer', 'InceptionV3', 'BasicConv2d', 'swinT', 'transformerNoDecay', 'vitB16', 'checkClasses', 'checkTimesteps', 'classesTensor', 'timestepsTensor', 'upsampleNearest2d',
     // mixed precision and f16 tensors
     'GradScaler', 'autocast', 'cast', 'hasF16', 'linearMixed', 'matmulMixed', 'readF32', 'tensorF16',
     // generation (diffusion)

@@ -10,6 +10,7 @@ import { ResNet, type ResNetOptions } from './resnet.js';
 import { DIFFUSION_ARCHITECTURES } from './diffusion/registry.js';
 import { SwinTransformer, type SwinOptions } from './swin.js';
 import { VisionTransformer, type ViTOptions } from './vit.js';
+import { InceptionV3, type InceptionV3Options } from './inception.js';
 
 /** One input tensor of an architecture's forward: its name in the input file and its dtype. */
 export interface ArchInput {
@@ -50,6 +51,12 @@ export const ARCHITECTURES: Record<string, Architecture> = {
     summary: 'torchvision vit_b_16 (VisionTransformer); options imageSize, patchSize, numLayers, numHeads, hiddenDim, mlpDim, dropout, attentionDropout, numClasses, inChannels, seed',
     optionKeys: ['imageSize', 'patchSize', 'numLayers', 'numHeads', 'hiddenDim', 'mlpDim', 'dropout', 'attentionDropout', 'numClasses', 'inChannels', 'seed'],
     build: (ctx, o) => new VisionTransformer(ctx, o as ViTOptions),
+    inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
+  },
+  inception_v3: {
+    summary: "torchvision inception_v3 (Inception3), or pytorch-fid's FID Inception with fid: true; options numClasses, auxLogits, transformInput, fid, widthDiv, dropout, seed",
+    optionKeys: ['numClasses', 'auxLogits', 'transformInput', 'fid', 'widthDiv', 'dropout', 'seed'],
+    build: (ctx, o) => new InceptionV3(ctx, o as InceptionV3Options),
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
 };
