@@ -12,6 +12,7 @@ import { toFloat32 } from '../src/io/safetensors.js';
 import { IMAGENET_MEAN, IMAGENET_STD, checkFeaturePrep, isFeatureModel, modelFeatures, prepareImages, resizeBilinear } from '../src/unlearn/diffusion/feature-model.js';
 import { VisionTransformer } from '../src/models/vit.js';
 import { ResNet } from '../src/models/resnet.js';
+import { InceptionV3 } from '../src/models/inception.js';
 import { tensor } from '../src/ops/index.js';
 import { checkFidModel } from '../src/cli/diffusion-demo.js';
 
@@ -59,7 +60,12 @@ describe('feature model input', () => {
     const spec = { arch: 'resnet18', options: { width: 4 }, weights: 'w.safetensors', inputSize: 32 };
     expect(checkFidModel(spec, [1, 16, 16]).prep).toEqual({ size: 32, channels: 3, mean: IMAGENET_MEAN, std: IMAGENET_STD });
     expect(checkFidModel({ ...spec, options: { inChannels: 1 }, label: 'mine' }, [1, 16, 16])).toMatchObject({ label: 'mine', prep: { channels: 1, mean: [0.485], std: [0.229] } });
-    expect(() => checkFidModel({ ...spec, arch: 'inception_v3' }, [1, 16, 16])).toThrow(/unknown architecture 'inception_v3'/);
+    expect(() => checkFidModel({ ...spec, arch: 'inception_v4' }, [1, 16, 16])).toThrow(/unknown architecture 'inception_v4'/);
+    expect(() => checkFidModel({ ...spec, inputSize: undefined }, [1, 16, 16])).toThrow(/inputSize must be a positive integer, got undefined/);
+    // Inception: pytorch-fid's 299x299 in [−1, 1] unless said otherwise; ImageNet's with transformInput
+    const fid = { arch: 'inception_v3', options: { fid: true }, weights: 'pt_inception.safetensors' };
+    expect(checkFidModel(fid, [1, 16, 16]).prep).toEqual({ size: 299, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+    expect(checkFidModel({ ...fid, options: { transformInput: true }, inputSize: 342 }, [3, 32, 32]).prep).toEqual({ size: 342, channels: 3, mean: IMAGENET_MEAN, std: IMAGENET_STD });
     expect(() => checkFidModel({ ...spec, weight: 'x' }, [1, 16, 16])).toThrow(/unknown key\(s\) weight/);
     expect(() => checkFidModel({ ...spec, weights: [] }, [1, 16, 16])).toThrow(/weights must be a safetensors path/);
     expect(() => checkFidModel({ ...spec, options: { chanels: 3 } }, [1, 16, 16])).toThrow(/chanels/);
@@ -83,6 +89,26 @@ describe('modelFeatures', () => {
       expectClose(got.features, want, 1e-5, 1e-6, 'features');
     } finally {
       model.dispose();
+    }
+  });
+
+  it("takes the FID Inception: 16x16 grey images to pytorch-fid's 299x299 input in [−1, 1], pool3 features", async () => {
+    const { ctx } = gpu;
+    const net = new InceptionV3(ctx, { fid: true, widthDiv: 16, seed: rng.u32() });
+    net.eval();
+    const images = Float32Array.from(rng.uniform(3 * 256));
+    const { prep } = checkFidModel({ arch: 'inception_v3', options: { fid: true, widthDiv: 16 }, weights: 'w.safetensors' }, [1, 16, 16]);
+    try {
+      const got = await modelFeatures(ctx, net, images, [1, 16, 16], prep, 2);
+      expect(got.F).toBe(128);
+      // pytorch-fid: x in [0, 1] resized to 299, then 2x − 1
+      const x = resizeBilinear(Float32Array.from(images, (v) => (v + 1) / 2), 3, 1, 16, 16, 299, 299);
+      const rgb = new Float32Array(3 * 3 * 299 * 299);
+      for (let i = 0; i < 3; i++) for (let c = 0; c < 3; c++) for (let k = 0; k < 299 * 299; k++) rgb[(i * 3 + c) * 299 * 299 + k] = 2 * x[i * 299 * 299 + k]! - 1;
+      const want = await ctx.scope(async () => ctx.noGrad(() => net.features(tensor(ctx, rgb, [3, 3, 299, 299]))).read());
+      expectClose(got.features, want, 1e-4, 1e-6, 'Inception features');
+    } finally {
+      net.dispose();
     }
   });
 

@@ -17,6 +17,11 @@ import { InceptionV3 } from '../src/models/inception.js';
 import { architecture } from '../src/models/registry.js';
 import { Generator } from '../src/util/rng.js';
 import { relErr, goldenLookup } from './golden.js';
+import { runForward } from '../src/cli/forward.js';
+import { serializeSafetensors } from '../src/io/safetensors.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/inception_golden.safetensors', import.meta.url));
 const S = 299;
@@ -160,6 +165,26 @@ describe('Inception-v3 golden values (torchvision layout and the FID Inception, 
     tv.dispose();
     model.dispose();
   }, 300_000);
+});
+
+describe('forward --arch inception_v3 on FID Inception weights', () => {
+  it('loads strictly, the eval-mode logits match, and a torchvision-layout file is refused by name', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'inception-forward-'));
+    try {
+      const weights = join(tmp, 'weights.safetensors');
+      writeFileSync(weights, serializeSafetensors(stateOf(false)));
+      const input = join(tmp, 'in.safetensors');
+      writeFileSync(input, serializeSafetensors(new Map([['x', { dtype: 'F32', shape: [2, 3, S, S], data: hashed(2 * 3 * S * S) }]])));
+      const out = join(tmp, 'out.safetensors');
+      await runForward(gpu.ctx, { arch: 'inception_v3', options: options.fid, weights, input, out });
+      const got = toFloat32((await loadSafetensorsFile(out)).tensors.get('out')!);
+      expect(relErr(got, toFloat32(golden('fid.eval.logits')))).toBeLessThan(1e-4);
+      // the same file for the aux-head layout: the missing aux tensors are named
+      await expect(runForward(gpu.ctx, { arch: 'inception_v3', options: { ...options.fid, auxLogits: true }, weights, input, out })).rejects.toThrow(/AuxLogits\.conv0\.conv\.weight/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('Inception-v3 (full width and tiny instances)', () => {

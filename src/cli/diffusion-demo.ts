@@ -48,19 +48,22 @@ const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretra
 const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std', 'label'];
 
 /**
- * A feature network the user brings for a second FID column (e.g. a torchvision ResNet-18 saved with
- * safetensors): an architecture of the registry with a pooled feature output (resnet18, swin_t,
- * vit_b_16), its weights, and how
- * images are prepared for it (feature-model.ts).
+ * A feature network the user brings for a second FID column: an architecture of the registry with a
+ * pooled feature output (inception_v3, e.g. pytorch-fid's FID Inception weights with options
+ * { fid: true }; resnet18; swin_t; vit_b_16), its weights, and how images are prepared for it
+ * (feature-model.ts).
  */
 export interface FidModelSpec {
   arch: string;
   options: Record<string, unknown>;
   /** safetensors file(s), comma-separated or a list, or an .index.json */
   weights: string | string[];
-  /** side of the square input the model takes (images are resized bilinearly) */
-  inputSize: number;
-  /** per-channel normalisation of [0, 1] pixels (default ImageNet's) */
+  /** side of the square input the model takes (images are resized bilinearly); default 299 for inception_v3 */
+  inputSize?: number;
+  /**
+   * per-channel normalisation of [0, 1] pixels: default ImageNet's, except inception_v3 without
+   * transformInput, whose weights take (x − 0.5) / 0.5 (pytorch-fid's 2x − 1)
+   */
   mean?: number[];
   std?: number[];
   /** the column's name, "FID (<label> features)" (default the arch) */
@@ -80,7 +83,15 @@ export function checkFidModel(spec: unknown, image: ImageShape): { spec: FidMode
   if (!(typeof w === 'string' ? w.trim() !== '' : Array.isArray(w) && w.length > 0 && w.every((x) => typeof x === 'string')))
     throw new EngineError(op, `weights must be a safetensors path (or a list of them), got ${JSON.stringify(w)}`);
   const channels = Number((f.options ?? {}).inChannels ?? 3);
-  const prep: FeaturePrep = { size: f.inputSize, channels, mean: f.mean ?? IMAGENET_MEAN.slice(0, channels), std: f.std ?? IMAGENET_STD.slice(0, channels) };
+  // Inception's weights (pytorch-fid's and torchvision's with transform_input off) take 299x299 in [−1, 1]
+  const inception = f.arch === 'inception_v3';
+  const half = inception && (f.options ?? {}).transformInput !== true;
+  const prep: FeaturePrep = {
+    size: f.inputSize ?? (inception ? 299 : (undefined as unknown as number)),
+    channels,
+    mean: f.mean ?? (half ? [0.5, 0.5, 0.5] : IMAGENET_MEAN.slice(0, channels)),
+    std: f.std ?? (half ? [0.5, 0.5, 0.5] : IMAGENET_STD.slice(0, channels)),
+  };
   checkFeaturePrep(prep, image);
   return { spec: { ...f, options: { ...(f.options ?? {}) } }, prep, label: f.label ?? f.arch };
 }
@@ -442,7 +453,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
     const m = architecture(spec.arch, spec.options).build(ctx, spec.options);
     if (!isFeatureModel(m)) {
       m.dispose();
-      throw new EngineError('fidModel', `${spec.arch} has no pooled feature output to take an FID in (resnet18, swin_t and vit_b_16 have)`);
+      throw new EngineError('fidModel', `${spec.arch} has no pooled feature output to take an FID in (inception_v3, resnet18, swin_t and vit_b_16 have)`);
     }
     try {
       m.loadStateDict(weights, { strict: true });

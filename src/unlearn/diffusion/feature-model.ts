@@ -1,11 +1,11 @@
 // FID in the features of a model the user brings (ImageNet Inception weights cannot be fetched on
-// these machines, so the demo's own FID uses its evaluation classifier; a user with a feature network
-// of their own, e.g. a torchvision ResNet-18 saved with safetensors, gets a second FID column in its
-// features). Generated and real images in [−1, 1] are mapped to [0, 1], given the model's channel
+// these machines, so the demo's own FID uses its evaluation classifier; a user with pytorch-fid's FID
+// Inception weights, or a feature network of their own such as a torchvision ResNet-18, saved with
+// safetensors, gets a second FID column in its features). Generated and real images in [−1, 1] are mapped to [0, 1], given the model's channel
 // count (grey replicated to 3 channels), resized bilinearly as PyTorch's F.interpolate(mode='bilinear',
 // align_corners=False, antialias=False), normalised per channel ((x − mean) / std, ImageNet's by
 // default) and passed through the model's pooled penultimate features (ResNet's `features(x)`, Swin's
-// and ViT's `featuresOf(x)`). Browser-safe.
+// and ViT's `featuresOf(x)`, Inception's pool3 `features(x)`). Browser-safe.
 
 import type { Tensor } from '../../autograd/tensor.js';
 import type { GpuContext } from '../../gpu/context.js';
