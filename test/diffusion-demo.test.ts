@@ -18,6 +18,7 @@ import { requirePrereq, skipWithout } from './prereq.js';
 import { EVAL_CLASSIFIER_VERSION } from '../src/unlearn/diffusion/classifier.js';
 import { ResNet } from '../src/models/resnet.js';
 import { VisionTransformer } from '../src/models/vit.js';
+import { InceptionV3 } from '../src/models/inception.js';
 import { loadSafetensorsFile, saveSafetensorsFile } from '../src/io/safetensors-node.js';
 import { architecture } from '../src/models/registry.js';
 import { tensorsToRecord } from '../src/io/state.js';
@@ -178,6 +179,19 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       expect(withNet.rows.map((x) => [x.method, x.fa, x.fid])).toEqual(r.rows.slice(0, 2).map((x) => [x.method, x.fa, x.fid]));
       for (const row of withNet.rows) expect(row.extraFid!.label === 'tiny ResNet' && Number.isFinite(row.extraFid!.value) && row.extraFid!.value >= 0, JSON.stringify(row.extraFid)).toBe(true);
       expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| FID (tiny ResNet features) |');
+      // the FID Inception (pytorch-fid's blocks; here at 1/16 width) on a class-balanced 20 of the real
+      // kept-class test images: its defaults (299x299, [−1, 1]) and the real count are in the report
+      const incPath = join(out, 'fid-inception.safetensors');
+      const inc = new InceptionV3(gpu.ctx, { fid: true, widthDiv: 16, seed: 2 });
+      await saveSafetensorsFile(incPath, await tensorsToRecord(inc.stateDict()));
+      inc.dispose();
+      const withInc = await runDiffusionDemo(gpu.ctx, { ...cfg, methods: [], fidModel: { arch: 'inception_v3', options: { fid: true, widthDiv: 16 }, weights: incPath, label: 'Inception', realImages: 20 } }, { quiet: true });
+      expect(withInc.rows.map((x) => [x.method, x.fa, x.fid])).toEqual(r.rows.slice(0, 2).map((x) => [x.method, x.fa, x.fid]));
+      for (const row of withInc.rows) expect(row.extraFid!.label === 'Inception' && Number.isFinite(row.extraFid!.value) && row.extraFid!.value >= 0, JSON.stringify(row.extraFid)).toBe(true);
+      const md = readFileSync(join(out, 'report.md'), 'utf8');
+      expect(md).toContain('| FID (Inception features) |');
+      expect(md).toMatch(/20 real kept-class test images in the pooled features of the user-supplied inception_v3 .* resized bilinearly to 299×299 and normalised with mean \[0\.5,0\.5,0\.5\]/);
+      await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-real'), fidModel: { arch: 'inception_v3', options: { fid: true, widthDiv: 16 }, weights: incPath, realImages: 1 } }, { quiet: true })).rejects.toThrow(/realImages must be an integer >= 2/);
       await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-net'), fidModel: { ...fidModel, options: { width: 8 } } }, { quiet: true })).rejects.toThrow(/weights .*fid-net\.safetensors do not fit resnet18/);
       expect(existsSync(join(out, 'bad-net', `classifier-v${EVAL_CLASSIFIER_VERSION}.json`))).toBe(false);
       // an input size the network does not take is refused up front too (a ViT built for 8x8)

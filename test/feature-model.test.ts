@@ -13,6 +13,7 @@ import { IMAGENET_MEAN, IMAGENET_STD, checkFeaturePrep, isFeatureModel, modelFea
 import { VisionTransformer } from '../src/models/vit.js';
 import { ResNet } from '../src/models/resnet.js';
 import { InceptionV3 } from '../src/models/inception.js';
+import { balancedSubset } from '../src/models/diffusion/train.js';
 import { tensor } from '../src/ops/index.js';
 import { checkFidModel } from '../src/cli/diffusion-demo.js';
 
@@ -69,6 +70,20 @@ describe('feature model input', () => {
     expect(() => checkFidModel({ ...spec, weight: 'x' }, [1, 16, 16])).toThrow(/unknown key\(s\) weight/);
     expect(() => checkFidModel({ ...spec, weights: [] }, [1, 16, 16])).toThrow(/weights must be a safetensors path/);
     expect(() => checkFidModel({ ...spec, options: { chanels: 3 } }, [1, 16, 16])).toThrow(/chanels/);
+  });
+});
+
+describe('balancedSubset (the real images of a fidModel FID)', () => {
+  it('takes the classes round-robin, in their order, and all of a set no larger than n', () => {
+    const y = Int32Array.from([1, 1, 1, 1, 2, 3, 2, 1, 3]);
+    const set = { image: [1, 1, 1] as [number, number, number], x: Float32Array.from(y.keys(), (i) => i * 10), y };
+    const sub = balancedSubset(set, 5);
+    // class 1: indices 0, 1; class 2: 4, 6; class 3: 5 (round 0: 0, 4, 5; round 1: 1, 6)
+    expect(Array.from(sub.x)).toEqual([0, 10, 40, 50, 60]);
+    expect(Array.from(sub.y)).toEqual([1, 1, 2, 3, 2]);
+    expect(balancedSubset(set, 9)).toBe(set);
+    expect(() => balancedSubset(set, 0)).toThrow(/n must be a positive integer, got 0/);
+    expect(() => checkFidModel({ arch: 'resnet18', weights: 'w.safetensors', inputSize: 8, realImages: 2.5 }, [1, 8, 8])).toThrow(/realImages must be an integer >= 2 .* got 2\.5/);
   });
 });
 

@@ -26,7 +26,7 @@ import { nodeCheckpointIO } from '../nn/checkpoint-node.js';
 import type { AnyModule } from '../nn/module.js';
 import { DiffusionSchedule, type EpsModel, type ImageShape } from '../models/diffusion/process.js';
 import { sampleImages } from '../models/diffusion/samplers.js';
-import { trainDiffusion, filterClasses, type ImageSet } from '../models/diffusion/train.js';
+import { trainDiffusion, filterClasses, balancedSubset, type ImageSet } from '../models/diffusion/train.js';
 import { MlpDenoiser } from '../models/diffusion/mlp-denoiser.js';
 import type { MLP } from '../models/mlp.js';
 import { diffusionProblem } from '../unlearn/diffusion/task.js';
@@ -45,7 +45,7 @@ import type { DataSpec } from '../unlearn/classification/config.js';
 export type DiffusionDataSpec = { kind: 'mnist16'; trainLimit: number | null; testLimit: number | null } | Exclude<DataSpec, { kind: 'mnist' }>;
 
 const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'unlearnBatchSize', 'classifier', 'sample', 'methods', 'fidModel'];
-const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std', 'label'];
+const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std', 'label', 'realImages'];
 
 /**
  * A feature network the user brings for a second FID column: an architecture of the registry with a
@@ -68,6 +68,11 @@ export interface FidModelSpec {
   std?: number[];
   /** the column's name, "FID (<label> features)" (default the arch) */
   label?: string;
+  /**
+   * how many real kept-class test images the reference statistics use, classes balanced (default
+   * all): a full-width Inception takes ~1.4 s per image on 2 CPU cores (bench/inception-fid.ts)
+   */
+  realImages?: number;
 }
 
 /** Checks the spec's keys and values (not the files); returns the preparation it implies. */
@@ -82,6 +87,8 @@ export function checkFidModel(spec: unknown, image: ImageShape): { spec: FidMode
   const w = f.weights;
   if (!(typeof w === 'string' ? w.trim() !== '' : Array.isArray(w) && w.length > 0 && w.every((x) => typeof x === 'string')))
     throw new EngineError(op, `weights must be a safetensors path (or a list of them), got ${JSON.stringify(w)}`);
+  if (f.realImages !== undefined && !(Number.isInteger(f.realImages) && f.realImages >= 2))
+    throw new EngineError(op, `realImages must be an integer >= 2 (the number of real images the statistics use), got ${JSON.stringify(f.realImages)}`);
   const channels = Number((f.options ?? {}).inChannels ?? 3);
   // Inception's weights (pytorch-fid's and torchvision's with transform_input off) take 299x299 in [−1, 1]
   const inception = f.arch === 'inception_v3';
@@ -446,7 +453,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
 
   // 0b. the user's feature network for a second FID column, loaded now so that a missing file or a
   // weight that does not fit stops the run before anything trains
-  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null; weightsHash: string } | null = null;
+  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null; realCount: number; weightsHash: string } | null = null;
   if (cfg.fidModel) {
     const { spec, prep, label } = checkFidModel(cfg.fidModel, image);
     const weights = await loadSafetensorsShards(spec.weights, { checkFinite: true });
@@ -475,7 +482,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
       h.update(`${name}|${t.dtype}|${t.shape.join(',')}|`);
       h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     }
-    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null, weightsHash: h.digest('hex') };
+    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null, realCount: 0, weightsHash: h.digest('hex') };
     owned.push(m);
   }
 
@@ -507,8 +514,10 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
   const real = await classifierOutputs(ctx, clf, keptTest.x, image);
   const realStats = gaussianStats(real.features, keptTest.y.length);
   if (fidNet) {
-    say(`fidModel: ${fidNet.label} features of the ${keptTest.y.length} real kept-class test images...`);
-    fidNet.real = gaussianStats((await modelFeatures(ctx, fidNet.model, keptTest.x, image, fidNet.prep)).features, keptTest.y.length);
+    const realSet = balancedSubset(keptTest, cfg.fidModel!.realImages ?? keptTest.y.length);
+    fidNet.realCount = realSet.y.length;
+    say(`fidModel: ${fidNet.label} features of ${realSet.y.length} of the ${keptTest.y.length} real kept-class test images...`);
+    fidNet.real = gaussianStats((await modelFeatures(ctx, fidNet.model, realSet.x, image, fidNet.prep)).features, realSet.y.length);
   }
 
   // 2. original and RT (cached; resumable checkpoints while training)
@@ -555,7 +564,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
   // a row's samples depend on the sampling settings, the classifier, the forgotten class and the very
   // checkpoints (bundled or trained here: their sha256), and a second FID on the feature network's
   // preparation and weights (hashed tensors; not its column label)
-  const fidKey = fidNet ? { fidModel: { arch: cfg.fidModel!.arch, options: cfg.fidModel!.options, prep: fidNet.prep, weights: fidNet.weightsHash } } : {};
+  const fidKey = fidNet ? { fidModel: { arch: cfg.fidModel!.arch, options: cfg.fidModel!.options, prep: fidNet.prep, weights: fidNet.weightsHash, realImages: fidNet.realCount } } : {};
   const checkpoints = [`pretrained-${modelKey}`, `retrain-${modelKey}-f${f}`].map((file) => sha256Hex(readFileSync(join(cfg.out, `${file}.safetensors`))));
   const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f, checkpoints, ...fidKey })}`;
   const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
@@ -639,7 +648,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
       ...demoNotes(cfg, clfAcc, meta, { original: original.meta, rt: retrained.meta }),
       ...(fidNet
         ? [
-            `FID (${fidNet.label} features): the same generated kept-class images and real test images in the pooled features of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}. With ${cfg.sample.fidPerClass} generated images per kept class, a feature dimension above their number leaves the covariance rank-deficient: the value is noisy and biased upwards; compare it within this table only.`,
+            `FID (${fidNet.label} features): the same generated kept-class images and ${fidNet.realCount} real kept-class test images in the pooled features of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}. With ${cfg.sample.fidPerClass} generated images per kept class, a feature dimension above their number leaves the covariance rank-deficient: the value is noisy and biased upwards; compare it within this table only.`,
           ]
         : []),
     ],

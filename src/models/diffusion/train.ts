@@ -42,6 +42,27 @@ export function filterClasses(s: ImageSet, keep: (c: number) => boolean): ImageS
   return { image: s.image, x, y: Int32Array.from(idx, (i) => s.y[i]!) };
 }
 
+/**
+ * `n` images of `s` with the classes as even as they can be (round-robin over the sorted classes,
+ * each in its order in `s`; a class that runs out leaves its turns to the others), kept in their
+ * order in `s`. All of `s` when n >= its size.
+ */
+export function balancedSubset(s: ImageSet, n: number): ImageSet {
+  if (!Number.isInteger(n) || n < 1) throw new EngineError('balancedSubset', `n must be a positive integer, got ${n}`);
+  if (n >= s.y.length) return s;
+  const byClass = new Map<number, number[]>();
+  s.y.forEach((c, i) => (byClass.get(c) ?? byClass.set(c, []).get(c)!).push(i));
+  const lists = [...byClass.entries()].sort(([a], [b]) => a - b).map(([, l]) => l);
+  const picked: number[] = [];
+  for (let round = 0; picked.length < n; round++)
+    for (const l of lists) if (round < l.length && picked.length < n) picked.push(l[round]!);
+  picked.sort((a, b) => a - b);
+  const d = s.image[0] * s.image[1] * s.image[2];
+  const x = new Float32Array(picked.length * d);
+  picked.forEach((i, k) => x.set(s.x.subarray(i * d, (i + 1) * d), k * d));
+  return { image: s.image, x, y: Int32Array.from(picked, (i) => s.y[i]!) };
+}
+
 const NOISE_TAG = 0x4e4f4953;
 
 /**

@@ -1,0 +1,59 @@
+// What a real FID costs here: pytorch-fid's FID Inception (full width, 299x299, eval, no gradients)
+// against ResNet-18 (ImageNet stem, 224x224) as the other feature network a user may bring, images/s
+// of each in one process on random weights and inputs, interleaved, and the FID Inception's seconds
+// for the diffusion demo's feature passes (its generated kept-class images and the real ones).
+//
+//   tsx bench/inception-fid.ts [--batch 8] [--min-time 3] [--quick] [--out bench/results/inception-fid.json]
+
+import { parseArgs, setup, timeIt, printTable, writeJson, meta } from './common.js';
+import { InceptionV3 } from '../src/models/inception.js';
+import { ResNet } from '../src/models/resnet.js';
+import { randn } from '../src/ops/index.js';
+import { Generator } from '../src/util/rng.js';
+import type { Tensor } from '../src/autograd/tensor.js';
+
+const args = parseArgs('bench/results/inception-fid.json');
+const quick = !!args.quick;
+const B = Number(args.get('batch') ?? (quick ? 2 : 8));
+const minTime = Number(args.get('min-time') ?? (quick ? 0.5 : 3));
+const { ctx } = await setup(false);
+console.log(`device: ${ctx.deviceName}; batch ${B}, eval, no grad`);
+const nets = {
+  'FID Inception 299': { model: new InceptionV3(ctx, { fid: true }), size: 299 },
+  'ResNet-18 224': { model: new ResNet(ctx, { variant: 'imagenet', numClasses: 1000 }), size: 224 },
+};
+const feats = (m: InceptionV3 | ResNet, x: Tensor) => m.features(x);
+const ips: Record<string, number[]> = {};
+for (const [name, { model, size }] of Object.entries(nets)) {
+  model.eval();
+  ips[name] = [];
+  const x = ctx.keep(randn(ctx, [B, 3, size, size], new Generator(1)));
+  (nets as Record<string, { x?: Tensor }>)[name]!.x = x;
+}
+for (let rep = 0; rep < 2; rep++)
+  for (const [name, n] of Object.entries(nets)) {
+    const x = (n as { x?: Tensor }).x!;
+    const t = await timeIt(
+      async (iters) => {
+        await ctx.scope(async () => {
+          let y;
+          for (let i = 0; i < iters; i++) y = ctx.noGrad(() => feats(n.model, x));
+          await y!.read();
+        });
+      },
+      { minTime },
+    );
+    ips[name]!.push(B / t.sec);
+  }
+const best = (k: string) => Math.max(...ips[k]!);
+const rows = Object.keys(ips).map((k) => [k, ...ips[k]!.map((v) => v.toFixed(2))]);
+rows.push(['Inception / ResNet', ...ips['FID Inception 299']!.map((v, i) => (v / ips['ResNet-18 224']![i]!).toFixed(2))]);
+printTable(['network', 'images/s (1)', 'images/s (2)'], rows);
+// the diffusion demo's default: 15 generated images per kept class (9 classes) per row, and the
+// real kept-class test images once (MNIST: 9,020 of 10,000 test images outside the forgotten digit)
+const perRow = 15 * 9;
+const real = 9_020;
+const ipsInc = best('FID Inception 299');
+console.log(`FID Inception at ${ipsInc.toFixed(2)} images/s: ${(perRow / ipsInc).toFixed(0)} s per table row (${perRow} generated images), ${(real / ipsInc / 60).toFixed(0)} min once for the real kept-class MNIST test images`);
+writeJson(args.out, { ...meta(ctx), benchmark: 'FID Inception (299) vs ResNet-18 (224) eval features', batch: B, imagesPerSec: ips, secondsPerDemoRow: perRow / ipsInc, minutesRealOnce: real / ipsInc / 60 });
+for (const n of Object.values(nets)) n.model.dispose();
