@@ -201,7 +201,7 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       await saveSafetensorsFile(vitPath, await tensorsToRecord(vit.stateDict()));
       vit.dispose();
       await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-size'), fidModel: { arch: 'vit_b_16', options: vitOptions, weights: vitPath, inputSize: 16 } }, { quiet: true })).rejects.toThrow(
-        /fidModel: vit_b_16 .* cannot take 3x16x16 inputs/,
+        /fidModel: vit_b_16 .* cannot take a batch of 32 3x16x16 inputs/,
       );
       expect(existsSync(join(out, 'bad-size', `classifier-v${EVAL_CLASSIFIER_VERSION}.json`))).toBe(false);
       // bundled checkpoints: the original and RT copied with their sha256 into a bundle folder serve a

@@ -15,7 +15,7 @@ import { ResNet } from '../src/models/resnet.js';
 import { InceptionV3 } from '../src/models/inception.js';
 import { balancedSubset } from '../src/models/diffusion/train.js';
 import { tensor } from '../src/ops/index.js';
-import { checkFidModel } from '../src/cli/diffusion-demo.js';
+import { checkFidModel, fidBatchSize } from '../src/cli/diffusion-demo.js';
 
 const FIXTURE = 'test/fixtures/resize_bilinear.safetensors';
 const rng = new Rng();
@@ -84,6 +84,9 @@ describe('balancedSubset (the real images of a fidModel FID)', () => {
     expect(balancedSubset(set, 9)).toBe(set);
     expect(() => balancedSubset(set, 0)).toThrow(/n must be a positive integer, got 0/);
     expect(() => checkFidModel({ arch: 'resnet18', weights: 'w.safetensors', inputSize: 8, realImages: 2.5 }, [1, 8, 8])).toThrow(/realImages must be an integer >= 2 .* got 2\.5/);
+    expect(() => checkFidModel({ arch: 'resnet18', weights: 'w.safetensors', inputSize: 8, batchSize: 0 }, [1, 8, 8])).toThrow(/batchSize must be a positive integer, got 0/);
+    // default feature batches: 2^19 input pixels, 1 to 32 images
+    expect([fidBatchSize(299), fidBatchSize(224), fidBatchSize(32), fidBatchSize(1024)]).toEqual([5, 10, 32, 1]);
   });
 });
 

@@ -45,7 +45,15 @@ import type { DataSpec } from '../unlearn/classification/config.js';
 export type DiffusionDataSpec = { kind: 'mnist16'; trainLimit: number | null; testLimit: number | null } | Exclude<DataSpec, { kind: 'mnist' }>;
 
 const CONFIG_KEYS = ['out', 'forgetClass', 'seed', 'data', 'model', 'T', 'pretrain', 'unlearnBatchSize', 'classifier', 'sample', 'methods', 'fidModel'];
-const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std', 'label', 'realImages'];
+const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std', 'label', 'realImages', 'batchSize'];
+
+/**
+ * Images per feature batch by default: 2^19 input pixels (5 at 299x299, 10 at 224x224, at most 32).
+ * A full-width Inception at 299x299 needs f32[N,64,147,147] activations, over the 128 MiB a storage
+ * binding may hold on lavapipe from N = 24; on 2 CPU cores batches of 2 ran faster than 8
+ * (bench/RESULTS.md "inception-fid").
+ */
+export const fidBatchSize = (size: number) => Math.max(1, Math.min(32, Math.floor(2 ** 19 / (size * size))));
 
 /**
  * A feature network the user brings for a second FID column: an architecture of the registry with a
@@ -73,6 +81,8 @@ export interface FidModelSpec {
    * all): a full-width Inception takes ~1.4 s per image on 2 CPU cores (bench/inception-fid.ts)
    */
   realImages?: number;
+  /** images per feature batch (default fidBatchSize(inputSize)); the first batch is tried before anything trains */
+  batchSize?: number;
 }
 
 /** Checks the spec's keys and values (not the files); returns the preparation it implies. */
@@ -87,6 +97,8 @@ export function checkFidModel(spec: unknown, image: ImageShape): { spec: FidMode
   const w = f.weights;
   if (!(typeof w === 'string' ? w.trim() !== '' : Array.isArray(w) && w.length > 0 && w.every((x) => typeof x === 'string')))
     throw new EngineError(op, `weights must be a safetensors path (or a list of them), got ${JSON.stringify(w)}`);
+  if (f.batchSize !== undefined && !(Number.isInteger(f.batchSize) && f.batchSize >= 1))
+    throw new EngineError(op, `batchSize must be a positive integer, got ${JSON.stringify(f.batchSize)}`);
   if (f.realImages !== undefined && !(Number.isInteger(f.realImages) && f.realImages >= 2))
     throw new EngineError(op, `realImages must be an integer >= 2 (the number of real images the statistics use), got ${JSON.stringify(f.realImages)}`);
   const channels = Number((f.options ?? {}).inChannels ?? 3);
@@ -453,9 +465,10 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
 
   // 0b. the user's feature network for a second FID column, loaded now so that a missing file or a
   // weight that does not fit stops the run before anything trains
-  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null; realCount: number; weightsHash: string } | null = null;
+  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null; realCount: number; batch: number; weightsHash: string } | null = null;
   if (cfg.fidModel) {
     const { spec, prep, label } = checkFidModel(cfg.fidModel, image);
+    const batch = spec.batchSize ?? fidBatchSize(prep.size);
     const weights = await loadSafetensorsShards(spec.weights, { checkFinite: true });
     const m = architecture(spec.arch, spec.options).build(ctx, spec.options);
     if (!isFeatureModel(m)) {
@@ -470,19 +483,19 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
     }
     m.eval();
     try {
-      // one blank image through it now: an input size the model does not take, or an output that is
-      // not [1, F], is an error before anything trains
-      await modelFeatures(ctx, m, new Float32Array(image[0] * image[1] * image[2]), image, prep);
+      // one blank batch through it now: an input size the model does not take, a batch over the
+      // device's limits or an output that is not [n, F] is an error before anything trains
+      await modelFeatures(ctx, m, new Float32Array(batch * image[0] * image[1] * image[2]), image, prep, batch);
     } catch (e) {
       m.dispose();
-      throw new EngineError('fidModel', `${spec.arch} ${JSON.stringify(spec.options)} cannot take ${prep.channels}x${prep.size}x${prep.size} inputs: ${(e as Error).message}`);
+      throw new EngineError('fidModel', `${spec.arch} ${JSON.stringify(spec.options)} cannot take a batch of ${batch} ${prep.channels}x${prep.size}x${prep.size} inputs: ${(e as Error).message}`);
     }
     const h = createHash('sha256');
     for (const [name, t] of [...weights.tensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       h.update(`${name}|${t.dtype}|${t.shape.join(',')}|`);
       h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     }
-    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null, realCount: 0, weightsHash: h.digest('hex') };
+    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null, realCount: 0, batch, weightsHash: h.digest('hex') };
     owned.push(m);
   }
 
@@ -517,7 +530,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
     const realSet = balancedSubset(keptTest, cfg.fidModel!.realImages ?? keptTest.y.length);
     fidNet.realCount = realSet.y.length;
     say(`fidModel: ${fidNet.label} features of ${realSet.y.length} of the ${keptTest.y.length} real kept-class test images...`);
-    fidNet.real = gaussianStats((await modelFeatures(ctx, fidNet.model, realSet.x, image, fidNet.prep)).features, realSet.y.length);
+    fidNet.real = gaussianStats((await modelFeatures(ctx, fidNet.model, realSet.x, image, fidNet.prep, fidNet.batch)).features, realSet.y.length);
   }
 
   // 2. original and RT (cached; resumable checkpoints while training)
@@ -587,7 +600,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
     const gen = await classifierOutputs(ctx, clf, keptImgs, image);
     const fid = inDomainFid(gen.features, keptY.length, realStats);
     const extraFid = fidNet
-      ? { label: fidNet.label, value: inDomainFid((await modelFeatures(ctx, fidNet.model, keptImgs, image, fidNet.prep)).features, keptY.length, fidNet.real!) }
+      ? { label: fidNet.label, value: inDomainFid((await modelFeatures(ctx, fidNet.model, keptImgs, image, fidNet.prep, fidNet.batch)).features, keptY.length, fidNet.real!) }
       : undefined;
     const gridY = order.flatMap((k) => new Array<number>(s.gridCols).fill(k));
     const gridSeeds = order.flatMap(() => Array.from({ length: s.gridCols }, (_, c) => 3_000_000 + c));
