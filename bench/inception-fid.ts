@@ -11,10 +11,12 @@ import { ResNet } from '../src/models/resnet.js';
 import { randn } from '../src/ops/index.js';
 import { Generator } from '../src/util/rng.js';
 import type { Tensor } from '../src/autograd/tensor.js';
+import { demoConfig, fidBatchSize } from '../src/cli/diffusion-demo.js';
+import { defaultMnistDir, loadMnist } from '../src/data/mnist-node.js';
 
 const args = parseArgs('bench/results/inception-fid.json');
 const quick = !!args.quick;
-const B = Number(args.get('batch') ?? (quick ? 2 : 8));
+const B = Number(args.get('batch') ?? (quick ? 2 : fidBatchSize(299)));
 const minTime = Number(args.get('min-time') ?? (quick ? 0.5 : 3));
 const { ctx } = await setup(false);
 console.log(`device: ${ctx.deviceName}; batch ${B}, eval, no grad`);
@@ -49,10 +51,13 @@ const best = (k: string) => Math.max(...ips[k]!);
 const rows = Object.keys(ips).map((k) => [k, ...ips[k]!.map((v) => v.toFixed(2))]);
 rows.push(['Inception / ResNet', ...ips['FID Inception 299']!.map((v, i) => (v / ips['ResNet-18 224']![i]!).toFixed(2))]);
 printTable(['network', 'images/s (1)', 'images/s (2)'], rows);
-// the diffusion demo's default: 15 generated images per kept class (9 classes) per row, and the
-// real kept-class test images once (MNIST: 9,020 of 10,000 test images outside the forgotten digit)
-const perRow = 15 * 9;
-const real = 9_020;
+// the diffusion demo's default: fidPerClass generated images per kept digit per row, and the real
+// kept-class test images once (MNIST's test set less the forgotten digit; 9,020 for digit 0)
+const demo = demoConfig();
+const perRow = demo.sample.fidPerClass * 9;
+const mnist = defaultMnistDir();
+const real = mnist ? loadMnist(mnist, 'test').labels.filter((y) => y !== demo.forgetClass).length : 9_020;
+if (!mnist) console.log(`MNIST not found: assuming ${real} real kept-class test images`);
 const ipsInc = best('FID Inception 299');
 console.log(`FID Inception at ${ipsInc.toFixed(2)} images/s: ${(perRow / ipsInc).toFixed(0)} s per table row (${perRow} generated images), ${(real / ipsInc / 60).toFixed(0)} min once for the real kept-class MNIST test images`);
 writeJson(args.out, { ...meta(ctx), benchmark: 'FID Inception (299) vs ResNet-18 (224) eval features', batch: B, imagesPerSec: ips, secondsPerDemoRow: perRow / ipsInc, minutesRealOnce: real / ipsInc / 60 });

@@ -9,11 +9,14 @@ pt_inception-2015-12-05-6726825d.pth into `inception_v3` with options {"fid": tr
 
 A checkpoint that wraps its state dict ({"state_dict": ...} or {"model": ...}) is unwrapped; a
 "module." prefix (DataParallel) is stripped. Anything that is not a tensor is reported and skipped.
+A batch norm saved before PyTorch 0.4.1 has no num_batches_tracked; as PyTorch does when it loads such
+a file, the counter is added as 0 (I64), so that a strict load finds every buffer.
 It only reads files you trust: torch.load unpickles.
 """
 import os
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +43,12 @@ def main():
         if t.dtype == torch.bfloat16:
             t = t.float()
         out[name] = t.numpy()
+    added = [k[: -len("running_var")] + "num_batches_tracked" for k in out if k.endswith("running_var")]
+    added = [k for k in added if k not in out]
+    for k in added:
+        out[k] = np.array(0, dtype=np.int64)
+    if added:
+        print(f"added num_batches_tracked = 0 to {len(added)} batch norms (an old checkpoint; PyTorch does the same on loading)")
     if skipped:
         print(f"skipped {len(skipped)} non-tensor entries: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     tmp = dst + ".tmp"

@@ -62,7 +62,8 @@ describe('feature model input', () => {
     expect(checkFidModel(spec, [1, 16, 16]).prep).toEqual({ size: 32, channels: 3, mean: IMAGENET_MEAN, std: IMAGENET_STD });
     expect(checkFidModel({ ...spec, options: { inChannels: 1 }, label: 'mine' }, [1, 16, 16])).toMatchObject({ label: 'mine', prep: { channels: 1, mean: [0.485], std: [0.229] } });
     expect(() => checkFidModel({ ...spec, arch: 'inception_v4' }, [1, 16, 16])).toThrow(/unknown architecture 'inception_v4'/);
-    expect(() => checkFidModel({ ...spec, inputSize: undefined }, [1, 16, 16])).toThrow(/inputSize must be a positive integer, got undefined/);
+    expect(() => checkFidModel({ ...spec, inputSize: undefined }, [1, 16, 16])).toThrow(/inputSize is required for resnet18 .*only inception_v3 has a default, 299/);
+    expect(() => checkFidModel({ ...spec, inputSize: 0 }, [1, 16, 16])).toThrow(/inputSize must be a positive integer, got 0/);
     // Inception: pytorch-fid's 299x299 in [−1, 1] unless said otherwise; ImageNet's with transformInput
     const fid = { arch: 'inception_v3', options: { fid: true }, weights: 'pt_inception.safetensors' };
     expect(checkFidModel(fid, [1, 16, 16]).prep).toEqual({ size: 299, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });

@@ -221,13 +221,16 @@ describe('Inception-v3 (full width and tiny instances)', () => {
     // the fixture's weights and running statistics: with the default initialisation and unit running
     // variances the eval-mode activations shrink to ~1e-7 by the last block, far below any usable
     // step, and central differences only measure the ReLU kinks they cross
-    const model = new InceptionV3(ctx, { ...options.fid, fid: false, auxLogits: false });
-    model.loadStateDict(stateOf(false), { strict: true });
-    model.eval();
-    // a step of 1e-4 (the ReLUs and max pools crossed at 1e-3 cost ~1%)
-    const { analytic, numeric } = await directionalCheck(ctx, model, [2, 3, 75, 75], 7, 1e-4);
-    expect(Math.abs(analytic - numeric), `autograd ${analytic} vs finite differences ${numeric}`).toBeLessThan(1e-2 * Math.abs(numeric) + 1e-3);
-    model.dispose();
+    // both layouts: torchvision's blocks and the FID ones (unpadded average pools, Mixed_7c max pool)
+    for (const fid of [false, true]) {
+      const model = new InceptionV3(ctx, { ...options.fid, fid, auxLogits: false });
+      model.loadStateDict(stateOf(false), { strict: true });
+      model.eval();
+      // a step of 1e-4 (the ReLUs and max pools crossed at 1e-3 cost ~1%)
+      const { analytic, numeric } = await directionalCheck(ctx, model, [2, 3, 75, 75], 7, 1e-4);
+      expect(Math.abs(analytic - numeric), `fid ${fid}: autograd ${analytic} vs finite differences ${numeric}`).toBeLessThan(1e-2 * Math.abs(numeric) + 1e-3);
+      model.dispose();
+    }
   }, 120_000);
 
   it('loss goes down over a few AdamW steps (training mode, 75x75, 1/16 width)', async () => {

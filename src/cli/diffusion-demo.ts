@@ -49,9 +49,9 @@ const FID_MODEL_KEYS = ['arch', 'options', 'weights', 'inputSize', 'mean', 'std'
 
 /**
  * Images per feature batch by default: 2^19 input pixels (5 at 299x299, 10 at 224x224, at most 32).
- * A full-width Inception at 299x299 needs f32[N,64,147,147] activations, over the 128 MiB a storage
- * binding may hold on lavapipe from N = 24; on 2 CPU cores batches of 2 ran faster than 8
- * (bench/RESULTS.md "inception-fid").
+ * A full-width Inception at 299x299 needs f32[N,64,147,147] activations (5.5 MB per image), over the
+ * 128 MiB a storage binding may hold on lavapipe from N = 25; on 2 CPU cores batches of 2 ran faster
+ * than 8 (bench/RESULTS.md "inception-fid").
  */
 export const fidBatchSize = (size: number) => Math.max(1, Math.min(32, Math.floor(2 ** 19 / (size * size))));
 
@@ -78,7 +78,7 @@ export interface FidModelSpec {
   label?: string;
   /**
    * how many real kept-class test images the reference statistics use, classes balanced (default
-   * all): a full-width Inception takes ~1.4 s per image on 2 CPU cores (bench/inception-fid.ts)
+   * all): a full-width Inception takes 1.5-1.8 s per image on 2 CPU cores (bench/RESULTS.md "inception-fid")
    */
   realImages?: number;
   /** images per feature batch (default fidBatchSize(inputSize)); the first batch is tried before anything trains */
@@ -105,8 +105,9 @@ export function checkFidModel(spec: unknown, image: ImageShape): { spec: FidMode
   // Inception's weights (pytorch-fid's and torchvision's with transform_input off) take 299x299 in [−1, 1]
   const inception = f.arch === 'inception_v3';
   const half = inception && (f.options ?? {}).transformInput !== true;
+  if (f.inputSize === undefined && !inception) throw new EngineError(op, `inputSize is required for ${f.arch} (the side of the square input it takes; only inception_v3 has a default, 299)`);
   const prep: FeaturePrep = {
-    size: f.inputSize ?? (inception ? 299 : (undefined as unknown as number)),
+    size: f.inputSize ?? 299,
     channels,
     mean: f.mean ?? (half ? [0.5, 0.5, 0.5] : IMAGENET_MEAN.slice(0, channels)),
     std: f.std ?? (half ? [0.5, 0.5, 0.5] : IMAGENET_STD.slice(0, channels)),
@@ -577,7 +578,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
   // a row's samples depend on the sampling settings, the classifier, the forgotten class and the very
   // checkpoints (bundled or trained here: their sha256), and a second FID on the feature network's
   // preparation and weights (hashed tensors; not its column label)
-  const fidKey = fidNet ? { fidModel: { arch: cfg.fidModel!.arch, options: cfg.fidModel!.options, prep: fidNet.prep, weights: fidNet.weightsHash, realImages: fidNet.realCount } } : {};
+  const fidKey = fidNet ? { fidModel: { arch: cfg.fidModel!.arch, options: cfg.fidModel!.options, prep: fidNet.prep, weights: fidNet.weightsHash, realImages: fidNet.realCount, batch: fidNet.batch } } : {};
   const checkpoints = [`pretrained-${modelKey}`, `retrain-${modelKey}-f${f}`].map((file) => sha256Hex(readFileSync(join(cfg.out, `${file}.safetensors`))));
   const rowsKey = `${modelKey}-${configKey({ sample: cfg.sample, classifier: cfg.classifier, forgetClass: f, checkpoints, ...fidKey })}`;
   const rowsDir = join(cfg.out, `rows-clf${EVAL_CLASSIFIER_VERSION}-${rowsKey}`);
@@ -661,7 +662,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
       ...demoNotes(cfg, clfAcc, meta, { original: original.meta, rt: retrained.meta }),
       ...(fidNet
         ? [
-            `FID (${fidNet.label} features): the same generated kept-class images and ${fidNet.realCount} real kept-class test images in the pooled features of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}. With ${cfg.sample.fidPerClass} generated images per kept class, a feature dimension above their number leaves the covariance rank-deficient: the value is noisy and biased upwards; compare it within this table only.`,
+            `FID (${fidNet.label} features): the same generated kept-class images and ${fidNet.realCount} real kept-class test images in the pooled features of the user-supplied ${cfg.fidModel!.arch} (${weightFiles(cfg.fidModel!.weights).join(', ')}), images mapped to [0, 1], ${image[0] === 1 && fidNet.prep.channels === 3 ? 'grey replicated to 3 channels, ' : ''}resized bilinearly to ${fidNet.prep.size}×${fidNet.prep.size} and normalised with mean ${JSON.stringify(fidNet.prep.mean)}, std ${JSON.stringify(fidNet.prep.std)}. With ${cfg.sample.fidPerClass} generated images per kept class and ${fidNet.realCount} real ones, a feature dimension above either number leaves that covariance rank-deficient: the value is noisy and biased upwards; compare it within this table only.`,
           ]
         : []),
     ],

@@ -72,26 +72,34 @@ function poolBranch(x: Tensor, kind: PoolKind): Tensor {
   return avgPool2d(x, 3, 1, 1, { countIncludePad: kind === 'avg' });
 }
 
+/** A module whose children (torchvision's attribute names) run by name, in chains. */
+abstract class Named<C> extends Module<[Tensor], Tensor, C> {
+  private readonly units = new Map<string, Module<[Tensor], Tensor, unknown>>();
+  protected reg<M extends Module<[Tensor], Tensor, unknown>>(name: string, m: M): M {
+    this.units.set(name, m);
+    return this.registerModule(name, m as M & AnyModule);
+  }
+  /** Runs the named children in order on x. */
+  protected chain(x: Tensor, ...names: string[]): Tensor {
+    let h = x;
+    for (const n of names) {
+      const m = this.units.get(n);
+      if (!m) throw new EngineError('Inception', `no unit '${n}'`);
+      h = m.forward(h);
+    }
+    return h;
+  }
+}
+
 /** A block of parallel branches whose outputs are concatenated along channels. */
-abstract class Mixed extends Module<[Tensor], Tensor, Record<string, unknown>> {
+abstract class Mixed extends Named<Record<string, unknown>> {
   protected gen: Generator;
   constructor(ctx: GpuContext, config: Record<string, unknown>, gen: Generator) {
     super(ctx, config);
     this.gen = gen;
   }
   protected unit(name: string, inChannels: number, outChannels: number, kernelSize: Pair, more: { stride?: Pair; padding?: Pair } = {}): BasicConv2d {
-    return this.registerModule(name, new BasicConv2d(this.ctx, { inChannels, outChannels, kernelSize, ...more, gen: this.gen }));
-  }
-  /** Runs the named units in order on x. */
-  protected chain(x: Tensor, ...names: string[]): Tensor {
-    let h = x;
-    for (const n of names) h = (this.child(n) as BasicConv2d).forward(h);
-    return h;
-  }
-  private child(name: string): AnyModule {
-    const m = this.namedChildren().find(([n]) => n === name)?.[1];
-    if (!m) throw new EngineError('Inception', `block has no unit '${name}'`);
-    return m;
+    return this.reg(name, new BasicConv2d(this.ctx, { inChannels, outChannels, kernelSize, ...more, gen: this.gen }));
   }
 }
 
@@ -219,7 +227,7 @@ class InceptionAux extends Mixed {
     super(ctx, { cin, numClasses }, gen);
     this.unit('conv0', cin, 128 / d, 1);
     this.unit('conv1', 128 / d, 768 / d, 5);
-    this.fc = this.registerModule('fc', new Linear(ctx, { inFeatures: 768 / d, outFeatures: numClasses, gen }));
+    this.fc = this.reg('fc', new Linear(ctx, { inFeatures: 768 / d, outFeatures: numClasses, gen }));
   }
   forward(x: Tensor): Tensor {
     return this.fc.forward(globalAvgPool2d(this.chain(avgPool2d(x, 5, 3), 'conv0', 'conv1')));
@@ -241,14 +249,14 @@ const auxMapSize = (s: number) => {
 /**
  * Inception-v3. forward: x [N, 3, H, W] (H, W >= 75) -> logits [N, numClasses]; features(x) ->
  * the pooled [N, 2048 / widthDiv] vector before dropout and fc; forwardWithAux(x) also returns the aux
- * head's logits in training mode.
+ * head's logits in training mode. forward never runs the aux head (a training loop that calls it
+ * leaves AuxLogits untouched; torchvision's recipe adds 0.4 x the aux loss through forwardWithAux).
  */
-export class InceptionV3 extends Module<[Tensor], Tensor, InceptionV3Options> {
+export class InceptionV3 extends Named<InceptionV3Options> {
   readonly options: Required<InceptionV3Options>;
   readonly AuxLogits: InceptionAux | null;
   readonly fc: Linear;
   private readonly gen: Generator;
-  private readonly units = new Map<string, AnyModule>();
   constructor(ctx: GpuContext, opts: InceptionV3Options = {}) {
     super(ctx, opts);
     const fid = opts.fid ?? false;
@@ -269,38 +277,28 @@ export class InceptionV3 extends Module<[Tensor], Tensor, InceptionV3Options> {
     this.options = o;
     const gen = new Generator(o.seed);
     const d = o.widthDiv;
-    const reg = <M extends AnyModule>(name: string, m: M): M => {
-      this.units.set(name, m);
-      return this.registerModule(name, m);
-    };
     const basic = (name: string, cin: number, cout: number, k: number, more: { stride?: number; padding?: number } = {}) =>
-      reg(name, new BasicConv2d(ctx, { inChannels: cin, outChannels: cout, kernelSize: k, ...more, gen }));
+      this.reg(name, new BasicConv2d(ctx, { inChannels: cin, outChannels: cout, kernelSize: k, ...more, gen }));
     basic('Conv2d_1a_3x3', 3, 32 / d, 3, { stride: 2 });
     basic('Conv2d_2a_3x3', 32 / d, 32 / d, 3);
     basic('Conv2d_2b_3x3', 32 / d, 64 / d, 3, { padding: 1 });
     basic('Conv2d_3b_1x1', 64 / d, 80 / d, 1);
     basic('Conv2d_4a_3x3', 80 / d, 192 / d, 3);
     const avg: PoolKind = fid ? 'avg-nopad' : 'avg';
-    reg('Mixed_5b', new InceptionA(ctx, 192 / d, 32 / d, d, avg, gen));
-    reg('Mixed_5c', new InceptionA(ctx, 256 / d, 64 / d, d, avg, gen));
-    reg('Mixed_5d', new InceptionA(ctx, 288 / d, 64 / d, d, avg, gen));
-    reg('Mixed_6a', new InceptionB(ctx, 288 / d, d, gen));
-    reg('Mixed_6b', new InceptionC(ctx, 768 / d, 128 / d, d, avg, gen));
-    reg('Mixed_6c', new InceptionC(ctx, 768 / d, 160 / d, d, avg, gen));
-    reg('Mixed_6d', new InceptionC(ctx, 768 / d, 160 / d, d, avg, gen));
-    reg('Mixed_6e', new InceptionC(ctx, 768 / d, 192 / d, d, avg, gen));
+    this.reg('Mixed_5b', new InceptionA(ctx, 192 / d, 32 / d, d, avg, gen));
+    this.reg('Mixed_5c', new InceptionA(ctx, 256 / d, 64 / d, d, avg, gen));
+    this.reg('Mixed_5d', new InceptionA(ctx, 288 / d, 64 / d, d, avg, gen));
+    this.reg('Mixed_6a', new InceptionB(ctx, 288 / d, d, gen));
+    this.reg('Mixed_6b', new InceptionC(ctx, 768 / d, 128 / d, d, avg, gen));
+    this.reg('Mixed_6c', new InceptionC(ctx, 768 / d, 160 / d, d, avg, gen));
+    this.reg('Mixed_6d', new InceptionC(ctx, 768 / d, 160 / d, d, avg, gen));
+    this.reg('Mixed_6e', new InceptionC(ctx, 768 / d, 192 / d, d, avg, gen));
     this.AuxLogits = o.auxLogits ? this.registerModule('AuxLogits', new InceptionAux(ctx, 768 / d, o.numClasses, d, gen)) : null;
-    reg('Mixed_7a', new InceptionD(ctx, 768 / d, d, gen));
-    reg('Mixed_7b', new InceptionE(ctx, 1280 / d, d, avg, gen));
-    reg('Mixed_7c', new InceptionE(ctx, 2048 / d, d, fid ? 'max' : 'avg', gen));
+    this.reg('Mixed_7a', new InceptionD(ctx, 768 / d, d, gen));
+    this.reg('Mixed_7b', new InceptionE(ctx, 1280 / d, d, avg, gen));
+    this.reg('Mixed_7c', new InceptionE(ctx, 2048 / d, d, fid ? 'max' : 'avg', gen));
     this.gen = gen; // draws the dropout masks (torchvision's Dropout module has no state to name)
     this.fc = this.registerModule('fc', new Linear(ctx, { inFeatures: 2048 / d, outFeatures: o.numClasses, gen }));
-  }
-
-  private run(names: readonly string[], x: Tensor): Tensor {
-    let h = x;
-    for (const n of names) h = (this.units.get(n) as Module<[Tensor], Tensor>).forward(h);
-    return h;
   }
 
   private check(x: Tensor): void {
@@ -322,13 +320,13 @@ export class InceptionV3 extends Module<[Tensor], Tensor, InceptionV3Options> {
   private trunk(x: Tensor): Tensor {
     this.check(x);
     let h = this.options.transformInput ? this.transform(x) : x;
-    h = maxPool2d(this.run(STEM, h), 3, 2);
-    h = maxPool2d(this.run(STEM2, h), 3, 2);
-    return this.run(MIXED_TO_AUX, h);
+    h = maxPool2d(this.chain(h, ...STEM), 3, 2);
+    h = maxPool2d(this.chain(h, ...STEM2), 3, 2);
+    return this.chain(h, ...MIXED_TO_AUX);
   }
 
   private head(h6e: Tensor): Tensor {
-    return globalAvgPool2d(this.run(MIXED_AFTER_AUX, h6e));
+    return globalAvgPool2d(this.chain(h6e, ...MIXED_AFTER_AUX));
   }
 
   /** Pooled features [N, 2048 / widthDiv] (pytorch-fid's pool3 with fid). */
@@ -346,14 +344,14 @@ export class InceptionV3 extends Module<[Tensor], Tensor, InceptionV3Options> {
 
   /** Logits and, in training mode with the aux head, the aux logits (torchvision's InceptionOutputs). */
   forwardWithAux(x: Tensor): { logits: Tensor; aux: Tensor | null } {
-    const h6e = this.trunk(x);
-    let aux: Tensor | null = null;
-    if (this.training && this.AuxLogits) {
+    const withAux = this.training && this.AuxLogits;
+    if (withAux && x.rank === 4) {
       const s = Math.min(x.shape[2]!, x.shape[3]!);
       if (auxMapSize(s) < 17)
         throw new EngineError('InceptionV3', `the aux head needs a 17x17 Mixed_6e map (299x299 input); input ${x.shape[2]}x${x.shape[3]} gives ${auxMapSize(s)}x${auxMapSize(s)}`);
-      aux = this.AuxLogits.forward(h6e);
     }
+    const h6e = this.trunk(x);
+    const aux = withAux ? this.AuxLogits!.forward(h6e) : null;
     return { logits: this.classify(this.head(h6e)), aux };
   }
 }

@@ -13,7 +13,10 @@ export interface Pool2dConfig {
   /** Default: kernelSize. */
   stride?: number;
   padding?: number;
-  /** AvgPool2d only: torch's count_include_pad (default true). */
+}
+
+export interface AvgPool2dConfig extends Pool2dConfig {
+  /** torch's count_include_pad (default true): false divides by the in-bounds elements only. */
   countIncludePad?: boolean;
 }
 
@@ -26,7 +29,7 @@ export class MaxPool2d extends Module<[Tensor], Tensor, Pool2dConfig> {
 }
 
 /** [N, C, H, W] -> [N, C, OH, OW]. */
-export class AvgPool2d extends Module<[Tensor], Tensor, Pool2dConfig> {
+export class AvgPool2d extends Module<[Tensor], Tensor, AvgPool2dConfig> {
   forward(x: Tensor): Tensor {
     const { kernelSize: k, stride = k, padding = 0, countIncludePad = true } = this.config;
     return avgPool2d(x, k, stride, padding, { countIncludePad });
