@@ -241,9 +241,15 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       expect(u.rows.map((x) => x.method)).toEqual(['RT', 'Original', 'SFR-on']);
       for (const row of u.rows) expect(Number.isFinite(row.fid) && row.fa >= 0 && row.fa <= 100, `${row.method} FA ${row.fa} FID ${row.fid}`).toBe(true);
       for (const k of [0, 1, 2]) expect(u.rows[k]!.grid).not.toBe(r.rows[k]!.grid);
+      // DiT (adaLN-Zero, pixel space; tiny here) through the same demo: trained, forgotten with SFR-on
+      const dit: DiffusionDemoConfig = { ...unet, model: { arch: 'dit', options: { patchSize: 4, hiddenSize: 16, depth: 1, numHeads: 2 } } };
+      const d = await runDiffusionDemo(gpu.ctx, dit, { quiet: true });
+      expect(d.rows.map((x) => x.method)).toEqual(['RT', 'Original', 'SFR-on']);
+      for (const row of d.rows) expect(Number.isFinite(row.fid) && row.fa >= 0 && row.fa <= 100, `DiT ${row.method} FA ${row.fa} FID ${row.fid}`).toBe(true);
+      expect(d.rows[2]!.steps).toBeGreaterThan(0);
       const models = readdirSync(out).filter((n) => /^pretrained-[0-9a-f]{8}\.safetensors$/.test(n));
-      expect(models).toHaveLength(2);
-      expect(readdirSync(out).filter((n) => /^retrain-[0-9a-f]{8}-f3\.safetensors$/.test(n))).toHaveLength(2);
+      expect(models).toHaveLength(3);
+      expect(readdirSync(out).filter((n) => /^retrain-[0-9a-f]{8}-f3\.safetensors$/.test(n))).toHaveLength(3);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
