@@ -1,5 +1,6 @@
-// What a real FID costs here: pytorch-fid's FID Inception (full width, 299x299, eval, no gradients)
-// against ResNet-18 (ImageNet stem, 224x224) as the other feature network a user may bring, images/s
+// What a real FID costs here: pytorch-fid's FID Inception (full width, 299x299, eval, no gradients;
+// 2048 features, and its --dims 768 and 192, which stop the network early) against ResNet-18
+// (ImageNet stem, 224x224) as the other feature network a user may bring, images/s
 // of each in one process on random weights and inputs, interleaved, and the FID Inception's seconds
 // for the diffusion demo's feature passes (its generated kept-class images and the real ones).
 //
@@ -22,6 +23,8 @@ const { ctx } = await setup(false);
 console.log(`device: ${ctx.deviceName}; batch ${B}, eval, no grad`);
 const nets = {
   'FID Inception 299': { model: new InceptionV3(ctx, { fid: true }), size: 299 },
+  'FID Inception 299, 768 dims': { model: new InceptionV3(ctx, { fid: true, featureDims: 768 }), size: 299 },
+  'FID Inception 299, 192 dims': { model: new InceptionV3(ctx, { fid: true, featureDims: 192 }), size: 299 },
   'ResNet-18 224': { model: new ResNet(ctx, { variant: 'imagenet', numClasses: 1000 }), size: 224 },
 };
 const feats = (m: InceptionV3 | ResNet, x: Tensor) => m.features(x);

@@ -24,6 +24,9 @@ Contents (prefixes tv = torchvision layout with the aux head, fid = pytorch-fid'
     tv.eval.grad.input.dot / .absdot         sum(gx * v) and sum(|gx * v|), v[i] = cos(0.3137 i + 0.1)
     tv.eval.grad.input.corner                gx[:, :, :12, :12]
     fid.eval.logits, fid.eval.features       the FID Inception's eval-mode logits and features
+    fid.eval.dims64 / dims192 / dims768      pytorch-fid's --dims 64, 192, 768: the outputs of its blocks
+                                             0, 1 and 2 (first max pool, second max pool, Mixed_6e),
+                                             spatially averaged as its get_activations does
   train: x = 8 images, labels input.y8; training mode (batch statistics), loss CE(logits) + 0.4 CE(aux)
     tv.train.logits, tv.train.aux, tv.train.loss
     tv.train.grad.AuxLogits.<param>          the aux head's gradients
@@ -214,6 +217,16 @@ class Inception3(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2048 // d, classes)
 
+    def blocks(self, x):
+        """pytorch-fid's blocks 0-2 (first max pool, second max pool, Mixed_6e), spatially averaged."""
+        x = F.max_pool2d(self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x))), 3, stride=2)
+        b0 = x
+        x = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), 3, stride=2)
+        b1 = x
+        for name in ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"]:
+            x = getattr(self, name)(x)
+        return [torch.flatten(F.adaptive_avg_pool2d(b, 1), 1) for b in (b0, b1, x)]
+
     def forward(self, x):
         if self.transform_input:
             x = torch.cat(
@@ -356,8 +369,12 @@ def main():
     with torch.no_grad():
         lg, _, ft = f64(x2.double())
         lg32, _, ft32 = f32(x2)
+        blocks, blocks32 = f64.blocks(x2.double()), f32.blocks(x2)
     out["fid.eval.logits"], out["fid.eval.features"] = np_of(lg), np_of(ft)
     err["fid.eval.logits"], err["fid.eval.features"] = rel_err(lg32, lg), rel_err(ft32, ft)
+    for dims, b, b32 in zip((64, 192, 768), blocks, blocks32):
+        out[f"fid.eval.dims{dims}"] = np_of(b)
+        err[f"fid.eval.dims{dims}"] = rel_err(b32, b)
     w = max((e, k) for k, e in err.items())
     print(f"train loss {float(r['train.loss']):.6f}; torch f32 vs f64: worst {w[0]:.2e} ({w[1]}); input grad {rel_err(gx32, gx):.2e}")
 

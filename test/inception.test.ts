@@ -1,7 +1,8 @@
 // Inception-v3 (torchvision's Inception3 and pytorch-fid's FID Inception): golden values from
 // scripts/make_inception_golden.py at 1/16 width and the real 299x299 geometry (eval-mode forward and
 // backward through every block, training-mode logits and aux logits with the aux head's gradients,
-// transform_input, the FID blocks' unpadded average and max pools), each tensor within
+// transform_input, the FID blocks' unpadded average and max pools, pytorch-fid's --dims 64/192/768
+// features), each tensor within
 // max(1e-4, 4 x PyTorch's own float32 error) of the float64 answer as max|a-b|/max|b|; the full-width
 // parameter counts torchvision and pytorch-fid give; a directional finite-difference check of every
 // parameter gradient; a few AdamW steps lower the loss; bad options and inputs named.
@@ -155,6 +156,25 @@ describe('Inception-v3 golden values (torchvision layout and the FID Inception, 
     expectRows('fid', [row('fid.eval.logits', await lg!.read()), row('fid.eval.features', await ft!.read())]);
     lg!.dispose();
     ft!.dispose();
+    // pytorch-fid's --dims 64, 192, 768 (its blocks 0-2, spatially averaged): featuresAt and the option
+    const lower: Row[] = [];
+    for (const dims of [64, 192, 768] as const) {
+      const m = new InceptionV3(ctx, { ...options.fid, featureDims: dims });
+      m.loadStateDict(stateOf(false), { strict: true });
+      m.eval();
+      const [a, b] = ctx.scope(() =>
+        ctx.noGrad(() => {
+          const x = tensor(ctx, hashed(2 * 3 * S * S), [2, 3, S, S]);
+          return [m.features(x), model.featuresAt(x, dims)];
+        }),
+      );
+      expect(a!.shape).toEqual([2, dims / 16]);
+      lower.push(row(`fid.eval.dims${dims}`, await a!.read()), { ...row(`fid.eval.dims${dims}`, await b!.read()), name: `featuresAt ${dims}` });
+      a!.dispose();
+      b!.dispose();
+      m.dispose();
+    }
+    expectRows('fid --dims', lower);
     // the torchvision blocks on the same weights give other features: the FID patches matter here
     const tv = new InceptionV3(ctx, { ...options.fid, fid: false, auxLogits: false });
     tv.loadStateDict(stateOf(false), { strict: true });
@@ -246,6 +266,7 @@ describe('Inception-v3 (full width and tiny instances)', () => {
     expect(() => new InceptionV3(ctx, { widthDiv: 3 })).toThrow(/widthDiv must be 1, 2, 4, 8 or 16 .* got 3/);
     expect(() => new InceptionV3(ctx, { widthDiv: 16, dropout: 1 })).toThrow(/dropout must be in \[0, 1\), got 1/);
     expect(() => new InceptionV3(ctx, { widthDiv: 16, numClasses: 0 })).toThrow(/numClasses must be a positive integer, got 0/);
+    expect(() => new InceptionV3(ctx, { widthDiv: 16, featureDims: 100 as 64 })).toThrow(/featureDims must be 64, 192, 768 or 2048 \(pytorch-fid's --dims\), got 100/);
     expect(() => architecture('inception_v3', { aux: true })).toThrow(/inception_v3 has no option 'aux'/);
     const model = new InceptionV3(ctx, { widthDiv: 16, numClasses: 3 });
     const g = new Generator(1);

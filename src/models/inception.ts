@@ -37,6 +37,13 @@ export interface InceptionV3Options {
   dropout?: number;
   /** Seed of the initialisation and the dropout draws (default 0). */
   seed?: number;
+  /**
+   * What features(x) returns, as pytorch-fid's --dims: 2048 (default, the final average pool), 768
+   * (Mixed_6e, the aux head's input), 192 (after the second max pool) or 64 (after the first), each
+   * averaged over space; divided by widthDiv. Fewer dimensions suit FIDs of fewer images (a d-dim
+   * covariance needs more than d of them) and stop the network early. The logits are unaffected.
+   */
+  featureDims?: 64 | 192 | 768 | 2048;
 }
 
 type Pair = number | [number, number];
@@ -268,7 +275,9 @@ export class InceptionV3 extends Named<InceptionV3Options> {
       widthDiv: opts.widthDiv ?? 1,
       dropout: opts.dropout ?? 0.5,
       seed: opts.seed ?? 0,
+      featureDims: opts.featureDims ?? 2048,
     };
+    if (![64, 192, 768, 2048].includes(o.featureDims)) throw new EngineError('InceptionV3', `featureDims must be 64, 192, 768 or 2048 (pytorch-fid's --dims), got ${JSON.stringify(o.featureDims)}`);
     if (!Number.isInteger(o.numClasses) || o.numClasses < 1) throw new EngineError('InceptionV3', `numClasses must be a positive integer, got ${o.numClasses}`);
     if (![1, 2, 4, 8, 16].includes(o.widthDiv)) throw new EngineError('InceptionV3', `widthDiv must be 1, 2, 4, 8 or 16 (every channel count divides by 16), got ${o.widthDiv}`);
     if (!(o.dropout >= 0 && o.dropout < 1)) throw new EngineError('InceptionV3', `dropout must be in [0, 1), got ${o.dropout}`);
@@ -316,22 +325,45 @@ export class InceptionV3 extends Named<InceptionV3Options> {
     return add(mul(x, scale), shift);
   }
 
+  /** pytorch-fid's block 0: the first max pool's output [N, 64 / widthDiv, 73, 73] for 299x299 input. */
+  private block0(x: Tensor): Tensor {
+    this.check(x);
+    const h = this.options.transformInput ? this.transform(x) : x;
+    return maxPool2d(this.chain(h, ...STEM), 3, 2);
+  }
+
+  /** Block 1: the second max pool's output [N, 192 / widthDiv, 35, 35]. */
+  private block1(h0: Tensor): Tensor {
+    return maxPool2d(this.chain(h0, ...STEM2), 3, 2);
+  }
+
   /** Mixed_6e's output [N, 768 / widthDiv, 17, 17] for 299x299 input. */
   private trunk(x: Tensor): Tensor {
-    this.check(x);
-    let h = this.options.transformInput ? this.transform(x) : x;
-    h = maxPool2d(this.chain(h, ...STEM), 3, 2);
-    h = maxPool2d(this.chain(h, ...STEM2), 3, 2);
-    return this.chain(h, ...MIXED_TO_AUX);
+    return this.chain(this.block1(this.block0(x)), ...MIXED_TO_AUX);
   }
 
   private head(h6e: Tensor): Tensor {
     return globalAvgPool2d(this.chain(h6e, ...MIXED_AFTER_AUX));
   }
 
-  /** Pooled features [N, 2048 / widthDiv] (pytorch-fid's pool3 with fid). */
+  /**
+   * Spatially averaged features [N, featureDims / widthDiv] (default 2048: pytorch-fid's pool3 with
+   * fid), running the network only as far as they need.
+   */
   features(x: Tensor): Tensor {
-    return this.head(this.trunk(x));
+    return this.featuresAt(x, this.options.featureDims);
+  }
+
+  /** The features pytorch-fid's --dims names (64, 192, 768 or 2048), spatially averaged. */
+  featuresAt(x: Tensor, dims: 64 | 192 | 768 | 2048): Tensor {
+    const h0 = this.block0(x);
+    if (dims === 64) return globalAvgPool2d(h0);
+    const h1 = this.block1(h0);
+    if (dims === 192) return globalAvgPool2d(h1);
+    const h2 = this.chain(h1, ...MIXED_TO_AUX);
+    if (dims === 768) return globalAvgPool2d(h2);
+    if (dims !== 2048) throw new EngineError('InceptionV3', `feature dims must be 64, 192, 768 or 2048, got ${dims}`);
+    return this.head(h2);
   }
 
   private classify(f: Tensor): Tensor {
@@ -339,7 +371,7 @@ export class InceptionV3 extends Named<InceptionV3Options> {
   }
 
   forward(x: Tensor): Tensor {
-    return this.classify(this.features(x));
+    return this.classify(this.head(this.trunk(x)));
   }
 
   /** Logits and, in training mode with the aux head, the aux logits (torchvision's InceptionOutputs). */

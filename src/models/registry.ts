@@ -54,8 +54,8 @@ export const ARCHITECTURES: Record<string, Architecture> = {
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
   inception_v3: {
-    summary: "torchvision inception_v3 (Inception3), or pytorch-fid's FID Inception with fid: true; options numClasses, auxLogits, transformInput, fid, widthDiv, dropout, seed",
-    optionKeys: ['numClasses', 'auxLogits', 'transformInput', 'fid', 'widthDiv', 'dropout', 'seed'],
+    summary: "torchvision inception_v3 (Inception3), or pytorch-fid's FID Inception with fid: true; options numClasses, auxLogits, transformInput, fid, widthDiv, dropout, seed, featureDims (pytorch-fid's --dims for features(x))",
+    optionKeys: ['numClasses', 'auxLogits', 'transformInput', 'fid', 'widthDiv', 'dropout', 'seed', 'featureDims'],
     build: (ctx, o) => new InceptionV3(ctx, o as InceptionV3Options),
     inputs: [{ name: 'x', dtype: 'f32', rank: 4 }],
   },
