@@ -6,7 +6,8 @@
 // - `fid: true`, pytorch-fid's fid_inception_v3: the pool branches of Mixed_5b-5d, 6b-6e and 7b
 //   average without the padded zeros (count_include_pad=False, as TensorFlow's pool), Mixed_7c's pool
 //   branch max-pools; 1008 classes and no aux head by default. `features(x)` gives its 2048 pool3
-//   features, the vector FID is computed on.
+//   features, the vector FID is computed on (or, with `featureDims`, pytorch-fid's --dims 64, 192,
+//   768: its earlier blocks, spatially averaged; the network then stops early).
 // `widthDiv` divides every channel count (1 = the real network; tests use 16). Initialisation is
 // torch's default for convolutions and linears (torchvision draws a truncated normal, std 0.1): this
 // network is meant to be loaded, not trained from scratch here. Inputs must be at least 75x75
