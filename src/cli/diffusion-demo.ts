@@ -466,7 +466,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
 
   // 0b. the user's feature network for a second FID column, loaded now so that a missing file or a
   // weight that does not fit stops the run before anything trains
-  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; real: { mean: Float64Array; cov: Float64Array } | null; realCount: number; batch: number; weightsHash: string } | null = null;
+  let fidNet: { model: FeatureModel & AnyModule; prep: FeaturePrep; label: string; realSet: ImageSet | null; real: { mean: Float64Array; cov: Float64Array } | null; realCount: number; batch: number; weightsHash: string } | null = null;
   if (cfg.fidModel) {
     const { spec, prep, label } = checkFidModel(cfg.fidModel, image);
     const batch = spec.batchSize ?? fidBatchSize(prep.size);
@@ -496,7 +496,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
       h.update(`${name}|${t.dtype}|${t.shape.join(',')}|`);
       h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     }
-    fidNet = { model: m as FeatureModel & AnyModule, prep, label, real: null, realCount: 0, batch, weightsHash: h.digest('hex') };
+    fidNet = { model: m as FeatureModel & AnyModule, prep, label, realSet: null, real: null, realCount: 0, batch, weightsHash: h.digest('hex') };
     owned.push(m);
   }
 
@@ -528,11 +528,18 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
   const real = await classifierOutputs(ctx, clf, keptTest.x, image);
   const realStats = gaussianStats(real.features, keptTest.y.length);
   if (fidNet) {
-    const realSet = balancedSubset(keptTest, cfg.fidModel!.realImages ?? keptTest.y.length);
-    fidNet.realCount = realSet.y.length;
-    say(`fidModel: ${fidNet.label} features of ${realSet.y.length} of the ${keptTest.y.length} real kept-class test images...`);
-    fidNet.real = gaussianStats((await modelFeatures(ctx, fidNet.model, realSet.x, image, fidNet.prep, fidNet.batch)).features, realSet.y.length);
+    // the real images now (their count keys the rows); their features only once a row needs them,
+    // so a rerun whose rows are all cached skips that pass (minutes with a full-width Inception)
+    fidNet.realSet = balancedSubset(keptTest, cfg.fidModel!.realImages ?? keptTest.y.length);
+    fidNet.realCount = fidNet.realSet.y.length;
   }
+  const fidReal = async (net: NonNullable<typeof fidNet>) => {
+    if (!net.real) {
+      say(`fidModel: ${net.label} features of ${net.realCount} of the ${keptTest.y.length} real kept-class test images...`);
+      net.real = gaussianStats((await modelFeatures(ctx, net.model, net.realSet!.x, image, net.prep, net.batch)).features, net.realCount);
+    }
+    return net.real;
+  };
 
   // 2. original and RT (cached; resumable checkpoints while training)
   const trained = async (name: 'pretrained' | 'retrain', data: ImageSet, seed: number): Promise<{ model: EpsModel; seconds: number; meta: TrainedMeta & { bundled?: boolean } }> => {
@@ -601,7 +608,7 @@ async function demoBody(ctx: GpuContext, cfg: DiffusionDemoConfig, opts: DemoRun
     const gen = await classifierOutputs(ctx, clf, keptImgs, image);
     const fid = inDomainFid(gen.features, keptY.length, realStats);
     const extraFid = fidNet
-      ? { label: fidNet.label, value: inDomainFid((await modelFeatures(ctx, fidNet.model, keptImgs, image, fidNet.prep, fidNet.batch)).features, keptY.length, fidNet.real!) }
+      ? { label: fidNet.label, value: inDomainFid((await modelFeatures(ctx, fidNet.model, keptImgs, image, fidNet.prep, fidNet.batch)).features, keptY.length, await fidReal(fidNet)) }
       : undefined;
     const gridY = order.flatMap((k) => new Array<number>(s.gridCols).fill(k));
     const gridSeeds = order.flatMap(() => Array.from({ length: s.gridCols }, (_, c) => 3_000_000 + c));
