@@ -21,28 +21,27 @@ const B = Number(args.get('batch') ?? (quick ? 2 : fidBatchSize(299)));
 const minTime = Number(args.get('min-time') ?? (quick ? 0.5 : 3));
 const { ctx } = await setup(false);
 console.log(`device: ${ctx.deviceName}; batch ${B}, eval, no grad`);
-const nets = {
-  'FID Inception 299': { model: new InceptionV3(ctx, { fid: true }), size: 299 },
-  'FID Inception 299, 768 dims': { model: new InceptionV3(ctx, { fid: true, featureDims: 768 }), size: 299 },
-  'FID Inception 299, 192 dims': { model: new InceptionV3(ctx, { fid: true, featureDims: 192 }), size: 299 },
-  'ResNet-18 224': { model: new ResNet(ctx, { variant: 'imagenet', numClasses: 1000 }), size: 224 },
+// one Inception serves all three rows (featuresAt stops at the block --dims names)
+const inception = new InceptionV3(ctx, { fid: true });
+const resnet = new ResNet(ctx, { variant: 'imagenet', numClasses: 1000 });
+inception.eval();
+resnet.eval();
+const x299 = ctx.keep(randn(ctx, [B, 3, 299, 299], new Generator(1)));
+const x224 = ctx.keep(randn(ctx, [B, 3, 224, 224], new Generator(1)));
+const nets: Record<string, () => Tensor> = {
+  'FID Inception 299': () => inception.featuresAt(x299, 2048),
+  'FID Inception 299, 768 dims': () => inception.featuresAt(x299, 768),
+  'FID Inception 299, 192 dims': () => inception.featuresAt(x299, 192),
+  'ResNet-18 224': () => resnet.features(x224),
 };
-const feats = (m: InceptionV3 | ResNet, x: Tensor) => m.features(x);
-const ips: Record<string, number[]> = {};
-for (const [name, { model, size }] of Object.entries(nets)) {
-  model.eval();
-  ips[name] = [];
-  const x = ctx.keep(randn(ctx, [B, 3, size, size], new Generator(1)));
-  (nets as Record<string, { x?: Tensor }>)[name]!.x = x;
-}
+const ips: Record<string, number[]> = Object.fromEntries(Object.keys(nets).map((k) => [k, []]));
 for (let rep = 0; rep < 2; rep++)
-  for (const [name, n] of Object.entries(nets)) {
-    const x = (n as { x?: Tensor }).x!;
+  for (const [name, feats] of Object.entries(nets)) {
     const t = await timeIt(
       async (iters) => {
         await ctx.scope(async () => {
           let y;
-          for (let i = 0; i < iters; i++) y = ctx.noGrad(() => feats(n.model, x));
+          for (let i = 0; i < iters; i++) y = ctx.noGrad(feats);
           await y!.read();
         });
       },
@@ -64,4 +63,5 @@ if (!mnist) console.log(`MNIST not found: assuming ${real} real kept-class test 
 const ipsInc = best('FID Inception 299');
 console.log(`FID Inception at ${ipsInc.toFixed(2)} images/s: ${(perRow / ipsInc).toFixed(0)} s per table row (${perRow} generated images), ${(real / ipsInc / 60).toFixed(0)} min once for the real kept-class MNIST test images`);
 writeJson(args.out, { ...meta(ctx), benchmark: 'FID Inception (299) vs ResNet-18 (224) eval features', batch: B, imagesPerSec: ips, secondsPerDemoRow: perRow / ipsInc, minutesRealOnce: real / ipsInc / 60 });
-for (const n of Object.values(nets)) n.model.dispose();
+inception.dispose();
+resnet.dispose();
