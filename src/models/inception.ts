@@ -317,13 +317,27 @@ export class InceptionV3 extends Named<InceptionV3Options> {
     if (h < 75 || w < 75) throw new EngineError('InceptionV3', `input ${h}x${w} is smaller than the 75x75 the network needs (it was trained on 299x299): resize first`);
   }
 
+  /** transform_input's per-channel scale and shift [1, 3, 1, 1], uploaded once (not state: torchvision has none). */
+  private affine: { scale: Tensor; shift: Tensor } | null = null;
+
   /** torchvision's transform_input: ImageNet-normalised channels to (x - 0.5) / 0.5. */
   private transform(x: Tensor): Tensor {
-    const mean = [0.485, 0.456, 0.406];
-    const std = [0.229, 0.224, 0.225];
-    const scale = tensor(this.ctx, std.map((s) => s / 0.5), [1, 3, 1, 1]);
-    const shift = tensor(this.ctx, mean.map((m) => (m - 0.5) / 0.5), [1, 3, 1, 1]);
-    return add(mul(x, scale), shift);
+    if (!this.affine) {
+      const mean = [0.485, 0.456, 0.406];
+      const std = [0.229, 0.224, 0.225];
+      this.affine = {
+        scale: this.ctx.keep(tensor(this.ctx, std.map((s) => s / 0.5), [1, 3, 1, 1])),
+        shift: this.ctx.keep(tensor(this.ctx, mean.map((m) => (m - 0.5) / 0.5), [1, 3, 1, 1])),
+      };
+    }
+    return add(mul(x, this.affine.scale), this.affine.shift);
+  }
+
+  override dispose(): void {
+    this.affine?.scale.dispose();
+    this.affine?.shift.dispose();
+    this.affine = null;
+    super.dispose();
   }
 
   /** pytorch-fid's block 0: the first max pool's output [N, 64 / widthDiv, 73, 73] for 299x299 input. */
